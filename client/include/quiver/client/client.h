@@ -1,0 +1,145 @@
+// quiver::Client — the C++ client library that inference services link.
+//
+// It caches the cluster map and the registry from the coordinator (refreshed
+// in the background, and at once when a node answers with a newer epoch), and
+// routes each lookup straight to a replica that owns the row: rows are grouped
+// per node, one batched Get per node is sent in parallel, and a node that
+// fails (error, refused connection, timeout) has its rows retried on the
+// partition's next replica, all within the call's deadline. While the
+// coordinator is down, lookups keep working from the cached map.
+//
+// Results follow Feast's GetOnlineFeatures shape: for every entity row and
+// feature reference, a value, a status and the event timestamp.
+//
+// Thread-safety: a Client is thread-safe; share one per process.
+// Blocking: every method blocks the calling thread until done or deadline.
+//
+// Example:
+//   quiver::client::ClientOptions opts;
+//   opts.coordinator_address = "127.0.0.1:6000";
+//   auto client = quiver::client::Client::Create(opts).value();
+//   quiver::client::OnlineRequest req;
+//   req.feature_service = "delay_model_v1";
+//   req.entity_rows = {{{"origin", quiver::Value::String("LAX")},
+//                       {"destination", quiver::Value::String("SFO")}}};
+//   auto resp = client->GetOnlineFeatures(req);  // StatusOr<OnlineResponse>
+#ifndef QUIVER_CLIENT_CLIENT_H_
+#define QUIVER_CLIENT_CLIENT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "quiver.pb.h"
+#include "quiver/client/cluster_map.h"
+#include "quiver/client/registry_index.h"
+#include "quiver/keys/value.h"
+
+namespace quiver::client {
+
+struct ClientOptions {
+  std::string coordinator_address;  // host:port
+  // Default per-call deadline when a request sets none. unit: milliseconds.
+  std::chrono::milliseconds default_deadline{1000};
+  // How often the cluster map and registry are re-fetched. unit: milliseconds.
+  std::chrono::milliseconds refresh_interval{1000};
+  // Deadline of one attempt on one replica before failing over, as a fraction
+  // of the time left: attempt_timeout = max(min_attempt_timeout, left / replicas_left).
+  std::chrono::milliseconds min_attempt_timeout{20};
+  // Bounds a request (bad input is refused before any RPC).
+  size_t max_entity_rows = 10000;
+  size_t max_features = 1000;
+  // Writes: rows per Write RPC.
+  size_t write_batch_rows = 1000;
+};
+
+enum class FeatureStatus { kPresent, kNotFound, kNullValue, kOutsideMaxAge };
+const char* FeatureStatusName(FeatureStatus s);  // "PRESENT", "NOT_FOUND", ...
+
+struct FeatureValue {
+  Value value;  // null unless kPresent
+  FeatureStatus status = FeatureStatus::kNotFound;
+  int64_t event_ts_us = 0;  // 0 when not found
+};
+
+struct OnlineRequest {
+  // Either feature references ("view:feature" or "view") or a feature service.
+  std::vector<std::string> features;
+  std::string feature_service;
+  // One map per entity row: join key -> value (typed as the entity declares).
+  std::vector<std::map<std::string, Value>> entity_rows;
+  // 0: ClientOptions::default_deadline. unit: milliseconds.
+  std::chrono::milliseconds deadline{0};
+};
+
+struct OnlineResponse {
+  std::vector<std::string> feature_refs;  // resolved "view:feature", columns
+  // rows × features: one vector per entity row (input order), one FeatureValue
+  // per feature_refs entry.
+  std::vector<std::vector<FeatureValue>> rows;
+};
+
+// A row to write through the client (push, materialization).
+struct WriteRowInput {
+  std::map<std::string, Value> entity;  // join key -> value
+  int64_t event_ts_us = 0;  // unit: microseconds since the epoch
+  int64_t created_ts_us = 0;
+  std::vector<Value> values;  // every feature of the view, in schema order
+};
+
+// Already-encoded rows for one view (the materializer's path).
+struct EncodedRow {
+  std::string entity_key;  // serialized
+  int64_t event_ts_us = 0;
+  int64_t created_ts_us = 0;
+  std::vector<Value> values;
+};
+
+struct WriteOptions {
+  // Write quorum per row; 0 means a majority of the partition's replicas.
+  uint32_t write_quorum = 0;
+  std::chrono::milliseconds deadline{10000};
+};
+
+class Client {
+ public:
+  // Connects to the coordinator and fetches the map and registry.
+  // Errors: kInvalidArgument (empty address), kUnavailable (coordinator not
+  // reachable within default_deadline; retryable).
+  static absl::StatusOr<std::unique_ptr<Client>> Create(const ClientOptions& options);
+  virtual ~Client() = default;
+
+  // Looks up features for a batch of entity rows.
+  // Errors (the whole call): kInvalidArgument (malformed or unknown-typed
+  // entity value, too many rows/features, both or neither of features and
+  // feature_service), kNotFound (unknown view, feature or service),
+  // kDeadlineExceeded / kUnavailable when some row could not be read from any
+  // replica before the deadline (retryable).
+  virtual absl::StatusOr<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request) = 0;
+
+  // Writes rows of `view` to every replica of each row's partition; succeeds
+  // when every row reached its write quorum. Idempotent (LWW), so a retry is safe.
+  // Errors: kNotFound (unknown view), kInvalidArgument (shape or type),
+  // kUnavailable (quorum missed for some row; retryable).
+  virtual absl::Status Push(const std::string& view, const std::vector<WriteRowInput>& rows,
+                            const WriteOptions& options = {}) = 0;
+  virtual absl::Status WriteEncoded(const std::string& view, uint32_t schema_version,
+                                    const std::vector<EncodedRow>& rows,
+                                    const WriteOptions& options = {}) = 0;
+
+  // The cached registry and map (never null after Create).
+  virtual std::shared_ptr<const RegistryIndex> registry() const = 0;
+  virtual std::shared_ptr<const ClusterMapView> cluster_map() const = 0;
+
+  // Fetches the map and registry now. Errors: kUnavailable (retryable).
+  virtual absl::Status Refresh() = 0;
+};
+
+}  // namespace quiver::client
+
+#endif  // QUIVER_CLIENT_CLIENT_H_

@@ -1,0 +1,83 @@
+// RegistryIndex: a read-only index over one registry version (proto
+// quiver.v1.Registry) that answers the questions every process asks: which
+// join keys key a view, where a feature sits in its view's schema, and what a
+// list of feature references or a feature service expands to.
+//
+// Feature references follow Feast: "view:feature", or "view" for all of the
+// view's features in schema order. A feature service expands to its
+// references, in order.
+//
+// Thread-safety: immutable after Build; share it through shared_ptr<const>.
+#ifndef QUIVER_CLIENT_REGISTRY_INDEX_H_
+#define QUIVER_CLIENT_REGISTRY_INDEX_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "quiver.pb.h"
+#include "quiver/keys/entity_key.h"
+#include "quiver/keys/value.h"
+
+namespace quiver::client {
+
+struct JoinKeySpec {
+  std::string join_key;
+  ValueType type = ValueType::kInvalid;
+};
+
+struct ViewInfo {
+  const quiver::v1::FeatureView* view = nullptr;
+  std::vector<JoinKeySpec> join_keys;  // sorted by join key name
+  std::map<std::string, int> feature_index;  // name -> schema index
+  std::vector<ValueType> feature_types;  // schema order
+};
+
+// One resolved feature reference.
+struct ResolvedFeature {
+  std::string ref;  // "view:feature"
+  std::string view;
+  std::string feature;
+  int index = 0;  // schema index within the view
+  ValueType type = ValueType::kInvalid;
+};
+
+class RegistryIndex {
+ public:
+  // Indexes `registry`. Errors: kInvalidArgument if a view names an unknown
+  // entity or a feature type is invalid (a registry the coordinator accepted
+  // never fails).
+  static absl::StatusOr<std::shared_ptr<const RegistryIndex>> Build(quiver::v1::Registry registry);
+
+  const quiver::v1::Registry& registry() const { return registry_; }
+  uint64_t version() const { return registry_.version(); }
+
+  // nullptr if unknown.
+  const ViewInfo* FindView(const std::string& name) const;
+  const quiver::v1::Entity* FindEntity(const std::string& name) const;
+
+  // Expands references ("view:feature" or "view") in order.
+  // Errors: kNotFound naming the unknown view or feature; kInvalidArgument for
+  // a malformed reference or a duplicate.
+  absl::StatusOr<std::vector<ResolvedFeature>> Resolve(const std::vector<std::string>& refs) const;
+  // Errors: kNotFound for an unknown service, else as Resolve.
+  absl::StatusOr<std::vector<ResolvedFeature>> ResolveService(const std::string& service) const;
+
+  // Builds the serialized entity key of `view` from one entity row given as
+  // (join key -> value); join keys not used by the view are ignored.
+  // Errors: kInvalidArgument for a missing join key or a value of another type.
+  absl::StatusOr<std::string> EntityKeyFor(const ViewInfo& view,
+                                           const std::map<std::string, Value>& row) const;
+
+ private:
+  RegistryIndex() = default;
+  quiver::v1::Registry registry_;
+  std::map<std::string, ViewInfo> views_;
+  std::map<std::string, const quiver::v1::Entity*> entities_;
+};
+
+}  // namespace quiver::client
+
+#endif  // QUIVER_CLIENT_REGISTRY_INDEX_H_

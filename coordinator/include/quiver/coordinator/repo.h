@@ -1,0 +1,48 @@
+// Feature repositories: loading the YAML files of a repository into a registry
+// (quiver.v1.Registry), validating it, and diffing two registries.
+//
+// Format (README "Feature repository"): one or more *.yaml files in a folder,
+// each with any of the keys project, entities, sources, feature_views,
+// feature_services; objects of one kind from several files are merged, a name
+// defined twice is an error. TTLs are "<n>s|m|h|d" or 0 (never expires).
+// Source paths are relative to the repository folder and stored absolute.
+//
+// Thread-safety: pure functions (they read files).
+#ifndef QUIVER_COORDINATOR_REPO_H_
+#define QUIVER_COORDINATOR_REPO_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "quiver.pb.h"
+
+namespace quiver::coordinator {
+
+// Parses every *.yaml / *.yml file of `repo_dir` (not recursive).
+// Errors: kNotFound (no such folder, or no YAML file in it),
+// kInvalidArgument (malformed YAML, with file and line; unknown key; wrong
+// type; bad TTL; then everything ValidateRegistry rejects).
+absl::StatusOr<quiver::v1::Registry> LoadRepository(const std::string& repo_dir);
+
+// Checks references and names: non-empty project; unique names per kind;
+// valid types; each view names known entities (at least one) and a known
+// source, has at least one feature, no feature named like a join key or the
+// timestamp columns; services reference known views/features. Errors:
+// kInvalidArgument naming the object.
+absl::Status ValidateRegistry(const quiver::v1::Registry& registry);
+
+// Parses "30s", "5m", "2h", "7d", "0". unit: seconds.
+// Errors: kInvalidArgument.
+absl::StatusOr<int64_t> ParseDuration(const std::string& text);
+
+// The changes that applying `next` over `current` makes, in kind then name
+// order (unchanged objects included). Feature views' schema_version is not
+// compared.
+std::vector<quiver::v1::ObjectChange> DiffRegistry(const quiver::v1::Registry& current,
+                                                   const quiver::v1::Registry& next);
+
+}  // namespace quiver::coordinator
+
+#endif  // QUIVER_COORDINATOR_REPO_H_

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs everything Quiver needs on a fresh Debian bookworm machine:
+#   - build tools and C++ libraries from Debian's packages (apt-get);
+#   - DuckDB's C header and libduckdb.so from the npm registry (npm pack), pinned,
+#     into third_party/duckdb (git-ignored), unless DUCKDB_ROOT points at an
+#     official libduckdb release (a folder holding duckdb.h and libduckdb.so);
+#   - the vega-datasets npm package (real flights data) into third_party/vega-datasets.
+# Idempotent: a second run only checks what is already there.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TP="$ROOT/third_party"
+DUCKDB_VERSION="1.4.4"
+DUCKDB_BINDINGS_VERSION="1.4.4-r.4"
+VEGA_VERSION="3.2.1"
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git ca-certificates
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  librocksdb-dev liburing-dev libyaml-cpp-dev prometheus-cpp-dev
+  libspdlog-dev libfmt-dev libxxhash-dev libabsl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libboost-system-dev
+  redis-server libhiredis-dev
+  nodejs npm iproute2 procps curl
+)
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  # npm may come from nodejs's own package; treat an npm binary on PATH as enough.
+  if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi
+  if [ "$p" = nodejs ] && command -v node >/dev/null 2>&1; then continue; fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup: Debian packages present"
+fi
+
+mkdir -p "$TP"
+
+fetch_npm() {  # fetch_npm PACKAGE@VERSION DEST_DIR
+  local spec="$1" dest="$2" tmp
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "$spec" >/dev/null)
+  mkdir -p "$dest"
+  tar -xzf "$tmp"/*.tgz -C "$dest" --strip-components=1
+  rm -rf "$tmp"
+}
+
+if [ -n "${DUCKDB_ROOT:-}" ]; then
+  echo "setup: using DuckDB from DUCKDB_ROOT=$DUCKDB_ROOT"
+  test -f "$DUCKDB_ROOT/duckdb.h" && test -f "$DUCKDB_ROOT/libduckdb.so" || {
+    echo "setup: DUCKDB_ROOT must hold duckdb.h and libduckdb.so" >&2; exit 1; }
+elif [ ! -f "$TP/duckdb/include/duckdb.h" ] || [ ! -f "$TP/duckdb/lib/libduckdb.so" ] \
+     || [ "$(cat "$TP/duckdb/VERSION" 2>/dev/null)" != "$DUCKDB_BINDINGS_VERSION" ]; then
+  echo "setup: fetching DuckDB $DUCKDB_VERSION (header) and $DUCKDB_BINDINGS_VERSION (libduckdb.so)"
+  rm -rf "$TP/duckdb" "$TP/.duckdb-src" "$TP/.duckdb-lib"
+  fetch_npm "duckdb@$DUCKDB_VERSION" "$TP/.duckdb-src"
+  fetch_npm "@duckdb/node-bindings-linux-x64@$DUCKDB_BINDINGS_VERSION" "$TP/.duckdb-lib"
+  mkdir -p "$TP/duckdb/include" "$TP/duckdb/lib"
+  cp "$TP/.duckdb-src/src/duckdb/src/include/duckdb.h" "$TP/duckdb/include/"
+  cp "$TP/.duckdb-lib/libduckdb.so" "$TP/duckdb/lib/"
+  echo "$DUCKDB_BINDINGS_VERSION" > "$TP/duckdb/VERSION"
+  rm -rf "$TP/.duckdb-src" "$TP/.duckdb-lib"
+else
+  echo "setup: DuckDB present"
+fi
+
+if [ ! -f "$TP/vega-datasets/data/flights-3m.parquet" ]; then
+  echo "setup: fetching vega-datasets@$VEGA_VERSION"
+  rm -rf "$TP/vega-datasets"
+  fetch_npm "vega-datasets@$VEGA_VERSION" "$TP/vega-datasets"
+else
+  echo "setup: vega-datasets present"
+fi
+echo "setup: done"

@@ -1,0 +1,121 @@
+// OfflineStore: reads the Parquet offline store with DuckDB (the engine the
+// design names for Parquet and point-in-time joins).
+//
+// Type mapping (exact, never a silent cast; docs/architecture.md):
+//   INTEGER→INT32, BIGINT→INT64, FLOAT→FLOAT, DOUBLE→DOUBLE, BOOLEAN→BOOL,
+//   VARCHAR→STRING, BLOB→BYTES, TIMESTAMP / TIMESTAMP WITH TIME ZONE →
+//   UNIX_TIMESTAMP (µs), T[] → LIST<T>. Anything else has no Quiver type.
+//
+// Thread-safety: an OfflineStore holds one DuckDB database; each call opens
+// its own connection, so calls may run concurrently.
+#ifndef QUIVER_STORAGE_OFFLINE_STORE_H_
+#define QUIVER_STORAGE_OFFLINE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "quiver/keys/value.h"
+
+namespace quiver::storage {
+
+struct ParquetColumn {
+  std::string name;
+  std::string duckdb_type;  // as DuckDB names it, e.g. "BIGINT", "FLOAT[]"
+  std::optional<ValueType> type;  // the Quiver type, if one maps exactly
+};
+
+struct NamedType {
+  std::string name;
+  ValueType type = ValueType::kInvalid;
+};
+
+// A row group of one Parquet file, with its event-time statistics.
+struct RowGroupInfo {
+  std::string file;
+  uint64_t row_begin = 0;  // file row numbers [row_begin, row_end)
+  uint64_t row_end = 0;
+  bool has_stats = false;  // false: min/max unknown, never pruned
+  int64_t ts_min_us = 0;
+  int64_t ts_max_us = 0;
+};
+
+// One query: the latest row per entity key of one file's row range within
+// [start_us, end_us), ties on event time broken by the created column (then by
+// the feature values, so that the answer is deterministic).
+struct LatestQuery {
+  std::string file;
+  uint64_t row_begin = 0;
+  uint64_t row_end = UINT64_MAX;
+  int64_t start_us = 0;  // inclusive
+  int64_t end_us = 0;  // exclusive
+  std::vector<NamedType> join_keys;
+  std::string timestamp_field;
+  std::string created_timestamp_column;  // empty: none (created_ts = 0)
+  std::vector<NamedType> features;
+};
+
+struct OfflineRow {
+  std::vector<Value> join_key_values;  // one per LatestQuery::join_keys
+  int64_t event_ts_us = 0;
+  int64_t created_ts_us = 0;
+  std::vector<Value> values;  // one per LatestQuery::features
+};
+
+class OfflineStore {
+ public:
+  // Opens an in-memory DuckDB. `threads` 0 lets DuckDB choose; `memory_limit`
+  // is DuckDB's setting ("1GB"); empty keeps its default.
+  // Errors: kInternal if DuckDB cannot start.
+  static absl::StatusOr<std::unique_ptr<OfflineStore>> Open(int threads = 0,
+                                                            std::string memory_limit = "");
+  ~OfflineStore();
+
+  // Expands a source path (file, glob, or directory: every *.parquet below it,
+  // recursively) into a sorted list of files.
+  // Errors: kNotFound when nothing matches (message names the path).
+  absl::StatusOr<std::vector<std::string>> ExpandPath(const std::string& path);
+
+  // The columns of a Parquet file. Errors: kNotFound (missing file),
+  // kInvalidArgument (not a readable Parquet file; DuckDB's message attached).
+  absl::StatusOr<std::vector<ParquetColumn>> Describe(const std::string& file);
+
+  // Checks that every file has the timestamp field as a TIMESTAMP, the created
+  // column (if named) as a TIMESTAMP, and each join key and feature with
+  // exactly its declared type. Errors: kInvalidArgument naming the file, the
+  // column, the expected and the found type; kNotFound as ExpandPath/Describe.
+  absl::Status Validate(const std::vector<std::string>& files, const std::string& timestamp_field,
+                        const std::string& created_timestamp_column,
+                        std::span<const NamedType> columns);
+
+  // The row groups of `file` with min/max of `timestamp_field` from the
+  // Parquet statistics. Errors: as Describe.
+  absl::StatusOr<std::vector<RowGroupInfo>> RowGroups(const std::string& file,
+                                                      const std::string& timestamp_field);
+
+  // Runs `query` and hands the result to `sink` in batches of at most
+  // `batch_rows` rows (memory stays bounded by the batch). A sink error stops
+  // the scan and is returned. Rows with a null join key are skipped.
+  // Errors: as Validate, plus kInternal for DuckDB failures.
+  absl::Status ScanLatest(const LatestQuery& query, size_t batch_rows,
+                          const std::function<absl::Status(std::vector<OfflineRow>&)>& sink);
+
+  // Runs arbitrary SQL and returns the first column of the first row as text;
+  // for scripts and tests. Errors: kInvalidArgument with DuckDB's message.
+  absl::StatusOr<std::string> QueryScalar(const std::string& sql);
+
+ private:
+  class Impl;
+  explicit OfflineStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace quiver::storage
+
+#endif  // QUIVER_STORAGE_OFFLINE_STORE_H_

@@ -1,0 +1,121 @@
+// RowStore: a node's online rows in RocksDB (docs/architecture.md, "Storage").
+//
+// Layout: one RocksDB instance, one column family per feature view (named
+// "fv:<view>"). Row key = partition (u32 big-endian) ‖ serialized entity key,
+// so a partition is one contiguous key range. Row value (format 1):
+//   u8 format=1 | i64 event_ts_us | i64 created_ts_us | u32 schema_version |
+//   u16 n | n × u32 end offsets | values, each u8 type tag (0 = null) + payload
+// so a read decodes only the requested features.
+//
+// Last writer wins by (event_ts_us, created_ts_us), then by the encoded value
+// bytes so that exact ties are deterministic too: every write is a RocksDB
+// Merge and an associative merge operator keeps the greatest row, so the
+// stored row is the same whatever order writes, retries and replays arrive in.
+// TTL: a row with event_ts + ttl < now is returned as OUTSIDE_MAX_AGE and is
+// dropped by a compaction filter (RocksDB CompactionFilter docs; ttl 0 means
+// never expires). "now" comes from the injected clock.
+//
+// Thread-safety: all methods are thread-safe (RocksDB's own guarantees; the
+// view table is guarded by a shared mutex). Methods block on disk I/O.
+#ifndef QUIVER_STORAGE_ROW_STORE_H_
+#define QUIVER_STORAGE_ROW_STORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "quiver/keys/value.h"
+
+namespace quiver::storage {
+
+// Returns the current time. unit: microseconds since the Unix epoch.
+using Clock = std::function<int64_t()>;
+int64_t SystemNowMicros();
+
+struct RowStoreOptions {
+  std::string path;  // RocksDB directory; created if missing
+  uint32_t num_partitions = 4096;  // Q, a power of two; fixed for a store's life
+  uint64_t block_cache_bytes = 256ull << 20;  // unit: bytes
+  Clock clock = SystemNowMicros;
+  // unit: seconds. How often RocksDB rewrites old files so the TTL filter sees
+  // them (periodic_compaction_seconds). 0 means RocksDB's default.
+  uint64_t periodic_compaction_seconds = 24 * 3600;
+};
+
+// What the store needs to know of a feature view.
+struct ViewSchema {
+  std::string name;
+  uint32_t schema_version = 0;
+  std::vector<ValueType> feature_types;  // schema order
+  std::chrono::seconds ttl{0};  // 0: never expires
+};
+
+// One row to write: every feature of the view, in schema order.
+struct RowWrite {
+  std::string entity_key;  // serialized (quiver/keys/entity_key.h)
+  int64_t event_ts_us = 0;
+  int64_t created_ts_us = 0;
+  std::vector<Value> values;
+};
+
+enum class RowStatus { kPresent, kNotFound, kOutsideMaxAge };
+
+struct RowRead {
+  RowStatus status = RowStatus::kNotFound;
+  int64_t event_ts_us = 0;  // 0 unless found
+  int64_t created_ts_us = 0;
+  std::vector<Value> values;  // one per requested feature index; empty unless kPresent
+};
+
+class RowStore {
+ public:
+  // Opens or creates the store, with one column family per view found on disk.
+  // Errors: kInvalidArgument (bad options), kUnavailable / kInternal (RocksDB
+  // could not open; the message carries RocksDB's).
+  static absl::StatusOr<std::unique_ptr<RowStore>> Open(RowStoreOptions options);
+
+  ~RowStore();
+  RowStore(const RowStore&) = delete;
+  RowStore& operator=(const RowStore&) = delete;
+
+  // Creates the view's column family if missing and records its schema and
+  // TTL (TTL changes apply to later reads and compactions). Idempotent.
+  absl::Status EnsureView(const ViewSchema& schema);
+
+  // Applies `rows` atomically (one WriteBatch of Merges). Every row must carry
+  // exactly the view's feature count with values valid for their types.
+  // Errors: kNotFound (unknown view), kInvalidArgument (shape or type; nothing
+  // written), kResourceExhausted (disk full; nothing written), kInternal.
+  absl::Status Write(std::string_view view, std::span<const RowWrite> rows);
+
+  // Batched lookup: one RowRead per entity key, in order. `feature_indices`
+  // selects and orders the decoded features (schema indices). A row written
+  // under another schema version reads as kNotFound.
+  // Errors: kNotFound (unknown view), kInvalidArgument (index out of range),
+  // kDataLoss (corrupt stored row), kInternal.
+  absl::StatusOr<std::vector<RowRead>> MultiGet(std::string_view view,
+                                                std::span<const std::string> entity_keys,
+                                                std::span<const int> feature_indices);
+
+  // Number of rows (not expired) of `view`, by a full scan; for tests and verify.
+  absl::StatusOr<uint64_t> CountRows(std::string_view view);
+
+  // Forces a full compaction of `view` (runs the TTL filter now).
+  absl::Status CompactView(std::string_view view);
+
+ private:
+  class Impl;
+  explicit RowStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace quiver::storage
+
+#endif  // QUIVER_STORAGE_ROW_STORE_H_
