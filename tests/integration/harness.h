@@ -1,0 +1,87 @@
+// Integration-test harness: a real local cluster (deploy/local/cluster with
+// free ports under a temporary directory, always stopped), commands run as
+// subprocesses, and DuckDB as the independent source of expected answers.
+//
+// Thread-safety: none; use from the test's main thread.
+#ifndef QUIVER_TESTS_INTEGRATION_HARNESS_H_
+#define QUIVER_TESTS_INTEGRATION_HARNESS_H_
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace quiver::testing {
+
+// Paths of the source and build trees (set by CTest's environment).
+std::string SourceDir();
+std::string BinDir();
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs argv[0] with arguments, no shell; waits for it. `timeout_s` kills it.
+CommandResult Run(const std::vector<std::string>& argv, int timeout_s = 300);
+
+// A temporary directory removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A cluster started with deploy/local/cluster; stopped by the destructor.
+class LocalCluster {
+ public:
+  // Starts a coordinator and `nodes` nodes with `replication_factor`.
+  // Aborts the test (returns an error) when the cluster does not come up.
+  static absl::StatusOr<std::unique_ptr<LocalCluster>> Up(int nodes, int replication_factor,
+                                                          int partitions = 256);
+  ~LocalCluster();
+
+  const std::string& coordinator() const { return coordinator_; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
+
+  // quiverctl --coordinator <this> args...
+  CommandResult Ctl(const std::vector<std::string>& args, int timeout_s = 600) const;
+
+  // SIGKILL node i (1-based); returns false if it was not running.
+  bool KillNode(int i);
+  // Restarts node i with its data; waits until it is UP again.
+  absl::Status StartNode(int i);
+  // Waits until `n` nodes are UP (per quiverctl nodes). unit: seconds.
+  absl::Status WaitUp(int n, int timeout_s = 30) const;
+  int NodePid(int i) const;
+  std::string NodeAddress(int i) const;
+
+ private:
+  LocalCluster() = default;
+  TempDir dir_;
+  std::string coordinator_;
+};
+
+// Runs `sql` in a fresh in-memory DuckDB; every value as text (NULL as
+// std::nullopt-like empty optional marked by `is_null`).
+struct Cell {
+  bool is_null = true;
+  std::string text;
+};
+using Table = std::vector<std::vector<Cell>>;
+absl::StatusOr<Table> DuckQuery(const std::string& sql);
+
+// Time now. unit: microseconds since the epoch.
+int64_t NowMicros();
+
+}  // namespace quiver::testing
+
+#endif  // QUIVER_TESTS_INTEGRATION_HARNESS_H_
