@@ -56,6 +56,12 @@ struct ClientOptions {
   size_t max_features = 1000;
   // Writes: rows per Write RPC.
   size_t write_batch_rows = 1000;
+  // Not options, but behaviour worth knowing: a node whose lookup failed
+  // (any retryable error) is tried after the other replicas for 2 s, so a hung
+  // node costs one attempt timeout, not one per call. Channels: one per node
+  // address, created when the map names it and kept connected (keepalive
+  // pings while calls are in flight, messages up to 64 MiB, reconnect backoff
+  // capped at 2 s).
 };
 
 enum class FeatureStatus { kPresent, kNotFound, kNullValue, kOutsideMaxAge };
@@ -101,8 +107,10 @@ struct EncodedRow {
 };
 
 struct WriteOptions {
-  // Write quorum per row; 0 means a majority of the partition's replicas.
+  // Write quorum per row; 0 means a majority of the partition's replicas
+  // (n/2 + 1 of the n the map lists, DOWN ones included).
   uint32_t write_quorum = 0;
+  // The whole call. 0: ClientOptions::default_deadline. unit: milliseconds.
   std::chrono::milliseconds deadline{10000};
 };
 
@@ -119,11 +127,18 @@ class Client {
   // entity value, too many rows/features, both or neither of features and
   // feature_service), kNotFound (unknown view, feature or service),
   // kDeadlineExceeded / kUnavailable when some row could not be read from any
-  // replica before the deadline (retryable).
+  // replica before the deadline (retryable; the message says how many rows).
+  // A node answering INVALID_ARGUMENT ends the call with kInvalidArgument;
+  // any other node error (UNAVAILABLE, DEADLINE_EXCEEDED, NOT_FOUND from a
+  // node with an older registry, ...) moves the rows to their next replica.
   virtual absl::StatusOr<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request) = 0;
 
   // Writes rows of `view` to every replica of each row's partition; succeeds
   // when every row reached its write quorum. Idempotent (LWW), so a retry is safe.
+  // Replicas the map marks DOWN are not contacted (they count as missing
+  // acks; repair catches them up). Values are checked against the view's
+  // schema (count, declared types, INT32/FLOAT range; a default Value{} is a
+  // null) before any RPC. Push writes under the view's current schema_version.
   // Errors: kNotFound (unknown view), kInvalidArgument (shape or type),
   // kUnavailable (quorum missed for some row; retryable).
   virtual absl::Status Push(const std::string& view, const std::vector<WriteRowInput>& rows,
@@ -136,7 +151,10 @@ class Client {
   virtual std::shared_ptr<const RegistryIndex> registry() const = 0;
   virtual std::shared_ptr<const ClusterMapView> cluster_map() const = 0;
 
-  // Fetches the map and registry now. Errors: kUnavailable (retryable).
+  // Fetches the map and registry now (the background thread does this every
+  // refresh_interval, and early when a node reports a newer epoch).
+  // Errors: kUnavailable (retryable), kInvalidArgument when the coordinator
+  // served a malformed map or registry; either way the cached ones stay.
   virtual absl::Status Refresh() = 0;
 };
 

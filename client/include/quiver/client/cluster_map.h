@@ -19,7 +19,9 @@ namespace quiver::client {
 class ClusterMapView {
  public:
   // Errors: kInvalidArgument when Q is not a power of two, the partition list
-  // is neither empty nor of size Q, or a replica names an unknown node.
+  // is neither empty nor of size Q, or a replica names an unknown node or a
+  // node is listed twice. A default map (Q = 0, no partitions) is accepted and
+  // routes nothing.
   static absl::StatusOr<ClusterMapView> Build(const quiver::v1::ClusterMap& map);
 
   uint64_t epoch() const { return epoch_; }

@@ -6,6 +6,9 @@
 //   VARCHAR→STRING, BLOB→BYTES, TIMESTAMP / TIMESTAMP WITH TIME ZONE →
 //   UNIX_TIMESTAMP (µs), T[] → LIST<T>. Anything else has no Quiver type.
 //
+// Timestamps are read as UTC microseconds (TIMESTAMP as if UTC; the session
+// time zone is UTC). Extensions are never downloaded (autoinstall off).
+//
 // Thread-safety: an OfflineStore holds one DuckDB database; each call opens
 // its own connection, so calls may run concurrently.
 #ifndef QUIVER_STORAGE_OFFLINE_STORE_H_
@@ -47,8 +50,9 @@ struct RowGroupInfo {
 };
 
 // One query: the latest row per entity key of one file's row range within
-// [start_us, end_us), ties on event time broken by the created column (then by
-// the feature values, so that the answer is deterministic).
+// [start_us, end_us), ties on event time broken by the created column (greater
+// wins, null created loses; then by the feature values, greater first in
+// feature order, nulls last, so that the answer is deterministic).
 struct LatestQuery {
   std::string file;
   uint64_t row_begin = 0;
@@ -94,20 +98,26 @@ class OfflineStore {
                         const std::string& created_timestamp_column,
                         std::span<const NamedType> columns);
 
-  // The row groups of `file` with min/max of `timestamp_field` from the
-  // Parquet statistics. Errors: as Describe.
+  // The row groups of `file`, in file order, with min/max of `timestamp_field`
+  // from the Parquet statistics (has_stats false when the file has none for
+  // that column). Reads only the footer. Errors: as Describe.
   absl::StatusOr<std::vector<RowGroupInfo>> RowGroups(const std::string& file,
                                                       const std::string& timestamp_field);
 
   // Runs `query` and hands the result to `sink` in batches of at most
-  // `batch_rows` rows (memory stays bounded by the batch). A sink error stops
-  // the scan and is returned. Rows with a null join key are skipped.
-  // Errors: as Validate, plus kInternal for DuckDB failures.
+  // `batch_rows` rows (0 means 1024; Quiver's memory stays bounded by the
+  // batch, DuckDB streams its result). A sink error stops the scan and is
+  // returned. Rows with a null join key are skipped; a null created column
+  // reads as created_ts_us 0. The file is type-checked first (Validate).
+  // Errors: as Validate; kInvalidArgument for an unreadable file or a list
+  // with a null element (no Quiver value holds one); kInternal for other
+  // DuckDB failures.
   absl::Status ScanLatest(const LatestQuery& query, size_t batch_rows,
                           const std::function<absl::Status(std::vector<OfflineRow>&)>& sink);
 
-  // Runs arbitrary SQL and returns the first column of the first row as text;
-  // for scripts and tests. Errors: kInvalidArgument with DuckDB's message.
+  // Runs arbitrary SQL and returns the first column of the first row as text
+  // ("" when there is no row or the value is NULL); for scripts and tests.
+  // Errors: kInvalidArgument with DuckDB's message.
   absl::StatusOr<std::string> QueryScalar(const std::string& sql);
 
  private:

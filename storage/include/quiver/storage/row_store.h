@@ -5,7 +5,11 @@
 // so a partition is one contiguous key range. Row value (format 1):
 //   u8 format=1 | i64 event_ts_us | i64 created_ts_us | u32 schema_version |
 //   u16 n | n × u32 end offsets | values, each u8 type tag (0 = null) + payload
-// so a read decodes only the requested features.
+// (integers little-endian like every Quiver encoding; offsets relative to the
+// start of the values area), so a read decodes only the requested features.
+// The default column family holds store metadata: the partition count and each
+// view's schema version, feature types and TTL, so a reopened store knows its
+// views before EnsureView is called again.
 //
 // Last writer wins by (event_ts_us, created_ts_us), then by the encoded value
 // bytes so that exact ties are deterministic too: every write is a RocksDB
@@ -77,8 +81,10 @@ struct RowRead {
 class RowStore {
  public:
   // Opens or creates the store, with one column family per view found on disk.
-  // Errors: kInvalidArgument (bad options), kUnavailable / kInternal (RocksDB
-  // could not open; the message carries RocksDB's).
+  // Errors: kInvalidArgument (bad options, or num_partitions differs from the
+  // one the store was created with), kUnavailable / kInternal (RocksDB could
+  // not open, e.g. another process holds its lock; the message carries
+  // RocksDB's), kDataLoss (unreadable view metadata).
   static absl::StatusOr<std::unique_ptr<RowStore>> Open(RowStoreOptions options);
 
   ~RowStore();
@@ -87,27 +93,37 @@ class RowStore {
 
   // Creates the view's column family if missing and records its schema and
   // TTL (TTL changes apply to later reads and compactions). Idempotent.
+  // Rows written under an older schema_version read as kNotFound afterwards.
+  // Errors: kInvalidArgument (empty name, invalid type, > 65535 features,
+  // negative TTL, or other feature types under the same schema_version),
+  // kResourceExhausted / kInternal (RocksDB).
   absl::Status EnsureView(const ViewSchema& schema);
 
   // Applies `rows` atomically (one WriteBatch of Merges). Every row must carry
   // exactly the view's feature count with values valid for their types.
+  // Each value's type must equal the declared one (nulls included, e.g.
+  // Value::Null(kInt64)); entity keys are 1..kMaxEntityKeyBytes bytes.
+  // Durable against a process crash (WAL, not fsynced per write).
   // Errors: kNotFound (unknown view), kInvalidArgument (shape or type; nothing
   // written), kResourceExhausted (disk full; nothing written), kInternal.
   absl::Status Write(std::string_view view, std::span<const RowWrite> rows);
 
   // Batched lookup: one RowRead per entity key, in order. `feature_indices`
-  // selects and orders the decoded features (schema indices). A row written
-  // under another schema version reads as kNotFound.
+  // selects and orders the decoded features (schema indices; repeats allowed).
+  // A row written under another schema version reads as kNotFound. An expired
+  // row reads as kOutsideMaxAge with its timestamps set and no values.
   // Errors: kNotFound (unknown view), kInvalidArgument (index out of range),
   // kDataLoss (corrupt stored row), kInternal.
   absl::StatusOr<std::vector<RowRead>> MultiGet(std::string_view view,
                                                 std::span<const std::string> entity_keys,
                                                 std::span<const int> feature_indices);
 
-  // Number of rows (not expired) of `view`, by a full scan; for tests and verify.
+  // Number of rows (not expired, any schema version) of `view`, by a full
+  // scan; for tests and verify. Errors: kNotFound, kDataLoss (corrupt row).
   absl::StatusOr<uint64_t> CountRows(std::string_view view);
 
-  // Forces a full compaction of `view` (runs the TTL filter now).
+  // Forces a full compaction of `view` (runs the TTL filter now). Rows the
+  // filter cannot parse are kept (reads report them as kDataLoss).
   absl::Status CompactView(std::string_view view);
 
  private:

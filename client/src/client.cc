@@ -1,0 +1,233 @@
+#include "quiver/client/client.h"
+
+#include <algorithm>
+#include <climits>
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "client_impl.h"
+#include "spdlog/spdlog.h"
+
+namespace quiver::client {
+
+const char* FeatureStatusName(FeatureStatus s) {
+  switch (s) {
+    case FeatureStatus::kPresent:
+      return "PRESENT";
+    case FeatureStatus::kNotFound:
+      return "NOT_FOUND";
+    case FeatureStatus::kNullValue:
+      return "NULL_VALUE";
+    case FeatureStatus::kOutsideMaxAge:
+      return "OUTSIDE_MAX_AGE";
+  }
+  return "UNKNOWN";
+}
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
+  if (options.coordinator_address.empty()) {
+    return absl::InvalidArgumentError("client: empty coordinator address");
+  }
+  auto impl = std::make_unique<internal::ClientImpl>(options);
+  if (absl::Status s = impl->Start(); !s.ok()) return s;
+  return std::unique_ptr<Client>(std::move(impl));
+}
+
+namespace internal {
+namespace {
+
+// Early refreshes (a node reported a newer epoch) are spaced at least this far
+// apart, so a coordinator that is down is not hammered once per response.
+constexpr auto kMinRefreshGap = std::chrono::milliseconds(50);
+constexpr auto kSuspectFor = std::chrono::seconds(2);
+constexpr int kMaxMessageBytes = 64 << 20;
+
+}  // namespace
+
+grpc::ChannelArguments ClientChannelArgs() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  // Pings only while calls are in flight: gRPC servers by default answer
+  // idle-time pings more often than every 5 minutes with GOAWAY.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+  // Keep connections warm: never drop them for idleness, and reconnect fast
+  // after a node restarts (gRPC's default backoff grows to two minutes).
+  args.SetInt(GRPC_ARG_CLIENT_IDLE_TIMEOUT_MS, INT_MAX);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  return args;
+}
+
+ClientImpl::ClientImpl(const ClientOptions& options) : options_(options) {
+  coordinator_ = quiver::v1::CoordinatorService::NewStub(grpc::CreateCustomChannel(
+      options_.coordinator_address, grpc::InsecureChannelCredentials(), ClientChannelArgs()));
+}
+
+ClientImpl::~ClientImpl() {
+  {
+    absl::MutexLock l(&loop_mu_);
+    stop_ = true;
+    if (active_ctx_ != nullptr) active_ctx_->TryCancel();
+    loop_cv_.SignalAll();
+  }
+  if (loop_.joinable()) loop_.join();
+}
+
+absl::Status ClientImpl::Start() {
+  // Waits for the connection within the deadline: a coordinator that is
+  // still starting should not fail the first fetch.
+  if (absl::Status s = Fetch(/*wait_for_ready=*/true); !s.ok()) return s;
+  loop_ = std::thread([this] { RefreshLoop(); });
+  return absl::OkStatus();
+}
+
+ClientImpl::Snapshot ClientImpl::Take() const {
+  absl::ReaderMutexLock l(&state_mu_);
+  return state_;
+}
+
+std::shared_ptr<const RegistryIndex> ClientImpl::registry() const { return Take().registry; }
+std::shared_ptr<const ClusterMapView> ClientImpl::cluster_map() const { return Take().map; }
+
+absl::Status ClientImpl::Refresh() { return Fetch(/*wait_for_ready=*/false); }
+
+absl::Status ClientImpl::CoordinatorCall(bool wait_for_ready, std::chrono::system_clock::time_point deadline,
+                                         const std::function<grpc::Status(grpc::ClientContext*)>& rpc) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(deadline);
+  ctx.set_wait_for_ready(wait_for_ready);
+  {
+    absl::MutexLock l(&loop_mu_);
+    if (stop_) return absl::CancelledError("client is shutting down");
+    active_ctx_ = &ctx;
+  }
+  const grpc::Status s = rpc(&ctx);
+  {
+    absl::MutexLock l(&loop_mu_);
+    active_ctx_ = nullptr;
+  }
+  if (s.ok()) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("coordinator ", options_.coordinator_address, ": ",
+                                             s.error_message(), " (grpc code ",
+                                             static_cast<int>(s.error_code()), ")"));
+}
+
+absl::Status ClientImpl::Fetch(bool wait_for_ready) {
+  absl::MutexLock serial(&refresh_mu_);
+  const auto deadline = std::chrono::system_clock::now() + options_.default_deadline;
+  quiver::v1::ClusterMap map_proto;
+  quiver::v1::Registry registry_proto;
+  // known_epoch 0: always the full map, whatever the coordinator does with it.
+  absl::Status s = CoordinatorCall(wait_for_ready, deadline, [&](grpc::ClientContext* ctx) {
+    return coordinator_->GetClusterMap(ctx, quiver::v1::GetClusterMapRequest(), &map_proto);
+  });
+  if (!s.ok()) return s;
+  s = CoordinatorCall(wait_for_ready, deadline, [&](grpc::ClientContext* ctx) {
+    return coordinator_->GetRegistry(ctx, quiver::v1::GetRegistryRequest(), &registry_proto);
+  });
+  if (!s.ok()) return s;
+  auto map = ClusterMapView::Build(map_proto);
+  if (!map.ok()) return map.status();
+  auto registry = RegistryIndex::Build(std::move(registry_proto));
+  if (!registry.ok()) return registry.status();
+  auto map_ptr = std::make_shared<const ClusterMapView>(*std::move(map));
+  WarmChannels(*map_ptr);
+  absl::MutexLock l(&state_mu_);
+  if (state_.map == nullptr || state_.map->epoch() != map_ptr->epoch() ||
+      state_.registry->version() != (*registry)->version()) {
+    spdlog::debug("client: cluster map epoch {}, registry version {}", map_ptr->epoch(),
+                  (*registry)->version());
+  }
+  state_.map = std::move(map_ptr);
+  state_.registry = *std::move(registry);
+  return absl::OkStatus();
+}
+
+void ClientImpl::RefreshLoop() {
+  loop_mu_.Lock();
+  while (!stop_) {
+    if (!refresh_requested_) {
+      loop_cv_.WaitWithTimeout(&loop_mu_, absl::FromChrono(options_.refresh_interval));
+    }
+    if (stop_) break;
+    refresh_requested_ = false;
+    loop_mu_.Unlock();
+    const absl::Status s = Refresh();
+    loop_mu_.Lock();
+    if (s.ok() != coordinator_ok_) {
+      coordinator_ok_ = s.ok();
+      if (s.ok()) {
+        spdlog::info("client: coordinator reachable again");
+      } else {
+        spdlog::warn("client: refresh failed, serving from the cached map: {}", s.ToString());
+      }
+    }
+    // Space refreshes out; a stop still wakes us at once.
+    const auto until = absl::Now() + absl::FromChrono(kMinRefreshGap);
+    while (!stop_ && absl::Now() < until) loop_cv_.WaitWithDeadline(&loop_mu_, until);
+  }
+  loop_mu_.Unlock();
+}
+
+void ClientImpl::NoteEpoch(uint64_t epoch) {
+  {
+    absl::ReaderMutexLock l(&state_mu_);
+    if (state_.map != nullptr && epoch <= state_.map->epoch()) return;
+  }
+  absl::MutexLock l(&loop_mu_);
+  if (!refresh_requested_) {
+    spdlog::debug("client: node reports epoch {}, refreshing", epoch);
+    refresh_requested_ = true;
+    loop_cv_.Signal();
+  }
+}
+
+std::shared_ptr<quiver::v1::NodeService::Stub> ClientImpl::StubFor(const std::string& address) {
+  {
+    absl::ReaderMutexLock l(&channels_mu_);
+    auto it = stubs_.find(address);
+    if (it != stubs_.end()) return it->second;
+  }
+  auto channel =
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), ClientChannelArgs());
+  channel->GetState(/*try_to_connect=*/true);
+  std::shared_ptr<quiver::v1::NodeService::Stub> stub = quiver::v1::NodeService::NewStub(channel);
+  absl::MutexLock l(&channels_mu_);
+  return stubs_.emplace(address, std::move(stub)).first->second;
+}
+
+void ClientImpl::WarmChannels(const ClusterMapView& map) {
+  for (const auto& node : map.nodes()) {
+    if (!node.address().empty()) StubFor(node.address());
+  }
+  // Drop channels of addresses that left the map; calls in flight hold theirs.
+  absl::MutexLock l(&channels_mu_);
+  for (auto it = stubs_.begin(); it != stubs_.end();) {
+    const bool known = std::any_of(map.nodes().begin(), map.nodes().end(),
+                                   [&](const auto& n) { return n.address() == it->first; });
+    it = known ? std::next(it) : stubs_.erase(it);
+  }
+}
+
+void ClientImpl::MarkSuspect(uint32_t node) {
+  absl::MutexLock l(&suspect_mu_);
+  suspect_until_[node] = Clock::now() + kSuspectFor;
+}
+
+std::vector<uint32_t> ClientImpl::SuspectNodes() const {
+  std::vector<uint32_t> out;
+  const auto now = Clock::now();
+  absl::ReaderMutexLock l(&suspect_mu_);
+  for (const auto& [node, until] : suspect_until_) {
+    if (until > now) out.push_back(node);
+  }
+  return out;
+}
+
+}  // namespace internal
+}  // namespace quiver::client

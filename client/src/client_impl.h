@@ -1,0 +1,109 @@
+// ClientImpl: the one implementation of quiver::client::Client. Private.
+//
+// Layout: client.cc holds creation, the refresh thread and the channel pool;
+// client_read.cc the lookup path; client_write.cc the write path.
+//
+// Thread-safety: every public method may be called concurrently. The map and
+// the registry are immutable snapshots swapped as shared_ptr<const> under
+// state_mu_; a call takes one snapshot of both and uses it throughout.
+#ifndef QUIVER_CLIENT_SRC_CLIENT_IMPL_H_
+#define QUIVER_CLIENT_SRC_CLIENT_IMPL_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "quiver.grpc.pb.h"
+#include "quiver/client/client.h"
+
+namespace quiver::client::internal {
+
+using Clock = std::chrono::steady_clock;
+
+// Channel arguments shared by every channel the client opens.
+grpc::ChannelArguments ClientChannelArgs();
+
+class ClientImpl final : public Client {
+ public:
+  explicit ClientImpl(const ClientOptions& options);
+  ~ClientImpl() override;
+
+  // Fetches the first map and registry, then starts the refresh thread.
+  absl::Status Start();
+
+  absl::StatusOr<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request) override;
+  absl::Status Push(const std::string& view, const std::vector<WriteRowInput>& rows,
+                    const WriteOptions& options) override;
+  absl::Status WriteEncoded(const std::string& view, uint32_t schema_version,
+                            const std::vector<EncodedRow>& rows,
+                            const WriteOptions& options) override;
+  std::shared_ptr<const RegistryIndex> registry() const override;
+  std::shared_ptr<const ClusterMapView> cluster_map() const override;
+  absl::Status Refresh() override;
+
+ private:
+  struct Snapshot {
+    std::shared_ptr<const RegistryIndex> registry;
+    std::shared_ptr<const ClusterMapView> map;
+  };
+  Snapshot Take() const;
+
+  // The stub for a node's address, creating (and warming) its channel once.
+  std::shared_ptr<quiver::v1::NodeService::Stub> StubFor(const std::string& address);
+  void WarmChannels(const ClusterMapView& map);
+
+  // A node answered with `epoch`; wakes the refresh thread if it is newer.
+  void NoteEpoch(uint64_t epoch);
+  void RefreshLoop();
+  // One map + registry fetch; wait_for_ready rides out a connection that is
+  // still being established (Create), otherwise a down coordinator fails fast.
+  absl::Status Fetch(bool wait_for_ready);
+  // Runs one coordinator RPC, cancellable by the destructor.
+  absl::Status CoordinatorCall(bool wait_for_ready, std::chrono::system_clock::time_point deadline,
+                               const std::function<grpc::Status(grpc::ClientContext*)>& rpc);
+
+  // Nodes that failed recently are tried after the others for a while, so a
+  // hung node costs one attempt timeout, not one per call.
+  void MarkSuspect(uint32_t node);
+  std::vector<uint32_t> SuspectNodes() const;
+
+  absl::Status WriteRows(const Snapshot& snap, const std::string& view, uint32_t schema_version,
+                         const std::vector<EncodedRow>& rows, const WriteOptions& options);
+
+  const ClientOptions options_;
+  std::unique_ptr<quiver::v1::CoordinatorService::Stub> coordinator_;
+
+  mutable absl::Mutex state_mu_;
+  Snapshot state_ ABSL_GUARDED_BY(state_mu_);
+
+  absl::Mutex refresh_mu_;  // serializes Refresh bodies
+
+  absl::Mutex channels_mu_;
+  std::unordered_map<std::string, std::shared_ptr<quiver::v1::NodeService::Stub>> stubs_
+      ABSL_GUARDED_BY(channels_mu_);
+
+  mutable absl::Mutex suspect_mu_;
+  std::unordered_map<uint32_t, Clock::time_point> suspect_until_ ABSL_GUARDED_BY(suspect_mu_);
+
+  absl::Mutex loop_mu_;
+  absl::CondVar loop_cv_;
+  bool stop_ ABSL_GUARDED_BY(loop_mu_) = false;
+  bool refresh_requested_ ABSL_GUARDED_BY(loop_mu_) = false;
+  bool coordinator_ok_ ABSL_GUARDED_BY(loop_mu_) = true;
+  grpc::ClientContext* active_ctx_ ABSL_GUARDED_BY(loop_mu_) = nullptr;
+  std::thread loop_;
+};
+
+}  // namespace quiver::client::internal
+
+#endif  // QUIVER_CLIENT_SRC_CLIENT_IMPL_H_

@@ -1,0 +1,165 @@
+// The write path of ClientImpl: every replica of each row's partition, one
+// batched Write per node and batch in parallel, a quorum per row.
+//
+// Nodes the map marks DOWN are skipped (they count as a missing ack): waiting
+// on them would only spend the deadline, and the coordinator repairs them
+// from a healthy replica before they serve reads again.
+#include <algorithm>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "client_impl.h"
+#include "quiver/client/convert.h"
+#include "quiver/keys/entity_key.h"
+#include "rpc_fanout.h"
+#include "spdlog/spdlog.h"
+
+namespace quiver::client::internal {
+namespace {
+
+// Errors: kInvalidArgument naming the row and feature.
+absl::Status ValidateRow(const ViewInfo& view, size_t index, const EncodedRow& row) {
+  if (row.entity_key.empty() || row.entity_key.size() > kMaxEntityKeyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("row ", index, ": entity key of ",
+                                                   row.entity_key.size(), " bytes"));
+  }
+  if (row.values.size() != view.feature_types.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("row ", index, ": ", row.values.size(),
+                                                   " values, view '", view.view->name(),
+                                                   "' has ", view.feature_types.size(),
+                                                   " features"));
+  }
+  for (size_t i = 0; i < row.values.size(); ++i) {
+    const Value& v = row.values[i];
+    const ValueType declared = view.feature_types[i];
+    // A default-constructed Value (no type, no data) is accepted as a null.
+    const bool untyped_null = v.is_null() && v.type == ValueType::kInvalid;
+    absl::Status s = absl::OkStatus();
+    if (!untyped_null && v.type != declared) {
+      s = absl::InvalidArgumentError(absl::StrCat("is ", TypeName(v.type), ", declared ",
+                                                  TypeName(declared)));
+    } else if (!untyped_null) {
+      s = CheckValue(v);
+    }
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("row ", index, ": feature '",
+                                                     view.view->features(static_cast<int>(i)).name(),
+                                                     "' ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void ToWireRow(const EncodedRow& row, quiver::v1::WriteRow* out) {
+  out->set_entity_key(row.entity_key);
+  out->set_event_ts_us(row.event_ts_us);
+  out->set_created_ts_us(row.created_ts_us);
+  for (const Value& v : row.values) ToProto(v, out->add_values());
+}
+
+}  // namespace
+
+absl::Status ClientImpl::Push(const std::string& view, const std::vector<WriteRowInput>& rows,
+                              const WriteOptions& options) {
+  const Snapshot snap = Take();
+  const ViewInfo* info = snap.registry->FindView(view);
+  if (info == nullptr) return absl::NotFoundError(absl::StrCat("unknown feature view '", view, "'"));
+  std::vector<EncodedRow> encoded;
+  encoded.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto key = snap.registry->EntityKeyFor(*info, rows[i].entity);
+    if (!key.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("row ", i, ": ", key.status().message()));
+    }
+    encoded.push_back(
+        EncodedRow{*std::move(key), rows[i].event_ts_us, rows[i].created_ts_us, rows[i].values});
+  }
+  return WriteRows(snap, view, info->view->schema_version(), encoded, options);
+}
+
+absl::Status ClientImpl::WriteEncoded(const std::string& view, uint32_t schema_version,
+                                      const std::vector<EncodedRow>& rows,
+                                      const WriteOptions& options) {
+  return WriteRows(Take(), view, schema_version, rows, options);
+}
+
+absl::Status ClientImpl::WriteRows(const Snapshot& snap, const std::string& view,
+                                   uint32_t schema_version, const std::vector<EncodedRow>& rows,
+                                   const WriteOptions& options) {
+  const ViewInfo* info = snap.registry->FindView(view);
+  if (info == nullptr) return absl::NotFoundError(absl::StrCat("unknown feature view '", view, "'"));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (absl::Status s = ValidateRow(*info, i, rows[i]); !s.ok()) return s;
+  }
+  if (rows.empty()) return absl::OkStatus();
+  const ClusterMapView& map = *snap.map;
+  if (!map.has_partitions()) {
+    return absl::UnavailableError("cluster map has no partitions yet (no node joined)");
+  }
+  const auto deadline =
+      Clock::now() + (options.deadline.count() > 0 ? options.deadline : options_.default_deadline);
+
+  std::vector<uint32_t> need(rows.size());
+  std::vector<uint32_t> acks(rows.size(), 0);
+  std::vector<std::pair<uint32_t, std::vector<uint32_t>>> per_node;  // node -> rows
+  std::unordered_map<uint32_t, size_t> slot;
+  for (uint32_t i = 0; i < rows.size(); ++i) {
+    const auto replicas = map.AllReplicasOf(PartitionOf(rows[i].entity_key, map.num_partitions()));
+    need[i] = options.write_quorum > 0 ? options.write_quorum
+                                       : static_cast<uint32_t>(replicas.size() / 2 + 1);
+    for (uint32_t node : replicas) {
+      if (!map.IsUp(node) || map.AddressOf(node).empty()) continue;
+      auto [it, fresh] = slot.emplace(node, per_node.size());
+      if (fresh) per_node.emplace_back(node, std::vector<uint32_t>{});
+      per_node[it->second].second.push_back(i);
+    }
+  }
+
+  RpcFanout<quiver::v1::WriteResponse> fanout;
+  const size_t batch = std::max<size_t>(1, options_.write_batch_rows);
+  for (const auto& [node, node_rows] : per_node) {
+    auto stub = StubFor(map.AddressOf(node));
+    for (size_t begin = 0; begin < node_rows.size(); begin += batch) {
+      const size_t end = std::min(node_rows.size(), begin + batch);
+      auto* call = fanout.NewCall(node, deadline);
+      quiver::v1::WriteRequest req;
+      req.set_view(view);
+      req.set_schema_version(schema_version);
+      req.mutable_rows()->Reserve(static_cast<int>(end - begin));
+      for (size_t k = begin; k < end; ++k) {
+        ToWireRow(rows[node_rows[k]], req.add_rows());
+        call->items.push_back(node_rows[k]);
+      }
+      fanout.Start(call, [&](grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
+        return stub->PrepareAsyncWrite(ctx, req, cq);
+      });
+    }
+  }
+
+  std::string last_error;
+  while (fanout.outstanding() > 0) {
+    auto* call = fanout.Next(deadline);
+    if (call == nullptr) {
+      fanout.CancelAndDrain();
+      last_error = "deadline exceeded";
+      break;
+    }
+    if (call->status.ok()) {
+      NoteEpoch(call->response.epoch());
+      for (uint32_t i : call->items) ++acks[i];
+    } else {
+      last_error = absl::StrCat("node ", call->node, ": ", call->status.error_message(),
+                                " (grpc code ", static_cast<int>(call->status.error_code()), ")");
+      spdlog::debug("client: write failed on {}", last_error);
+    }
+  }
+  size_t below = 0;
+  for (size_t i = 0; i < rows.size(); ++i) below += acks[i] < need[i];
+  if (below == 0) return absl::OkStatus();
+  if (last_error.empty()) last_error = "not enough replicas UP";
+  return absl::UnavailableError(absl::StrCat(below, " of ", rows.size(), " rows of view '", view,
+                                             "' below write quorum (last error: ", last_error,
+                                             ")"));
+}
+
+}  // namespace quiver::client::internal

@@ -1,0 +1,185 @@
+#include "ctl/args.h"
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "quiver/keys/value.h"
+
+namespace quiver::ctl {
+namespace {
+
+struct CommandSpec {
+  const char* name;
+  size_t positional;  // exact count
+  std::set<std::string> flags;
+};
+
+const std::vector<CommandSpec>& Commands() {
+  static const std::vector<CommandSpec> kCommands = {
+      {"apply", 1, {}},
+      {"plan", 1, {}},
+      {"materialize", 2, {"views"}},
+      {"materialize-incremental", 1, {"views"}},
+      {"get-online", 0, {"features", "feature-service", "entities"}},
+      {"registry-dump", 0, {}},
+      {"nodes", 0, {}},
+      {"help", 0, {}},
+  };
+  return kCommands;
+}
+
+bool IsHelp(const std::string& arg) { return arg == "--help" || arg == "-h"; }
+
+// Splits "--name=value" / "--name value" at args[*i]; advances *i past the value.
+absl::Status TakeFlag(const std::vector<std::string>& args, size_t* i, std::string* name,
+                      std::string* value) {
+  *name = args[*i].substr(2);
+  if (auto eq = name->find('='); eq != std::string::npos) {
+    *value = name->substr(eq + 1);
+    *name = name->substr(0, eq);
+  } else if (*i + 1 < args.size()) {
+    *value = args[++*i];
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("flag --", *name, " needs a value"));
+  }
+  if (name->empty()) return absl::InvalidArgumentError("empty flag name");
+  return absl::OkStatus();
+}
+
+bool IsFlag(const std::string& arg) { return arg.size() > 2 && arg.rfind("--", 0) == 0; }
+
+}  // namespace
+
+absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
+                                             const char* env_coordinator) {
+  CommandLine cl;
+  if (env_coordinator != nullptr && *env_coordinator != '\0') cl.coordinator = env_coordinator;
+  for (const auto& a : args) {
+    if (IsHelp(a)) {
+      cl.help = true;
+      return cl;
+    }
+  }
+  size_t i = 0;
+  for (; i < args.size() && IsFlag(args[i]); ++i) {
+    std::string name, value;
+    if (auto s = TakeFlag(args, &i, &name, &value); !s.ok()) return s;
+    if (name == "coordinator") {
+      if (value.empty()) return absl::InvalidArgumentError("--coordinator needs HOST:PORT");
+      cl.coordinator = value;
+    } else if (name == "log-level") {
+      cl.log_level = value;
+    } else if (name == "deadline-ms") {
+      if (!absl::SimpleAtoi(value, &cl.deadline_ms) || cl.deadline_ms <= 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--deadline-ms must be a positive integer, got '", value, "'"));
+      }
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    }
+  }
+  if (i == args.size()) return absl::InvalidArgumentError("no command given");
+  cl.command = args[i++];
+  const CommandSpec* spec = nullptr;
+  for (const auto& c : Commands()) {
+    if (cl.command == c.name) spec = &c;
+  }
+  if (spec == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown command '", cl.command, "'"));
+  }
+  for (; i < args.size(); ++i) {
+    if (!IsFlag(args[i])) {
+      cl.positional.push_back(args[i]);
+      continue;
+    }
+    std::string name, value;
+    if (auto s = TakeFlag(args, &i, &name, &value); !s.ok()) return s;
+    if (!spec->flags.count(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", name, " for ", cl.command));
+    }
+    if (cl.flags.count(name)) {
+      return absl::InvalidArgumentError(absl::StrCat("flag --", name, " given twice"));
+    }
+    cl.flags[name] = value;
+  }
+  if (cl.command == "help") {
+    cl.help = true;
+    return cl;
+  }
+  if (cl.positional.size() != spec->positional) {
+    return absl::InvalidArgumentError(absl::StrCat(cl.command, " takes ", spec->positional,
+                                                   " argument(s), got ", cl.positional.size()));
+  }
+  if (cl.command == "get-online") {
+    if (!cl.flags.count("entities")) {
+      return absl::InvalidArgumentError("get-online needs --entities FILE.csv");
+    }
+    if (cl.flags.count("features") == cl.flags.count("feature-service")) {
+      return absl::InvalidArgumentError(
+          "get-online needs exactly one of --features and --feature-service");
+    }
+  }
+  return cl;
+}
+
+std::string UsageText() {
+  return "usage: quiverctl [--coordinator HOST:PORT] [--log-level L] [--deadline-ms N] COMMAND ...\n"
+         "\n"
+         "commands:\n"
+         "  apply REPO_DIR                 validate a feature repository and apply it to the registry\n"
+         "  plan REPO_DIR                  show what apply would change, change nothing\n"
+         "  materialize START END [--views a,b]\n"
+         "                                 load rows with event time in [START, END) into the online store\n"
+         "  materialize-incremental END [--views a,b]\n"
+         "                                 materialize from where each view's last materialization ended\n"
+         "  get-online (--features REF,REF... | --feature-service NAME) --entities FILE.csv\n"
+         "                                 look up online features; one JSON object per CSV row\n"
+         "  registry-dump                  print the registry as JSON\n"
+         "  nodes                          list the cluster's nodes and the map epoch\n"
+         "  help                           print this text\n"
+         "\n"
+         "flags:\n"
+         "  --coordinator HOST:PORT        coordinator address (default $QUIVER_COORDINATOR, else "
+         "127.0.0.1:6000)\n"
+         "  --log-level L                  trace, debug, info, warn (default), error\n"
+         "  --deadline-ms N                deadline of each RPC in milliseconds (default 10000)\n"
+         "\n"
+         "Times are ISO-8601 (2001-01-01 or 2001-01-01T06:00:00Z); no zone means UTC.\n";
+}
+
+absl::StatusOr<std::vector<std::string>> ParseNameList(const std::string& flag,
+                                                       const std::string& text) {
+  std::vector<std::string> names;
+  std::set<std::string> seen;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    std::string name(absl::StripAsciiWhitespace(part));
+    if (name.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, " has an empty name in '", text, "'"));
+    }
+    if (!seen.insert(name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, " names '", name, "' twice"));
+    }
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> ParseWindow(const std::string& start,
+                                                        const std::string& end) {
+  auto s = ParseTimestamp(start);
+  if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("START: ", s.status().message()));
+  auto e = ParseTimestamp(end);
+  if (!e.ok()) return absl::InvalidArgumentError(absl::StrCat("END: ", e.status().message()));
+  if (*s >= *e) {
+    return absl::InvalidArgumentError(absl::StrCat("START ", FormatTimestamp(*s),
+                                                   " is not before END ", FormatTimestamp(*e)));
+  }
+  return std::make_pair(*s, *e);
+}
+
+}  // namespace quiver::ctl

@@ -1,0 +1,74 @@
+// quiver-coordinator: flags, then a CoordinatorServer until SIGINT/SIGTERM.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "quiver/coordinator/server.h"
+#include "quiver/runtime/runtime.h"
+
+namespace {
+
+int Fail(const absl::Status& s) {
+  std::cerr << "quiver-coordinator: " << s.message() << std::endl;
+  return 1;
+}
+
+absl::StatusOr<quiver::coordinator::ServerOptions> ParseOptions(const quiver::runtime::Flags& f) {
+  quiver::coordinator::ServerOptions o;
+  if (!f.positional().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", f.positional()[0], "'"));
+  }
+  o.listen = f.Get("listen", o.listen);
+  o.metrics_listen = f.Get("metrics-listen", o.metrics_listen);
+  o.coordinator.data_dir = f.Get("data-dir");
+  if (o.coordinator.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is required");
+  auto partitions = f.GetInt("partitions", 4096);
+  auto rf = f.GetInt("replication-factor", 3);
+  auto hb = f.GetInt("heartbeat-timeout-ms", 2000);
+  auto lease = f.GetInt("lease-ms", 30000);
+  for (const auto* v : {&partitions, &rf, &hb, &lease}) {
+    if (!v->ok()) return v->status();
+  }
+  if (*partitions <= 0 || *partitions > (1 << 24) || *rf <= 0 || *rf > 255 || *hb <= 0 || *lease <= 0) {
+    return absl::InvalidArgumentError(
+        "--partitions, --replication-factor, --heartbeat-timeout-ms and --lease-ms must be positive "
+        "(partitions up to 2^24, replication factor up to 255)");
+  }
+  o.coordinator.num_partitions = static_cast<uint32_t>(*partitions);
+  o.coordinator.replication_factor = static_cast<uint32_t>(*rf);
+  o.coordinator.heartbeat_timeout_us = *hb * 1000;
+  o.coordinator.lease_us = *lease * 1000;
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  quiver::runtime::InstallSignalHandlers();
+  // stdout carries only the "listening=" line that scripts parse.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("quiver-coordinator"));
+  auto flags = quiver::runtime::Flags::Parse(
+      argc, argv, 1,
+      {"listen", "metrics-listen", "data-dir", "partitions", "replication-factor",
+       "heartbeat-timeout-ms", "lease-ms", "log-level"});
+  if (!flags.ok()) return Fail(flags.status());
+  if (auto s = quiver::runtime::SetupLogging("quiver-coordinator", flags->Get("log-level", "info"));
+      !s.ok()) {
+    return Fail(s);
+  }
+  auto options = ParseOptions(*flags);
+  if (!options.ok()) return Fail(options.status());
+  auto server = quiver::coordinator::CoordinatorServer::Start(std::move(*options));
+  if (!server.ok()) return Fail(server.status());
+  const std::string line =
+      absl::StrCat("listening=", (*server)->address(), " metrics=", (*server)->metrics_address());
+  std::cout << line << std::endl;
+  spdlog::info("{}", line);
+  const int signal = quiver::runtime::WaitForShutdownSignal();
+  spdlog::info("signal {}: shutting down", signal);
+  (*server)->Shutdown();
+  return 0;
+}

@@ -1,0 +1,475 @@
+#include "quiver/coordinator/repo.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "quiver/keys/value.h"
+
+namespace quiver::coordinator {
+namespace {
+
+namespace fs = std::filesystem;
+using quiver::v1::DataSource;
+using quiver::v1::Entity;
+using quiver::v1::FeatureService;
+using quiver::v1::FeatureView;
+using quiver::v1::Registry;
+
+// Parses one YAML file; every error names the file and the (1-based) line.
+class FileParser {
+ public:
+  FileParser(std::string file, fs::path repo_dir)
+      : file_(std::move(file)), repo_dir_(std::move(repo_dir)) {}
+
+  // Adds the file's objects to `out`; `project` collects the project name.
+  absl::Status Parse(const YAML::Node& root, Registry* out) {
+    if (root.IsNull()) return absl::OkStatus();  // an empty file
+    if (!root.IsMap()) return Error(root, "the file must be a YAML mapping");
+    for (const auto& kv : root) {
+      const std::string key = kv.first.Scalar();
+      const YAML::Node& value = kv.second;
+      absl::Status s;
+      if (key == "project") {
+        auto name = ScalarOf(value, "project");
+        if (!name.ok()) return name.status();
+        if (!out->project().empty() && out->project() != *name) {
+          return Error(value, absl::StrCat("project '", *name, "' differs from project '",
+                                           out->project(), "' named in another file"));
+        }
+        out->set_project(*name);
+        continue;
+      }
+      if (key == "entities") {
+        s = ForEach(value, key, [&](const YAML::Node& n) { return ParseEntity(n, out); });
+      } else if (key == "sources") {
+        s = ForEach(value, key, [&](const YAML::Node& n) { return ParseSource(n, out); });
+      } else if (key == "feature_views") {
+        s = ForEach(value, key, [&](const YAML::Node& n) { return ParseView(n, out); });
+      } else if (key == "feature_services") {
+        s = ForEach(value, key, [&](const YAML::Node& n) { return ParseService(n, out); });
+      } else {
+        return Error(kv.first, absl::StrCat("unknown key '", key,
+                                            "' (expected project, entities, sources, "
+                                            "feature_views or feature_services)"));
+      }
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Error(const YAML::Node& node, const std::string& message) const {
+    const YAML::Mark mark = node.Mark();
+    if (mark.is_null()) return absl::InvalidArgumentError(absl::StrCat(file_, ": ", message));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file_, ":", mark.line + 1, ":", mark.column + 1, ": ", message));
+  }
+
+  template <typename Fn>
+  absl::Status ForEach(const YAML::Node& list, const std::string& what, Fn&& fn) {
+    if (list.IsNull()) return absl::OkStatus();
+    if (!list.IsSequence()) return Error(list, absl::StrCat("'", what, "' must be a list"));
+    for (const auto& item : list) {
+      if (!item.IsMap()) return Error(item, absl::StrCat("each of '", what, "' must be a mapping"));
+      if (absl::Status s = fn(item); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> ScalarOf(const YAML::Node& node, const std::string& what) const {
+    if (!node.IsScalar()) return Error(node, absl::StrCat("'", what, "' must be a scalar"));
+    return node.Scalar();
+  }
+
+  // Checks that `object` only has keys of `allowed`, and that `required` ones
+  // are present.
+  absl::Status CheckKeys(const YAML::Node& object, const std::string& kind,
+                         const std::set<std::string>& allowed,
+                         const std::vector<std::string>& required) const {
+    for (const auto& kv : object) {
+      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
+      if (!allowed.count(key)) {
+        std::string list;
+        for (const auto& a : allowed) absl::StrAppend(&list, list.empty() ? "" : ", ", a);
+        return Error(kv.first,
+                     absl::StrCat("unknown key '", key, "' in ", kind, " (expected ", list, ")"));
+      }
+    }
+    for (const auto& r : required) {
+      if (!object[r]) return Error(object, absl::StrCat(kind, " needs '", r, "'"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<quiver::v1::ValueType> TypeOf(const YAML::Node& node,
+                                               const std::string& what) const {
+    auto text = ScalarOf(node, what);
+    if (!text.ok()) return text.status();
+    auto type = ParseTypeName(*text);
+    if (!type.ok()) return Error(node, std::string(type.status().message()));
+    return static_cast<quiver::v1::ValueType>(static_cast<int>(*type));
+  }
+
+  absl::Status ParseEntity(const YAML::Node& n, Registry* out) {
+    if (auto s = CheckKeys(n, "entity", {"name", "join_key", "value_type", "description"},
+                           {"name", "value_type"});
+        !s.ok()) {
+      return s;
+    }
+    Entity e;
+    auto name = ScalarOf(n["name"], "name");
+    if (!name.ok()) return name.status();
+    e.set_name(*name);
+    e.set_join_key(*name);  // Feast's default: the join key is named like the entity
+    if (n["join_key"]) {
+      auto key = ScalarOf(n["join_key"], "join_key");
+      if (!key.ok()) return key.status();
+      e.set_join_key(*key);
+    }
+    auto type = TypeOf(n["value_type"], "value_type");
+    if (!type.ok()) return type.status();
+    e.set_value_type(*type);
+    if (n["description"]) {
+      auto d = ScalarOf(n["description"], "description");
+      if (!d.ok()) return d.status();
+      e.set_description(*d);
+    }
+    *out->add_entities() = std::move(e);
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseSource(const YAML::Node& n, Registry* out) {
+    if (auto s = CheckKeys(n, "source",
+                           {"name", "path", "timestamp_field", "created_timestamp_column"},
+                           {"name", "path", "timestamp_field"});
+        !s.ok()) {
+      return s;
+    }
+    DataSource d;
+    for (const char* key : {"name", "path", "timestamp_field", "created_timestamp_column"}) {
+      if (!n[key]) continue;
+      auto v = ScalarOf(n[key], key);
+      if (!v.ok()) return v.status();
+      const std::string k = key;
+      if (k == "name") d.set_name(*v);
+      if (k == "path") {
+        fs::path p(*v);
+        // Globs survive: lexically_normal only folds "." and ".." components.
+        d.set_path((p.is_absolute() ? p : (repo_dir_ / p)).lexically_normal().string());
+      }
+      if (k == "timestamp_field") d.set_timestamp_field(*v);
+      if (k == "created_timestamp_column") d.set_created_timestamp_column(*v);
+    }
+    *out->add_sources() = std::move(d);
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseView(const YAML::Node& n, Registry* out) {
+    if (auto s = CheckKeys(n, "feature view",
+                           {"name", "entities", "ttl", "source", "online", "schema", "tags",
+                            "description", "owner"},
+                           {"name", "entities", "source", "schema"});
+        !s.ok()) {
+      return s;
+    }
+    FeatureView v;
+    v.set_online(true);
+    for (const char* key : {"name", "source", "description", "owner"}) {
+      if (!n[key]) continue;
+      auto text = ScalarOf(n[key], key);
+      if (!text.ok()) return text.status();
+      const std::string k = key;
+      if (k == "name") v.set_name(*text);
+      if (k == "source") v.set_source(*text);
+      if (k == "description") v.set_description(*text);
+      if (k == "owner") v.set_owner(*text);
+    }
+    const YAML::Node entities = n["entities"];
+    if (!entities.IsSequence()) return Error(entities, "'entities' must be a list of names");
+    for (const auto& e : entities) {
+      auto name = ScalarOf(e, "entities");
+      if (!name.ok()) return name.status();
+      v.add_entities(*name);
+    }
+    if (n["ttl"]) {
+      auto text = ScalarOf(n["ttl"], "ttl");
+      if (!text.ok()) return text.status();
+      auto ttl = ParseDuration(*text);
+      if (!ttl.ok()) return Error(n["ttl"], std::string(ttl.status().message()));
+      v.set_ttl_seconds(*ttl);
+    }
+    if (n["online"]) {
+      const YAML::Node online = n["online"];
+      bool value = false;
+      if (!online.IsScalar() || !YAML::convert<bool>::decode(online, value)) {
+        return Error(online, "'online' must be true or false");
+      }
+      v.set_online(value);
+    }
+    const YAML::Node schema = n["schema"];
+    if (!schema.IsSequence()) return Error(schema, "'schema' must be a list");
+    for (const auto& f : schema) {
+      if (!f.IsMap()) return Error(f, "each schema entry must be a mapping {name, type}");
+      if (auto s = CheckKeys(f, "schema entry", {"name", "type"}, {"name", "type"}); !s.ok()) {
+        return s;
+      }
+      auto name = ScalarOf(f["name"], "name");
+      if (!name.ok()) return name.status();
+      auto type = TypeOf(f["type"], "type");
+      if (!type.ok()) return type.status();
+      auto* spec = v.add_features();
+      spec->set_name(*name);
+      spec->set_type(*type);
+    }
+    if (n["tags"]) {
+      const YAML::Node tags = n["tags"];
+      if (!tags.IsMap()) return Error(tags, "'tags' must be a mapping");
+      for (const auto& kv : tags) {
+        auto key = ScalarOf(kv.first, "tags");
+        if (!key.ok()) return key.status();
+        auto value = ScalarOf(kv.second, "tags");
+        if (!value.ok()) return value.status();
+        (*v.mutable_tags())[*key] = *value;
+      }
+    }
+    *out->add_feature_views() = std::move(v);
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseService(const YAML::Node& n, Registry* out) {
+    if (auto s = CheckKeys(n, "feature service", {"name", "features", "description"},
+                           {"name", "features"});
+        !s.ok()) {
+      return s;
+    }
+    FeatureService svc;
+    auto name = ScalarOf(n["name"], "name");
+    if (!name.ok()) return name.status();
+    svc.set_name(*name);
+    const YAML::Node features = n["features"];
+    if (!features.IsSequence()) return Error(features, "'features' must be a list");
+    for (const auto& f : features) {
+      auto ref = ScalarOf(f, "features");
+      if (!ref.ok()) return ref.status();
+      svc.add_features(*ref);
+    }
+    if (n["description"]) {
+      auto d = ScalarOf(n["description"], "description");
+      if (!d.ok()) return d.status();
+      svc.set_description(*d);
+    }
+    *out->add_feature_services() = std::move(svc);
+    return absl::OkStatus();
+  }
+
+  std::string file_;
+  fs::path repo_dir_;
+};
+
+absl::Status Invalid(const std::string& kind, const std::string& name, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat(kind, " '", name, "': ", why));
+}
+
+bool ValidType(quiver::v1::ValueType t) {
+  return IsValidType(static_cast<ValueType>(static_cast<int>(t)));
+}
+
+template <typename T>
+absl::Status CheckNames(const google::protobuf::RepeatedPtrField<T>& objects,
+                        const std::string& kind) {
+  std::set<std::string> seen;
+  for (const auto& o : objects) {
+    if (o.name().empty()) return absl::InvalidArgumentError(absl::StrCat(kind, " without a name"));
+    if (!seen.insert(o.name()).second) return Invalid(kind, o.name(), "defined more than once");
+  }
+  return absl::OkStatus();
+}
+
+// Pushes one change per name of `current` ∪ `next`, in name order.
+template <typename T, typename Equal>
+void DiffKind(const google::protobuf::RepeatedPtrField<T>& current,
+              const google::protobuf::RepeatedPtrField<T>& next, const std::string& kind,
+              Equal&& equal, std::vector<quiver::v1::ObjectChange>* out) {
+  std::map<std::string, std::pair<const T*, const T*>> by_name;
+  for (const auto& o : current) by_name[o.name()].first = &o;
+  for (const auto& o : next) by_name[o.name()].second = &o;
+  for (const auto& [name, pair] : by_name) {
+    quiver::v1::ObjectChange c;
+    c.set_kind(kind);
+    c.set_name(name);
+    if (!pair.first) {
+      c.set_action("created");
+    } else if (!pair.second) {
+      c.set_action("deleted");
+    } else {
+      c.set_action(equal(*pair.first, *pair.second) ? "unchanged" : "updated");
+    }
+    out->push_back(std::move(c));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> ParseDuration(const std::string& text) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad duration '", text, "' (expected <n>s, <n>m, <n>h, <n>d or 0)"));
+  };
+  if (text == "0") return 0;
+  if (text.size() < 2) return bad();
+  int64_t unit = 0;
+  switch (text.back()) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default: return bad();
+  }
+  const std::string digits = text.substr(0, text.size() - 1);
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return bad();
+  }
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(digits, &n) || n > INT64_MAX / unit) return bad();
+  return n * unit;
+}
+
+absl::StatusOr<quiver::v1::Registry> LoadRepository(const std::string& repo_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(repo_dir, ec)) {
+    return absl::NotFoundError(absl::StrCat("feature repository '", repo_dir, "' is not a folder"));
+  }
+  const fs::path dir = fs::absolute(repo_dir, ec).lexically_normal();
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const auto ext = entry.path().extension();
+    if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(entry.path());
+  }
+  if (ec) return absl::NotFoundError(absl::StrCat("cannot list '", repo_dir, "': ", ec.message()));
+  if (files.empty()) {
+    return absl::NotFoundError(absl::StrCat("no *.yaml file in feature repository '", repo_dir, "'"));
+  }
+  std::sort(files.begin(), files.end());
+  Registry registry;
+  for (const auto& path : files) {
+    FileParser parser(path.string(), dir);
+    try {
+      YAML::Node root = YAML::LoadFile(path.string());
+      if (absl::Status s = parser.Parse(root, &registry); !s.ok()) return s;
+    } catch (const YAML::Exception& e) {
+      if (e.mark.is_null()) {
+        return absl::InvalidArgumentError(absl::StrCat(path.string(), ": ", e.msg));
+      }
+      return absl::InvalidArgumentError(absl::StrCat(path.string(), ":", e.mark.line + 1, ":",
+                                                     e.mark.column + 1, ": ", e.msg));
+    }
+  }
+  if (absl::Status s = ValidateRegistry(registry); !s.ok()) return s;
+  return registry;
+}
+
+absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
+  if (registry.project().empty()) {
+    return absl::InvalidArgumentError("registry has no project name");
+  }
+  for (auto s : {CheckNames(registry.entities(), "entity"),
+                 CheckNames(registry.sources(), "data source"),
+                 CheckNames(registry.feature_views(), "feature view"),
+                 CheckNames(registry.feature_services(), "feature service")}) {
+    if (!s.ok()) return s;
+  }
+  std::map<std::string, const Entity*> entities;
+  for (const auto& e : registry.entities()) {
+    if (e.join_key().empty()) return Invalid("entity", e.name(), "has no join key");
+    if (!ValidType(e.value_type())) return Invalid("entity", e.name(), "has an invalid value type");
+    entities[e.name()] = &e;
+  }
+  std::map<std::string, const DataSource*> sources;
+  for (const auto& s : registry.sources()) {
+    if (s.path().empty()) return Invalid("data source", s.name(), "has no path");
+    if (s.timestamp_field().empty()) return Invalid("data source", s.name(), "has no timestamp_field");
+    sources[s.name()] = &s;
+  }
+  std::map<std::string, std::set<std::string>> view_features;
+  for (const auto& v : registry.feature_views()) {
+    if (v.entities().empty()) return Invalid("feature view", v.name(), "names no entity");
+    std::set<std::string> reserved;  // join keys and timestamp columns
+    for (const auto& name : v.entities()) {
+      auto it = entities.find(name);
+      if (it == entities.end()) return Invalid("feature view", v.name(), absl::StrCat("unknown entity '", name, "'"));
+      if (!reserved.insert(it->second->join_key()).second) {
+        return Invalid("feature view", v.name(),
+                       absl::StrCat("join key '", it->second->join_key(), "' appears twice"));
+      }
+    }
+    auto src = sources.find(v.source());
+    if (src == sources.end()) {
+      return Invalid("feature view", v.name(), absl::StrCat("unknown source '", v.source(), "'"));
+    }
+    reserved.insert(src->second->timestamp_field());
+    if (!src->second->created_timestamp_column().empty()) {
+      reserved.insert(src->second->created_timestamp_column());
+    }
+    if (v.ttl_seconds() < 0) return Invalid("feature view", v.name(), "has a negative ttl");
+    if (v.features().empty()) return Invalid("feature view", v.name(), "has no feature");
+    auto& names = view_features[v.name()];
+    for (const auto& f : v.features()) {
+      if (f.name().empty()) return Invalid("feature view", v.name(), "has a feature without a name");
+      if (!ValidType(f.type())) {
+        return Invalid("feature view", v.name(), absl::StrCat("feature '", f.name(), "' has an invalid type"));
+      }
+      if (reserved.count(f.name())) {
+        return Invalid("feature view", v.name(),
+                       absl::StrCat("feature '", f.name(), "' is named like a join key or timestamp column"));
+      }
+      if (!names.insert(f.name()).second) {
+        return Invalid("feature view", v.name(), absl::StrCat("feature '", f.name(), "' defined twice"));
+      }
+    }
+  }
+  for (const auto& svc : registry.feature_services()) {
+    if (svc.features().empty()) return Invalid("feature service", svc.name(), "lists no feature");
+    for (const auto& ref : svc.features()) {
+      std::vector<std::string> parts = absl::StrSplit(ref, absl::MaxSplits(':', 1));
+      auto view = view_features.find(parts[0]);
+      if (view == view_features.end()) {
+        return Invalid("feature service", svc.name(),
+                       absl::StrCat("reference '", ref, "' names an unknown feature view"));
+      }
+      if (parts.size() == 2 && !view->second.count(parts[1])) {
+        return Invalid("feature service", svc.name(),
+                       absl::StrCat("reference '", ref, "' names an unknown feature"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<quiver::v1::ObjectChange> DiffRegistry(const quiver::v1::Registry& current,
+                                                   const quiver::v1::Registry& next) {
+  using google::protobuf::util::MessageDifferencer;
+  auto equal = [](const auto& a, const auto& b) { return MessageDifferencer::Equals(a, b); };
+  std::vector<quiver::v1::ObjectChange> out;
+  DiffKind(current.entities(), next.entities(), "entity", equal, &out);
+  DiffKind(current.sources(), next.sources(), "data_source", equal, &out);
+  DiffKind(current.feature_views(), next.feature_views(), "feature_view",
+           [](const FeatureView& a, const FeatureView& b) {
+             FeatureView x = a, y = b;
+             x.clear_schema_version();
+             y.clear_schema_version();
+             return MessageDifferencer::Equals(x, y);
+           },
+           &out);
+  DiffKind(current.feature_services(), next.feature_services(), "feature_service", equal, &out);
+  return out;
+}
+
+}  // namespace quiver::coordinator

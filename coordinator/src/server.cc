@@ -1,0 +1,231 @@
+#include "quiver/coordinator/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "quiver.grpc.pb.h"
+#include "quiver/runtime/runtime.h"
+
+namespace quiver::coordinator {
+namespace {
+
+// The one place where absl::Status becomes grpc::Status (codes share numbers).
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(static_cast<int>(s.code())),
+                      std::string(s.message()));
+}
+
+class Gauges {
+ public:
+  explicit Gauges(prometheus::Registry& registry)
+      : family_(prometheus::BuildGauge()
+                    .Name("quiver_coordinator")
+                    .Help("Coordinator state, by quantity")
+                    .Register(registry)),
+        nodes_up_(family_.Add({{"quantity", "nodes_up"}})),
+        nodes_down_(family_.Add({{"quantity", "nodes_down"}})),
+        epoch_(family_.Add({{"quantity", "map_epoch"}})),
+        registry_version_(family_.Add({{"quantity", "registry_version"}})),
+        jobs_running_(family_.Add({{"quantity", "jobs_running"}})),
+        tasks_pending_(family_.Add({{"quantity", "tasks_pending"}})) {}
+
+  void Update(const CoordinatorStats& s) {
+    nodes_up_.Set(static_cast<double>(s.nodes_up));
+    nodes_down_.Set(static_cast<double>(s.nodes_down));
+    epoch_.Set(static_cast<double>(s.epoch));
+    registry_version_.Set(static_cast<double>(s.registry_version));
+    jobs_running_.Set(static_cast<double>(s.jobs_running));
+    tasks_pending_.Set(static_cast<double>(s.tasks_pending));
+  }
+
+ private:
+  prometheus::Family<prometheus::Gauge>& family_;
+  prometheus::Gauge& nodes_up_;
+  prometheus::Gauge& nodes_down_;
+  prometheus::Gauge& epoch_;
+  prometheus::Gauge& registry_version_;
+  prometheus::Gauge& jobs_running_;
+  prometheus::Gauge& tasks_pending_;
+};
+
+class Service final : public quiver::v1::CoordinatorService::Service {
+ public:
+  Service(Coordinator& coordinator, prometheus::Registry& registry)
+      : coordinator_(coordinator), metrics_(registry, "CoordinatorService"), gauges_(registry) {
+    gauges_.Update(coordinator_.Stats());
+  }
+
+  void UpdateGauges() { gauges_.Update(coordinator_.Stats()); }
+
+  grpc::Status Register(grpc::ServerContext*, const quiver::v1::RegisterRequest* req,
+                        quiver::v1::RegisterResponse* resp) override {
+    return Run("Register", resp, [&] { return coordinator_.Register(*req); });
+  }
+  grpc::Status Heartbeat(grpc::ServerContext*, const quiver::v1::HeartbeatRequest* req,
+                         quiver::v1::HeartbeatResponse* resp) override {
+    return Run("Heartbeat", resp, [&] { return coordinator_.Heartbeat(*req); });
+  }
+  grpc::Status GetClusterMap(grpc::ServerContext*, const quiver::v1::GetClusterMapRequest*,
+                             quiver::v1::ClusterMap* resp) override {
+    return Run("GetClusterMap", resp, [&] {
+      return absl::StatusOr<quiver::v1::ClusterMap>(coordinator_.GetClusterMap());
+    });
+  }
+  grpc::Status ApplyRegistry(grpc::ServerContext*, const quiver::v1::ApplyRegistryRequest* req,
+                             quiver::v1::ApplyRegistryResponse* resp) override {
+    return Run("ApplyRegistry", resp, [&] { return coordinator_.ApplyRegistry(*req); });
+  }
+  grpc::Status GetRegistry(grpc::ServerContext*, const quiver::v1::GetRegistryRequest*,
+                           quiver::v1::Registry* resp) override {
+    return Run("GetRegistry", resp, [&] {
+      return absl::StatusOr<quiver::v1::Registry>(coordinator_.GetRegistry());
+    });
+  }
+  grpc::Status StartMaterialization(grpc::ServerContext*, const quiver::v1::MaterializeRequest* req,
+                                    quiver::v1::Job* resp) override {
+    return Run("StartMaterialization", resp,
+               [&] { return coordinator_.StartMaterialization(*req); });
+  }
+  grpc::Status GetJob(grpc::ServerContext*, const quiver::v1::GetJobRequest* req,
+                      quiver::v1::Job* resp) override {
+    return Run("GetJob", resp, [&] { return coordinator_.GetJob(req->job_id()); });
+  }
+  grpc::Status LeaseTask(grpc::ServerContext*, const quiver::v1::LeaseTaskRequest* req,
+                         quiver::v1::LeaseTaskResponse* resp) override {
+    return Run("LeaseTask", resp, [&] { return coordinator_.LeaseTask(*req); });
+  }
+  grpc::Status CompleteTask(grpc::ServerContext*, const quiver::v1::CompleteTaskRequest* req,
+                            quiver::v1::CompleteTaskResponse* resp) override {
+    return Run("CompleteTask", resp, [&] {
+      absl::Status s = coordinator_.CompleteTask(*req);
+      if (!s.ok()) return absl::StatusOr<quiver::v1::CompleteTaskResponse>(s);
+      return absl::StatusOr<quiver::v1::CompleteTaskResponse>(quiver::v1::CompleteTaskResponse());
+    });
+  }
+  grpc::Status ListNodes(grpc::ServerContext*, const quiver::v1::ListNodesRequest*,
+                         quiver::v1::ListNodesResponse* resp) override {
+    return Run("ListNodes", resp, [&] {
+      return absl::StatusOr<quiver::v1::ListNodesResponse>(coordinator_.ListNodes());
+    });
+  }
+
+ private:
+  // Runs one RPC: records its metrics, refreshes the gauges and converts the
+  // outcome.
+  template <typename Resp, typename Fn>
+  grpc::Status Run(const char* method, Resp* resp, Fn&& fn) {
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<Resp> result = fn();
+    if (result.ok()) {
+      *resp = std::move(*result);
+    } else if (result.status().code() != absl::StatusCode::kNotFound) {
+      spdlog::warn("{} failed: {}", method, result.status().ToString());
+    }
+    metrics_.Record(method, result.ok(), std::chrono::steady_clock::now() - start);
+    UpdateGauges();
+    return ToGrpc(result.status());
+  }
+
+  Coordinator& coordinator_;
+  runtime::RpcMetrics metrics_;
+  Gauges gauges_;
+};
+
+}  // namespace
+
+class CoordinatorServer::Impl {
+ public:
+  std::unique_ptr<Coordinator> coordinator;
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<Service> service;
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<runtime::MetricsServer> metrics;
+  std::string address;
+  std::thread ticker;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  bool stopped = false;
+
+  void Tick(std::chrono::milliseconds period) {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!stopping) {
+      cv.wait_for(lock, period, [this] { return stopping; });
+      if (stopping) break;
+      lock.unlock();
+      if (absl::Status s = coordinator->Tick(); !s.ok()) {
+        spdlog::error("tick failed: {}", s.ToString());
+      }
+      service->UpdateGauges();
+      lock.lock();
+    }
+  }
+
+  void Shutdown() {
+    if (stopped) return;
+    stopped = true;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stopping = true;
+    }
+    cv.notify_all();
+    if (ticker.joinable()) ticker.join();
+    if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    metrics.reset();
+  }
+};
+
+CoordinatorServer::CoordinatorServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+
+void CoordinatorServer::Shutdown() { impl_->Shutdown(); }
+
+const std::string& CoordinatorServer::address() const { return impl_->address; }
+const std::string& CoordinatorServer::metrics_address() const { return impl_->metrics->address(); }
+Coordinator& CoordinatorServer::coordinator() { return *impl_->coordinator; }
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(ServerOptions options) {
+  auto host_port = runtime::SplitHostPort(options.listen);
+  if (!host_port.ok()) return host_port.status();
+  const int64_t tick_ms =
+      std::clamp<int64_t>(options.coordinator.heartbeat_timeout_us / 4000, 10, 250);
+  auto impl = std::make_unique<Impl>();
+  auto coordinator = Coordinator::Open(std::move(options.coordinator));
+  if (!coordinator.ok()) return coordinator.status();
+  impl->coordinator = std::move(*coordinator);
+  impl->service = std::make_unique<Service>(*impl->coordinator, *impl->registry);
+
+  auto metrics = runtime::MetricsServer::Start(options.metrics_listen, impl->registry);
+  if (!metrics.ok()) return metrics.status();
+  impl->metrics = std::move(*metrics);
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  // Two coordinators must not share a port.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.RegisterService(impl->service.get());
+  impl->server = builder.BuildAndStart();
+  if (!impl->server || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  }
+  impl->address = absl::StrCat(host_port->first, ":", port);
+  Impl* raw = impl.get();
+  impl->ticker = std::thread([raw, tick_ms] { raw->Tick(std::chrono::milliseconds(tick_ms)); });
+  return std::unique_ptr<CoordinatorServer>(new CoordinatorServer(std::move(impl)));
+}
+
+}  // namespace quiver::coordinator

@@ -1,0 +1,121 @@
+// Materialization on the node (docs/architecture.md, "Materialization"):
+// RunMaterializationTask reads one task's slice of a Parquet source with
+// DuckDB (latest row per entity key in the window), encodes entity keys and
+// hands batches to a RowSink; MaterializationWorker leases tasks from the
+// coordinator, runs them and reports the outcome.
+//
+// Thread-safety: RunMaterializationTask is reentrant; the worker owns one
+// background thread; Start/Stop are called from one thread.
+#ifndef QUIVER_NODE_MATERIALIZER_H_
+#define QUIVER_NODE_MATERIALIZER_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "quiver.grpc.pb.h"
+#include "quiver/client/client.h"
+#include "quiver/client/registry_index.h"
+#include "quiver/storage/offline_store.h"
+
+namespace quiver::node {
+
+struct NodeMetrics;
+
+// Where a task's rows go. The process writes them to every replica through
+// quiver::client::Client::WriteEncoded; tests collect them.
+class RowSink {
+ public:
+  virtual ~RowSink() = default;
+  // Writes one batch (every row carries all features of the view, in schema
+  // order). Errors: kUnavailable (quorum missed; retryable), others as the
+  // client documents.
+  virtual absl::Status Write(const std::string& view, uint32_t schema_version,
+                             const std::vector<client::EncodedRow>& rows) = 0;
+};
+
+// Routes rows to their replicas with the given write quorum (0 = majority).
+class ClientRowSink final : public RowSink {
+ public:
+  ClientRowSink(client::Client* client, uint32_t write_quorum)
+      : client_(client), write_quorum_(write_quorum) {}
+  absl::Status Write(const std::string& view, uint32_t schema_version,
+                     const std::vector<client::EncodedRow>& rows) override;
+
+ private:
+  client::Client* client_;
+  uint32_t write_quorum_;
+};
+
+struct TaskResult {
+  uint64_t rows_written = 0;
+  uint64_t rows_skipped = 0;  // entity key could not be encoded (e.g. too long)
+};
+
+// The offline query of `task`: its file, row range and window; the view's join
+// keys, its source's timestamp and created columns, and its schema.
+// Errors: kNotFound (view or its source not in `registry`).
+absl::StatusOr<storage::LatestQuery> BuildLatestQuery(const client::RegistryIndex& registry,
+                                                      const quiver::v1::MaterializationTask& task);
+
+// Runs one task, `batch_rows` rows per sink call. `cancelled` (may be empty)
+// is polled between batches. Errors: from BuildLatestQuery, ScanLatest and the
+// sink; kCancelled when `cancelled` returned true.
+absl::StatusOr<TaskResult> RunMaterializationTask(const client::RegistryIndex& registry,
+                                                  const quiver::v1::MaterializationTask& task,
+                                                  storage::OfflineStore& offline, RowSink& sink,
+                                                  size_t batch_rows,
+                                                  const std::function<bool()>& cancelled = {});
+
+// Whether another attempt of a task that failed with `status` may succeed.
+bool IsRetryable(const absl::Status& status);
+
+struct WorkerOptions {
+  std::function<uint32_t()> node_id;  // 0: not registered yet, no lease
+  std::chrono::milliseconds poll_interval{200};  // between LeaseTask calls when idle
+  size_t batch_rows = 10000;
+  uint32_t write_quorum = 0;  // 0: majority
+};
+
+class MaterializationWorker {
+ public:
+  // Every pointer must outlive the worker; `metrics` may be null.
+  MaterializationWorker(WorkerOptions options, quiver::v1::CoordinatorService::StubInterface* stub,
+                        client::Client* client, storage::OfflineStore* offline,
+                        NodeMetrics* metrics);
+  ~MaterializationWorker();
+
+  void Start();
+  // Stops the thread; a running task is abandoned between batches and
+  // reported as a retryable failure. Blocks until the thread ended.
+  void Stop();
+
+ private:
+  void Loop();
+  void RunTask(const quiver::v1::MaterializationTask& task);
+  void Complete(const quiver::v1::MaterializationTask& task, const absl::Status& status,
+                const TaskResult& result);
+
+  WorkerOptions options_;
+  quiver::v1::CoordinatorService::StubInterface* stub_;
+  client::Client* client_;
+  storage::OfflineStore* offline_;
+  NodeMetrics* metrics_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace quiver::node
+
+#endif  // QUIVER_NODE_MATERIALIZER_H_

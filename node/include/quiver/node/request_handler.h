@@ -1,0 +1,98 @@
+// RequestHandler: the node's data-plane logic (NodeService.Get / Write /
+// Health), independent of the transport so that the gRPC service and any
+// leaner framed protocol share it (docs/architecture.md, "Reads").
+//
+// The registry and the map epoch come from an injected ClusterView (the
+// process uses the coordinator's, tests an in-process one); "now" for TTL
+// decisions is the RowStore's injected clock (storage::RowStoreOptions::clock).
+//
+// Thread-safety: every method is thread-safe; requests run concurrently.
+// Blocking: methods block on RocksDB I/O and, at most once per request, on a
+// registry refresh when a request names a view the node does not know yet.
+#ifndef QUIVER_NODE_REQUEST_HANDLER_H_
+#define QUIVER_NODE_REQUEST_HANDLER_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "absl/status/status.h"
+#include "quiver.pb.h"
+#include "quiver/client/registry_index.h"
+#include "quiver/storage/row_store.h"
+
+namespace quiver::node {
+
+struct NodeMetrics;
+
+// What the handler needs to know of the cluster.
+class ClusterView {
+ public:
+  virtual ~ClusterView() = default;
+  // The newest known registry; nullptr while none is known yet.
+  virtual std::shared_ptr<const client::RegistryIndex> registry() const = 0;
+  // Fetches the registry (and map) now. Blocks. Errors: kUnavailable (retryable).
+  virtual absl::Status Refresh() = 0;
+  // The node's cluster map epoch; 0 while unknown.
+  virtual uint64_t epoch() const = 0;
+};
+
+struct HandlerLimits {
+  // Entity keys per Get request, summed over its lookups; rows per Write.
+  size_t max_keys_per_request = 10000;
+  // Lookups per Get request.
+  size_t max_lookups_per_request = 1000;
+};
+
+class RequestHandler {
+ public:
+  // `store` and `cluster` must outlive the handler; `metrics` may be null.
+  RequestHandler(storage::RowStore* store, ClusterView* cluster, NodeMetrics* metrics = nullptr,
+                 HandlerLimits limits = {});
+
+  // One ViewResult per lookup, one RowResult per entity key, in order; every
+  // RowResult carries one Value per requested feature (unset = null, and
+  // always unset unless PRESENT). response->epoch is the node's map epoch.
+  // Errors: kInvalidArgument (too many keys or lookups, a key empty or longer
+  // than kMaxEntityKeyBytes, an unknown or malformed feature name),
+  // kNotFound (unknown view), kUnavailable (no registry yet; retryable),
+  // kDataLoss / kInternal from the store.
+  absl::Status Get(const quiver::v1::GetRequest& request, quiver::v1::GetResponse* response);
+
+  // Converts every value by its declared type and applies the rows atomically.
+  // Errors: kNotFound (unknown view), kFailedPrecondition (schema_version is
+  // not the registry's), kInvalidArgument (too many rows, bad key, wrong value
+  // count or type; nothing written), kUnavailable, kResourceExhausted, kInternal.
+  absl::Status Write(const quiver::v1::WriteRequest& request, quiver::v1::WriteResponse* response);
+
+  void Health(quiver::v1::HealthResponse* response) const;
+
+  // Makes sure every online view of `registry` has its column family with the
+  // current schema and TTL. A no-op when this registry version was synced.
+  // Errors: the first EnsureView failure (the version is then retried later).
+  absl::Status SyncViews(const client::RegistryIndex& registry);
+
+  void set_node_id(uint32_t id) { node_id_.store(id); }
+  uint32_t node_id() const { return node_id_.load(); }
+
+ private:
+  // The current registry, synced into the store. `refreshed` tells whether the
+  // request already spent its one refresh. Errors: kUnavailable.
+  absl::StatusOr<std::shared_ptr<const client::RegistryIndex>> CurrentRegistry(bool refresh,
+                                                                              bool* refreshed);
+
+  storage::RowStore* store_;
+  ClusterView* cluster_;
+  NodeMetrics* metrics_;
+  HandlerLimits limits_;
+  std::atomic<uint32_t> node_id_{0};
+  std::mutex sync_mu_;  // serializes SyncViews
+  std::atomic<bool> synced_any_{false};
+  std::atomic<uint64_t> synced_version_{0};
+};
+
+}  // namespace quiver::node
+
+#endif  // QUIVER_NODE_REQUEST_HANDLER_H_

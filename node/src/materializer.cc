@@ -1,0 +1,237 @@
+#include "quiver/node/materializer.h"
+
+#include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "quiver/client/convert.h"
+#include "quiver/keys/entity_key.h"
+#include "quiver/node/metrics.h"
+
+namespace quiver::node {
+namespace {
+
+constexpr auto kRpcDeadline = std::chrono::seconds(5);
+constexpr int kCompleteAttempts = 3;
+
+std::unique_ptr<grpc::ClientContext> NewContext() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + kRpcDeadline);
+  return ctx;
+}
+
+}  // namespace
+
+absl::Status ClientRowSink::Write(const std::string& view, uint32_t schema_version,
+                                  const std::vector<client::EncodedRow>& rows) {
+  client::WriteOptions options;
+  options.write_quorum = write_quorum_;
+  return client_->WriteEncoded(view, schema_version, rows, options);
+}
+
+absl::StatusOr<storage::LatestQuery> BuildLatestQuery(const client::RegistryIndex& registry,
+                                                      const quiver::v1::MaterializationTask& task) {
+  const client::ViewInfo* info = registry.FindView(task.view());
+  if (info == nullptr) {
+    return absl::NotFoundError(absl::StrCat("unknown feature view '", task.view(), "'"));
+  }
+  const quiver::v1::DataSource* source = nullptr;
+  for (const auto& s : registry.registry().sources()) {
+    if (s.name() == info->view->source()) source = &s;
+  }
+  if (source == nullptr) {
+    return absl::NotFoundError(absl::StrCat("feature view '", task.view(), "' names unknown source '",
+                                            info->view->source(), "'"));
+  }
+  storage::LatestQuery query;
+  query.file = task.file();
+  query.row_begin = task.row_begin();
+  query.row_end = task.row_end();
+  query.start_us = task.start_us();
+  query.end_us = task.end_us();
+  for (const client::JoinKeySpec& jk : info->join_keys) {
+    query.join_keys.push_back({jk.join_key, jk.type});
+  }
+  query.timestamp_field = source->timestamp_field();
+  query.created_timestamp_column = source->created_timestamp_column();
+  for (const auto& f : info->view->features()) {
+    query.features.push_back({f.name(), client::FromProtoType(f.type())});
+  }
+  return query;
+}
+
+absl::StatusOr<TaskResult> RunMaterializationTask(const client::RegistryIndex& registry,
+                                                  const quiver::v1::MaterializationTask& task,
+                                                  storage::OfflineStore& offline, RowSink& sink,
+                                                  size_t batch_rows,
+                                                  const std::function<bool()>& cancelled) {
+  auto query = BuildLatestQuery(registry, task);
+  if (!query.ok()) return query.status();
+  const uint32_t schema_version = registry.FindView(task.view())->view->schema_version();
+  TaskResult result;
+  std::vector<client::EncodedRow> encoded;
+  absl::Status status = offline.ScanLatest(
+      *query, batch_rows == 0 ? 1 : batch_rows, [&](std::vector<storage::OfflineRow>& batch) {
+        if (cancelled && cancelled()) return absl::CancelledError("materialization cancelled");
+        encoded.clear();
+        encoded.reserve(batch.size());
+        for (storage::OfflineRow& row : batch) {
+          std::vector<KeyPart> parts;
+          parts.reserve(query->join_keys.size());
+          for (size_t i = 0; i < query->join_keys.size() && i < row.join_key_values.size(); ++i) {
+            parts.push_back({query->join_keys[i].name, std::move(row.join_key_values[i])});
+          }
+          auto key = EncodeEntityKey(std::move(parts));
+          if (!key.ok()) {
+            ++result.rows_skipped;
+            continue;
+          }
+          encoded.push_back(
+              {*std::move(key), row.event_ts_us, row.created_ts_us, std::move(row.values)});
+        }
+        if (encoded.empty()) return absl::OkStatus();
+        if (absl::Status s = sink.Write(task.view(), schema_version, encoded); !s.ok()) return s;
+        result.rows_written += encoded.size();
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return result;
+}
+
+bool IsRetryable(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kUnimplemented:
+      return false;
+    default:
+      return true;
+  }
+}
+
+MaterializationWorker::MaterializationWorker(WorkerOptions options,
+                                             quiver::v1::CoordinatorService::StubInterface* stub,
+                                             client::Client* client,
+                                             storage::OfflineStore* offline, NodeMetrics* metrics)
+    : options_(std::move(options)),
+      stub_(stub),
+      client_(client),
+      offline_(offline),
+      metrics_(metrics) {}
+
+MaterializationWorker::~MaterializationWorker() { Stop(); }
+
+void MaterializationWorker::Start() {
+  stop_.store(false);
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void MaterializationWorker::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_.store(true);
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void MaterializationWorker::Loop() {
+  while (!stop_.load()) {
+    const uint32_t node_id = options_.node_id ? options_.node_id() : 0;
+    bool ran = false;
+    if (node_id != 0) {
+      quiver::v1::LeaseTaskRequest request;
+      request.set_node_id(node_id);
+      quiver::v1::LeaseTaskResponse response;
+      auto ctx = NewContext();
+      grpc::Status s = stub_->LeaseTask(ctx.get(), request, &response);
+      if (s.ok() && response.has_task()) {
+        RunTask(response.task());
+        ran = true;
+      } else if (!s.ok()) {
+        spdlog::debug("LeaseTask failed: {}", s.error_message());
+      }
+    }
+    if (ran) continue;  // busy: ask for the next task at once
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, options_.poll_interval, [this] { return stop_.load(); });
+  }
+}
+
+void MaterializationWorker::RunTask(const quiver::v1::MaterializationTask& task) {
+  spdlog::info("task {}/{} of view {}: {} rows [{}, {})", task.job_id(), task.task_id(),
+               task.view(), task.file(), task.row_begin(), task.row_end());
+  TaskResult result;
+  absl::Status status;
+  std::shared_ptr<const client::RegistryIndex> registry = client_->registry();
+  if (registry == nullptr || registry->version() < task.registry_version()) {
+    (void)client_->Refresh();
+    registry = client_->registry();
+  }
+  if (registry == nullptr || registry->version() < task.registry_version()) {
+    status = absl::UnavailableError(
+        absl::StrCat("registry version ", task.registry_version(), " not known yet"));
+  } else {
+    ClientRowSink sink(client_, options_.write_quorum);
+    auto ran = RunMaterializationTask(*registry, task, *offline_, sink, options_.batch_rows,
+                                      [this] { return stop_.load(); });
+    if (ran.ok()) {
+      result = *ran;
+    } else {
+      status = ran.status();
+    }
+  }
+  if (metrics_ != nullptr) {
+    (status.ok() ? metrics_->tasks_done : metrics_->tasks_failed)->Increment();
+    metrics_->rows_materialized->Increment(static_cast<double>(result.rows_written));
+    metrics_->rows_skipped->Increment(static_cast<double>(result.rows_skipped));
+  }
+  if (status.ok()) {
+    spdlog::info("task {}/{} done: {} rows written, {} skipped", task.job_id(), task.task_id(),
+                 result.rows_written, result.rows_skipped);
+  } else {
+    spdlog::warn("task {}/{} failed: {}", task.job_id(), task.task_id(), status.ToString());
+  }
+  Complete(task, status, result);
+}
+
+void MaterializationWorker::Complete(const quiver::v1::MaterializationTask& task,
+                                     const absl::Status& status, const TaskResult& result) {
+  quiver::v1::CompleteTaskRequest request;
+  request.set_node_id(options_.node_id ? options_.node_id() : 0);
+  request.set_job_id(task.job_id());
+  request.set_task_id(task.task_id());
+  request.set_attempt(task.attempt());
+  request.set_ok(status.ok());
+  request.set_rows_written(result.rows_written);
+  if (!status.ok()) {
+    request.set_error(status.ToString());
+    request.set_retryable(IsRetryable(status));
+  }
+  // An unreported task is not lost: its lease expires and it is handed out
+  // again, and rewriting its rows is idempotent.
+  for (int attempt = 0; attempt < kCompleteAttempts; ++attempt) {
+    quiver::v1::CompleteTaskResponse response;
+    auto ctx = NewContext();
+    grpc::Status s = stub_->CompleteTask(ctx.get(), request, &response);
+    if (s.ok()) return;
+    spdlog::warn("CompleteTask {}/{} failed: {}", task.job_id(), task.task_id(),
+                 s.error_message());
+    const auto code = s.error_code();
+    if (code != grpc::StatusCode::UNAVAILABLE && code != grpc::StatusCode::DEADLINE_EXCEEDED) {
+      return;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (cv_.wait_for(lock, std::chrono::milliseconds(200 << attempt),
+                     [this] { return stop_.load(); })) {
+      return;
+    }
+  }
+}
+
+}  // namespace quiver::node

@@ -1,0 +1,48 @@
+#include "quiver/node/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+namespace quiver::node {
+
+NodeMetrics::NodeMetrics(prometheus::Registry& registry) {
+  rows_written = &prometheus::BuildCounter()
+                      .Name("quiver_node_rows_written_total")
+                      .Help("Rows applied by NodeService.Write on this node")
+                      .Register(registry)
+                      .Add({});
+  rows_materialized = &prometheus::BuildCounter()
+                           .Name("quiver_node_materialized_rows_total")
+                           .Help("Rows this node's materialization tasks wrote to their replicas")
+                           .Register(registry)
+                           .Add({});
+  rows_skipped = &prometheus::BuildCounter()
+                      .Name("quiver_node_materialize_skipped_rows_total")
+                      .Help("Offline rows skipped because their entity key could not be encoded")
+                      .Register(registry)
+                      .Add({});
+  auto& tasks = prometheus::BuildCounter()
+                    .Name("quiver_node_materialize_tasks_total")
+                    .Help("Materialization tasks finished on this node, by result")
+                    .Register(registry);
+  tasks_done = &tasks.Add({{"result", "done"}});
+  tasks_failed = &tasks.Add({{"result", "failed"}});
+  partitions_held = &prometheus::BuildGauge()
+                         .Name("quiver_node_partitions_held")
+                         .Help("Partitions whose replica list names this node")
+                         .Register(registry)
+                         .Add({});
+  map_epoch = &prometheus::BuildGauge()
+                   .Name("quiver_node_map_epoch")
+                   .Help("Cluster map epoch the node knows")
+                   .Register(registry)
+                   .Add({});
+  registry_version = &prometheus::BuildGauge()
+                          .Name("quiver_node_registry_version")
+                          .Help("Registry version the node's store is synced to")
+                          .Register(registry)
+                          .Add({});
+}
+
+}  // namespace quiver::node

@@ -1,0 +1,472 @@
+#include "quiver/node/node.h"
+
+#include <grpc/support/log.h>
+#include <grpcpp/grpcpp.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "quiver.grpc.pb.h"
+#include "quiver/client/client.h"
+#include "quiver/keys/entity_key.h"
+#include "quiver/node/grpc_service.h"
+#include "quiver/node/materializer.h"
+#include "quiver/node/metrics.h"
+#include "quiver/node/request_handler.h"
+#include "quiver/runtime/runtime.h"
+#include "quiver/storage/offline_store.h"
+#include "quiver/storage/row_store.h"
+
+namespace quiver::node {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr auto kCoordinatorDeadline = std::chrono::seconds(2);
+
+// gRPC's own log lines go through spdlog at debug level, so that a startup
+// failure prints the node's one clear error line and not gRPC's internals.
+void RouteGrpcLogging() {
+  gpr_set_log_function([](gpr_log_func_args* args) {
+    spdlog::debug("grpc {}:{} {}", args->file, args->line, args->message);
+  });
+}
+
+absl::StatusOr<int64_t> IntFlag(const runtime::Flags& flags, const std::string& name,
+                                int64_t fallback, int64_t min, int64_t max) {
+  auto v = flags.GetInt(name, fallback);
+  if (!v.ok()) return v.status();
+  if (*v < min || *v > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " must be in [", min, ", ", max, "], got ", *v));
+  }
+  return *v;
+}
+
+// Reads an unsigned integer file of the data dir; nullopt if missing.
+absl::StatusOr<std::optional<uint64_t>> ReadUintFile(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<uint64_t>();
+  std::ifstream in(path);
+  std::string text;
+  uint64_t v = 0;
+  if (!in || !(in >> text) || !absl::SimpleAtoi(text, &v)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path.string(), " is unreadable or does not hold a number"));
+  }
+  return std::optional<uint64_t>(v);
+}
+
+// Replaces the file atomically (write a temporary file, then rename).
+absl::Status WriteUintFile(const fs::path& path, uint64_t v) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << v << "\n";
+    out.flush();
+    if (!out) return absl::FailedPreconditionError(absl::StrCat("cannot write ", tmp.string()));
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write ", path.string(), ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+// Calls `attempt` until it succeeds, backing off from 100 ms to 2 s, or until
+// `cancel` is notified (kCancelled).
+absl::Status RetryWithBackoff(const std::string& what, absl::Notification* cancel,
+                              const std::function<absl::Status()>& attempt) {
+  auto backoff = std::chrono::milliseconds(100);
+  for (int n = 1;; ++n) {
+    absl::Status s = attempt();
+    if (s.ok()) return s;
+    if (s.code() != absl::StatusCode::kUnavailable &&
+        s.code() != absl::StatusCode::kDeadlineExceeded) {
+      return s;
+    }
+    if (n == 1 || n % 10 == 0) spdlog::warn("{} (attempt {}): {}; retrying", what, n, s.ToString());
+    if (cancel != nullptr) {
+      if (cancel->WaitForNotificationWithTimeout(absl::FromChrono(backoff))) {
+        return absl::CancelledError(absl::StrCat(what, ": cancelled"));
+      }
+    } else {
+      std::this_thread::sleep_for(backoff);
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+  }
+}
+
+std::unique_ptr<grpc::ClientContext> CoordinatorContext() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + kCoordinatorDeadline);
+  return ctx;
+}
+
+// The ClusterView of the running process: the client once it exists.
+class ClientClusterView final : public ClusterView {
+ public:
+  void set_client(std::shared_ptr<client::Client> c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    client_ = std::move(c);
+  }
+  std::shared_ptr<client::Client> client() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return client_;
+  }
+  std::shared_ptr<const client::RegistryIndex> registry() const override {
+    auto c = client();
+    return c ? c->registry() : nullptr;
+  }
+  absl::Status Refresh() override {
+    auto c = client();
+    return c ? c->Refresh() : absl::UnavailableError("the node is not registered yet");
+  }
+  uint64_t epoch() const override {
+    auto c = client();
+    return c ? c->cluster_map()->epoch() : 0;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<client::Client> client_;
+};
+
+}  // namespace
+
+absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
+  static const std::set<std::string> kKnown = {
+      "listen",    "advertise",      "metrics-listen", "coordinator",
+      "data-dir",  "block-cache-mb", "heartbeat-ms",   "write-quorum",
+      "materialize-batch-rows",      "log-level"};
+  auto flags = runtime::Flags::Parse(argc, argv, 1, kKnown);
+  if (!flags.ok()) return flags.status();
+  if (!flags->positional().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
+  }
+  NodeOptions o;
+  o.listen = flags->Get("listen", o.listen);
+  o.advertise = flags->Get("advertise", "");
+  o.metrics_listen = flags->Get("metrics-listen", o.metrics_listen);
+  o.coordinator = flags->Get("coordinator", "");
+  o.data_dir = flags->Get("data-dir", "");
+  o.log_level = flags->Get("log-level", o.log_level);
+  if (o.coordinator.empty()) return absl::InvalidArgumentError("--coordinator is required");
+  if (o.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is required");
+  for (const auto& [name, value] : {std::pair<const char*, const std::string&>{"listen", o.listen},
+                                    {"metrics-listen", o.metrics_listen},
+                                    {"coordinator", o.coordinator}}) {
+    if (auto hp = runtime::SplitHostPort(value); !hp.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", hp.status().message()));
+    }
+  }
+  if (!o.advertise.empty()) {
+    auto hp = runtime::SplitHostPort(o.advertise);
+    if (!hp.ok() || hp->second == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--advertise: '", o.advertise, "' is not a host:port with a port"));
+    }
+  }
+  auto cache = IntFlag(*flags, "block-cache-mb", 256, 1, 1 << 20);
+  auto heartbeat = IntFlag(*flags, "heartbeat-ms", 500, 10, 600000);
+  auto quorum = IntFlag(*flags, "write-quorum", 0, 0, 255);
+  auto batch = IntFlag(*flags, "materialize-batch-rows", 10000, 1, 10000000);
+  for (const absl::Status& s : {cache.status(), heartbeat.status(), quorum.status(),
+                                batch.status()}) {
+    if (!s.ok()) return s;
+  }
+  o.block_cache_mb = static_cast<uint64_t>(*cache);
+  o.heartbeat = std::chrono::milliseconds(*heartbeat);
+  o.write_quorum = static_cast<uint32_t>(*quorum);
+  o.materialize_batch_rows = static_cast<size_t>(*batch);
+  return o;
+}
+
+class Node::Impl {
+ public:
+  explicit Impl(NodeOptions options) : options_(std::move(options)) {}
+  ~Impl() { Stop(); }
+
+  absl::Status Start(absl::Notification* cancel);
+  void Stop();
+
+  NodeOptions options_;
+  std::string listen_address_;
+  std::string advertise_address_;
+  std::atomic<uint32_t> node_id_{0};
+
+ private:
+  absl::Status PrepareDataDir(uint32_t num_partitions);
+  absl::Status Register();
+  void HeartbeatLoop();
+  void AfterRefresh();
+
+  fs::path data_dir_;
+  std::shared_ptr<prometheus::Registry> prometheus_ = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<NodeMetrics> metrics_;
+  std::unique_ptr<runtime::RpcMetrics> rpc_metrics_;
+  std::unique_ptr<runtime::MetricsServer> metrics_server_;
+  std::unique_ptr<quiver::v1::CoordinatorService::Stub> coordinator_;
+  std::unique_ptr<storage::RowStore> store_;
+  std::unique_ptr<storage::OfflineStore> offline_;
+  ClientClusterView cluster_;
+  std::unique_ptr<RequestHandler> handler_;
+  std::unique_ptr<NodeGrpcService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<MaterializationWorker> worker_;
+  std::thread heartbeat_thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool stopped_ = false;
+
+  friend class Node;
+};
+
+absl::Status Node::Impl::PrepareDataDir(uint32_t num_partitions) {
+  const fs::path q_file = data_dir_ / "num_partitions";
+  auto stored_q = ReadUintFile(q_file);
+  if (!stored_q.ok()) return stored_q.status();
+  if (stored_q->has_value() && **stored_q != num_partitions) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data dir ", data_dir_.string(), " holds a store with ", **stored_q,
+        " partitions but the cluster map has ", num_partitions));
+  }
+  if (!stored_q->has_value()) return WriteUintFile(q_file, num_partitions);
+  return absl::OkStatus();
+}
+
+absl::Status Node::Impl::Register() {
+  quiver::v1::RegisterRequest request;
+  request.set_node_id(node_id_.load());
+  request.set_address(advertise_address_);
+  request.set_metrics_address(metrics_server_->address());
+  quiver::v1::RegisterResponse response;
+  auto ctx = CoordinatorContext();
+  absl::Status s = FromGrpcStatus(coordinator_->Register(ctx.get(), request, &response));
+  if (!s.ok()) return s;
+  if (response.node_id() == 0) return absl::InternalError("coordinator assigned node id 0");
+  if (response.node_id() != node_id_.load()) {
+    if (node_id_.load() != 0) {
+      spdlog::warn("coordinator assigned node id {} instead of {}", response.node_id(),
+                   node_id_.load());
+    }
+    if (absl::Status w = WriteUintFile(data_dir_ / "node_id", response.node_id()); !w.ok()) {
+      return w;
+    }
+    node_id_.store(response.node_id());
+  }
+  handler_->set_node_id(response.node_id());
+  return absl::OkStatus();
+}
+
+absl::Status Node::Impl::Start(absl::Notification* cancel) {
+  RouteGrpcLogging();
+  // Data dir: usable and writable before anything else.
+  data_dir_ = options_.data_dir;
+  std::error_code ec;
+  fs::create_directories(data_dir_, ec);
+  if (ec || !fs::is_directory(data_dir_)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot use data dir ", data_dir_.string(), ec ? absl::StrCat(": ", ec.message()) : ""));
+  }
+  if (absl::Status s = WriteUintFile(data_dir_ / ".write_test", 0); !s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data dir ", data_dir_.string(), " is not writable"));
+  }
+  fs::remove(data_dir_ / ".write_test", ec);
+  auto stored_id = ReadUintFile(data_dir_ / "node_id");
+  if (!stored_id.ok()) return stored_id.status();
+  if (stored_id->has_value()) {
+    if (**stored_id > UINT32_MAX) {
+      return absl::FailedPreconditionError(
+          absl::StrCat((data_dir_ / "node_id").string(), " holds an invalid id"));
+    }
+    node_id_.store(static_cast<uint32_t>(**stored_id));
+  }
+
+  metrics_ = std::make_unique<NodeMetrics>(*prometheus_);
+  rpc_metrics_ = std::make_unique<runtime::RpcMetrics>(*prometheus_, "NodeService");
+  auto metrics_server = runtime::MetricsServer::Start(options_.metrics_listen, prometheus_);
+  if (!metrics_server.ok()) return metrics_server.status();
+  metrics_server_ = *std::move(metrics_server);
+
+  // The store's partition count must be the cluster's.
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+  coordinator_ = quiver::v1::CoordinatorService::NewStub(grpc::CreateCustomChannel(
+      options_.coordinator, grpc::InsecureChannelCredentials(), channel_args));
+  quiver::v1::ClusterMap map;
+  absl::Status s = RetryWithBackoff("fetching the cluster map", cancel, [&] {
+    quiver::v1::GetClusterMapRequest request;
+    auto ctx = CoordinatorContext();
+    return FromGrpcStatus(coordinator_->GetClusterMap(ctx.get(), request, &map));
+  });
+  if (!s.ok()) return s;
+  if (Log2PartitionCount(map.num_partitions()) < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the coordinator's cluster map has an invalid partition count ", map.num_partitions()));
+  }
+  if (s = PrepareDataDir(map.num_partitions()); !s.ok()) return s;
+
+  storage::RowStoreOptions store_options;
+  store_options.path = (data_dir_ / "rocksdb").string();
+  store_options.num_partitions = map.num_partitions();
+  store_options.block_cache_bytes = options_.block_cache_mb << 20;
+  auto store = storage::RowStore::Open(store_options);
+  if (!store.ok()) return store.status();
+  store_ = *std::move(store);
+  auto offline = storage::OfflineStore::Open();
+  if (!offline.ok()) return offline.status();
+  offline_ = *std::move(offline);
+
+  handler_ = std::make_unique<RequestHandler>(store_.get(), &cluster_, metrics_.get());
+  handler_->set_node_id(node_id_.load());
+  service_ = std::make_unique<NodeGrpcService>(handler_.get(), rpc_metrics_.get());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
+  // Two nodes must never share a port silently.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    server_.reset();
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
+  }
+  const std::string host = runtime::SplitHostPort(options_.listen)->first;
+  listen_address_ = absl::StrCat(host, ":", port);
+  advertise_address_ = options_.advertise.empty() ? listen_address_ : options_.advertise;
+
+  if (s = RetryWithBackoff("registering with the coordinator", cancel, [&] { return Register(); });
+      !s.ok()) {
+    return s;
+  }
+  std::shared_ptr<client::Client> client;
+  s = RetryWithBackoff("connecting the client", cancel, [&] {
+    client::ClientOptions client_options;
+    client_options.coordinator_address = options_.coordinator;
+    auto c = client::Client::Create(client_options);
+    if (!c.ok()) return c.status();
+    client = std::shared_ptr<client::Client>(std::move(*c));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  cluster_.set_client(client);
+  AfterRefresh();
+
+  WorkerOptions worker_options;
+  worker_options.node_id = [this] { return node_id_.load(); };
+  worker_options.batch_rows = options_.materialize_batch_rows;
+  worker_options.write_quorum = options_.write_quorum;
+  worker_ = std::make_unique<MaterializationWorker>(worker_options, coordinator_.get(),
+                                                    client.get(), offline_.get(), metrics_.get());
+  worker_->Start();
+  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+  spdlog::info("listening={} metrics={} node_id={} advertise={} partitions={}", listen_address_,
+               metrics_server_->address(), node_id_.load(), advertise_address_,
+               map.num_partitions());
+  return absl::OkStatus();
+}
+
+// Brings the store and the gauges in line with the client's registry and map.
+void Node::Impl::AfterRefresh() {
+  auto client = cluster_.client();
+  if (client == nullptr) return;
+  if (auto registry = client->registry(); registry != nullptr) {
+    (void)handler_->SyncViews(*registry);
+  }
+  auto map = client->cluster_map();
+  uint32_t held = 0;
+  if (map->has_partitions()) {
+    const uint32_t self = node_id_.load();
+    for (uint32_t p = 0; p < map->num_partitions(); ++p) {
+      for (uint32_t id : map->AllReplicasOf(p)) held += id == self ? 1 : 0;
+    }
+  }
+  metrics_->partitions_held->Set(held);
+  metrics_->map_epoch->Set(static_cast<double>(map->epoch()));
+}
+
+void Node::Impl::HeartbeatLoop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (cv_.wait_for(lock, options_.heartbeat, [this] { return stopping_; })) return;
+    }
+    auto client = cluster_.client();
+    auto registry = client->registry();
+    quiver::v1::HeartbeatRequest request;
+    request.set_node_id(node_id_.load());
+    request.set_epoch(client->cluster_map()->epoch());
+    request.set_registry_version(registry ? registry->version() : 0);
+    quiver::v1::HeartbeatResponse response;
+    auto ctx = CoordinatorContext();
+    absl::Status s = FromGrpcStatus(coordinator_->Heartbeat(ctx.get(), request, &response));
+    if (s.code() == absl::StatusCode::kNotFound) {
+      spdlog::warn("coordinator does not know node {}; registering again", node_id_.load());
+      if (absl::Status r = Register(); !r.ok()) {
+        spdlog::warn("re-registering failed: {}", r.ToString());
+      } else {
+        (void)client->Refresh();
+      }
+    } else if (!s.ok()) {
+      spdlog::debug("heartbeat failed: {}", s.ToString());
+    } else if (response.epoch() != request.epoch() ||
+               response.registry_version() != request.registry_version()) {
+      if (absl::Status r = client->Refresh(); !r.ok()) {
+        spdlog::debug("refresh failed: {}", r.ToString());
+      }
+    }
+    AfterRefresh();
+  }
+}
+
+void Node::Impl::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopped_) return;
+    stopped_ = stopping_ = true;
+  }
+  cv_.notify_all();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  if (worker_) worker_->Stop();
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    server_->Wait();
+  }
+  spdlog::info("node {} stopped", node_id_.load());
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options,
+                                                  absl::Notification* cancel) {
+  auto impl = std::make_unique<Impl>(options);
+  if (absl::Status s = impl->Start(cancel); !s.ok()) return s;
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Node::~Node() { Stop(); }
+void Node::Stop() { impl_->Stop(); }
+const std::string& Node::listen_address() const { return impl_->listen_address_; }
+const std::string& Node::advertise_address() const { return impl_->advertise_address_; }
+const std::string& Node::metrics_address() const { return impl_->metrics_server_->address(); }
+uint32_t Node::node_id() const { return impl_->node_id_.load(); }
+
+}  // namespace quiver::node

@@ -1,0 +1,234 @@
+#include "duckdb_util.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace quiver::storage::internal {
+namespace {
+
+std::string Quote(std::string_view s, char q) {
+  std::string out(1, q);
+  for (char c : s) {
+    if (c == q) out.push_back(q);
+    out.push_back(c);
+  }
+  out.push_back(q);
+  return out;
+}
+
+bool IsValid(duckdb_vector vec, idx_t row) {
+  uint64_t* validity = duckdb_vector_get_validity(vec);
+  return validity == nullptr || duckdb_validity_row_is_valid(validity, row);
+}
+
+// Reads a non-null scalar element of type `e` at `row`.
+Value ReadScalar(duckdb_vector vec, idx_t row, ValueType e) {
+  void* data = duckdb_vector_get_data(vec);
+  switch (e) {
+    case ValueType::kInt32:
+      return Value::Int32(static_cast<int32_t*>(data)[row]);
+    case ValueType::kInt64:
+      return Value::Int64(static_cast<int64_t*>(data)[row]);
+    case ValueType::kUnixTimestamp:
+      return Value::UnixTimestamp(static_cast<duckdb_timestamp*>(data)[row].micros);
+    case ValueType::kFloat:
+      return Value::Float(static_cast<float*>(data)[row]);
+    case ValueType::kDouble:
+      return Value::Double(static_cast<double*>(data)[row]);
+    case ValueType::kBool:
+      return Value::Bool(static_cast<bool*>(data)[row]);
+    case ValueType::kString:
+    case ValueType::kBytes: {
+      duckdb_string_t* s = &static_cast<duckdb_string_t*>(data)[row];
+      std::string bytes(duckdb_string_t_data(s), duckdb_string_t_length(*s));
+      return e == ValueType::kString ? Value::String(std::move(bytes))
+                                     : Value::Bytes(std::move(bytes));
+    }
+    default:
+      return Value::Null(e);
+  }
+}
+
+}  // namespace
+
+std::string QuoteIdent(std::string_view name) { return Quote(name, '"'); }
+std::string QuoteLiteral(std::string_view text) { return Quote(text, '\''); }
+
+absl::Status DuckError(duckdb_error_type type, std::string_view message,
+                       absl::StatusCode fallback) {
+  const std::string msg = absl::StrCat("DuckDB: ", std::string(message));
+  switch (type) {
+    case DUCKDB_ERROR_OUT_OF_MEMORY:
+      return absl::ResourceExhaustedError(msg);
+    case DUCKDB_ERROR_INTERRUPT:
+      return absl::CancelledError(msg);
+    case DUCKDB_ERROR_INTERNAL:
+    case DUCKDB_ERROR_FATAL:
+      return absl::InternalError(msg);
+    case DUCKDB_ERROR_INVALID_INPUT:
+    case DUCKDB_ERROR_CONVERSION:
+    case DUCKDB_ERROR_PARSER:
+    case DUCKDB_ERROR_BINDER:
+      return absl::InvalidArgumentError(msg);
+    default:
+      return absl::Status(fallback, msg);
+  }
+}
+
+absl::StatusOr<Connection> Connection::Open(duckdb_database db) {
+  duckdb_connection conn = nullptr;
+  if (duckdb_connect(db, &conn) == DuckDBError) {
+    return absl::InternalError("DuckDB: cannot open a connection");
+  }
+  return Connection(conn);
+}
+
+Connection::~Connection() {
+  if (conn_ != nullptr) duckdb_disconnect(&conn_);
+}
+
+absl::StatusOr<std::vector<std::vector<std::optional<std::string>>>> Connection::QueryText(
+    const std::string& sql) {
+  duckdb_result result;
+  if (duckdb_query(conn_, sql.c_str(), &result) == DuckDBError) {
+    absl::Status st = DuckError(duckdb_result_error_type(&result), duckdb_result_error(&result),
+                                absl::StatusCode::kInvalidArgument);
+    duckdb_destroy_result(&result);
+    return st;
+  }
+  std::vector<std::vector<std::optional<std::string>>> rows(duckdb_row_count(&result));
+  const idx_t cols = duckdb_column_count(&result);
+  for (idx_t r = 0; r < rows.size(); ++r) {
+    for (idx_t c = 0; c < cols; ++c) {
+      if (duckdb_value_is_null(&result, c, r)) {
+        rows[r].push_back(std::nullopt);
+        continue;
+      }
+      char* text = duckdb_value_varchar(&result, c, r);
+      rows[r].push_back(text == nullptr ? std::optional<std::string>() : std::string(text));
+      duckdb_free(text);
+    }
+  }
+  duckdb_destroy_result(&result);
+  return rows;
+}
+
+StreamingQuery::~StreamingQuery() {
+  if (has_result_) duckdb_destroy_result(&result_);
+  if (pending_ != nullptr) duckdb_destroy_pending(&pending_);
+  if (stmt_ != nullptr) duckdb_destroy_prepare(&stmt_);
+}
+
+absl::Status StreamingQuery::Start(const Connection& conn, const std::string& sql,
+                                   absl::StatusCode fallback) {
+  if (duckdb_prepare(conn.get(), sql.c_str(), &stmt_) == DuckDBError) {
+    const char* err = duckdb_prepare_error(stmt_);
+    // Prepare errors are about the statement and the files it names.
+    return DuckError(DUCKDB_ERROR_INVALID_INPUT, err == nullptr ? "prepare failed" : err, fallback);
+  }
+  if (duckdb_pending_prepared_streaming(stmt_, &pending_) == DuckDBError) {
+    const char* err = duckdb_pending_error(pending_);
+    return DuckError(DUCKDB_ERROR_INVALID_INPUT, err == nullptr ? "execution failed" : err,
+                     fallback);
+  }
+  has_result_ = true;
+  if (duckdb_execute_pending(pending_, &result_) == DuckDBError) {
+    return DuckError(duckdb_result_error_type(&result_), duckdb_result_error(&result_), fallback);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<duckdb_data_chunk> StreamingQuery::Next(absl::StatusCode fallback) {
+  duckdb_data_chunk chunk = duckdb_fetch_chunk(result_);
+  if (chunk == nullptr) {
+    const char* err = duckdb_result_error(&result_);
+    if (err != nullptr) return DuckError(duckdb_result_error_type(&result_), err, fallback);
+  }
+  return chunk;
+}
+
+bool TypeIdHolds(duckdb_type id, ValueType scalar) {
+  switch (scalar) {
+    case ValueType::kInt32:
+      return id == DUCKDB_TYPE_INTEGER;
+    case ValueType::kInt64:
+      return id == DUCKDB_TYPE_BIGINT;
+    case ValueType::kFloat:
+      return id == DUCKDB_TYPE_FLOAT;
+    case ValueType::kDouble:
+      return id == DUCKDB_TYPE_DOUBLE;
+    case ValueType::kBool:
+      return id == DUCKDB_TYPE_BOOLEAN;
+    case ValueType::kString:
+      return id == DUCKDB_TYPE_VARCHAR;
+    case ValueType::kBytes:
+      return id == DUCKDB_TYPE_BLOB;
+    case ValueType::kUnixTimestamp:
+      return id == DUCKDB_TYPE_TIMESTAMP || id == DUCKDB_TYPE_TIMESTAMP_TZ;
+    default:
+      return false;
+  }
+}
+
+absl::Status CheckColumnType(duckdb_result* result, idx_t col, ValueType t,
+                             std::string_view column_name) {
+  duckdb_logical_type type = duckdb_column_logical_type(result, col);
+  duckdb_type id = duckdb_get_type_id(type);
+  bool ok;
+  if (IsList(t)) {
+    ok = id == DUCKDB_TYPE_LIST;
+    if (ok) {
+      duckdb_logical_type child = duckdb_list_type_child_type(type);
+      ok = TypeIdHolds(duckdb_get_type_id(child), ElementType(t));
+      duckdb_destroy_logical_type(&child);
+    }
+  } else {
+    ok = TypeIdHolds(id, t);
+  }
+  duckdb_destroy_logical_type(&type);
+  if (!ok) {
+    return absl::InternalError(absl::StrCat("DuckDB returned column '", std::string(column_name),
+                                            "' with a layout other than ", TypeName(t)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Value> ReadValue(duckdb_vector vec, idx_t row, ValueType t,
+                                std::string_view column_name) {
+  if (!IsValid(vec, row)) return Value::Null(t);
+  if (!IsList(t)) return ReadScalar(vec, row, t);
+  const duckdb_list_entry entry = static_cast<duckdb_list_entry*>(duckdb_vector_get_data(vec))[row];
+  duckdb_vector child = duckdb_list_vector_get_child(vec);
+  const ValueType e = ElementType(t);
+  std::vector<int64_t> ints;
+  std::vector<double> doubles;
+  std::vector<std::string> strings;
+  for (idx_t i = entry.offset; i < entry.offset + entry.length; ++i) {
+    if (!IsValid(child, i)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "column '", std::string(column_name), "' holds a list with a null element, which ",
+          TypeName(t), " cannot represent"));
+    }
+    Value v = ReadScalar(child, i, e);
+    if (auto* x = std::get_if<int64_t>(&v.data)) ints.push_back(*x);
+    if (auto* x = std::get_if<bool>(&v.data)) ints.push_back(*x ? 1 : 0);
+    if (auto* x = std::get_if<double>(&v.data)) doubles.push_back(*x);
+    if (auto* x = std::get_if<std::string>(&v.data)) strings.push_back(std::move(*x));
+  }
+  switch (e) {
+    case ValueType::kFloat:
+    case ValueType::kDouble:
+      return Value{t, std::move(doubles)};
+    case ValueType::kString:
+    case ValueType::kBytes:
+      return Value{t, std::move(strings)};
+    default:
+      return Value{t, std::move(ints)};
+  }
+}
+
+std::optional<int64_t> ReadTimestamp(duckdb_vector vec, idx_t row) {
+  if (!IsValid(vec, row)) return std::nullopt;
+  return static_cast<duckdb_timestamp*>(duckdb_vector_get_data(vec))[row].micros;
+}
+
+}  // namespace quiver::storage::internal

@@ -1,0 +1,418 @@
+#include "quiver/storage/offline_store.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "duckdb_util.h"
+
+namespace quiver::storage {
+namespace {
+
+using internal::Connection;
+using internal::QuoteIdent;
+using internal::QuoteLiteral;
+
+constexpr char kTimestampType[] = "TIMESTAMP";
+constexpr char kTimestampTzType[] = "TIMESTAMP WITH TIME ZONE";
+
+std::optional<ValueType> ScalarTypeOf(std::string_view duckdb_type) {
+  static const auto* kMap = new std::map<std::string, ValueType, std::less<>>{
+      {"INTEGER", ValueType::kInt32},       {"BIGINT", ValueType::kInt64},
+      {"FLOAT", ValueType::kFloat},         {"DOUBLE", ValueType::kDouble},
+      {"BOOLEAN", ValueType::kBool},        {"VARCHAR", ValueType::kString},
+      {"BLOB", ValueType::kBytes},          {kTimestampType, ValueType::kUnixTimestamp},
+      {kTimestampTzType, ValueType::kUnixTimestamp},
+  };
+  auto it = kMap->find(duckdb_type);
+  if (it == kMap->end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<ValueType> QuiverTypeOf(std::string_view duckdb_type) {
+  if (duckdb_type.ends_with("[]")) {
+    std::optional<ValueType> e = ScalarTypeOf(duckdb_type.substr(0, duckdb_type.size() - 2));
+    if (!e.has_value()) return std::nullopt;
+    return ListOf(*e);
+  }
+  return ScalarTypeOf(duckdb_type);
+}
+
+bool IsTimestampType(std::string_view duckdb_type) {
+  return duckdb_type == kTimestampType || duckdb_type == kTimestampTzType;
+}
+
+bool HasGlobChars(std::string_view path) {
+  return path.find_first_of("*?[") != std::string_view::npos;
+}
+
+const ParquetColumn* FindColumn(const std::vector<ParquetColumn>& columns, std::string_view name) {
+  for (const ParquetColumn& c : columns) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+absl::Status MissingColumn(const std::string& file, std::string_view name,
+                           const std::vector<ParquetColumn>& columns) {
+  std::vector<std::string> names;
+  for (const ParquetColumn& c : columns) names.push_back(c.name);
+  return absl::InvalidArgumentError(absl::StrCat("column '", std::string(name), "' not found in ",
+                                                 file, " (columns: ", absl::StrJoin(names, ", "),
+                                                 ")"));
+}
+
+// A TIMESTAMP literal for `us`, cast to the column's own type so the filter is
+// pushed into the Parquet reader (row-group pruning by statistics). The
+// session time zone is UTC, so the TIMESTAMPTZ cast keeps the instant.
+std::string TimestampLiteral(int64_t us, std::string_view column_type) {
+  std::string lit = absl::StrCat("make_timestamp(CAST(", us, " AS BIGINT))");
+  if (column_type == kTimestampTzType) lit = absl::StrCat("CAST(", lit, " AS TIMESTAMPTZ)");
+  return lit;
+}
+
+}  // namespace
+
+class OfflineStore::Impl {
+ public:
+  ~Impl() {
+    if (db_ != nullptr) duckdb_close(&db_);
+  }
+
+  absl::Status Open(int threads, const std::string& memory_limit) {
+    duckdb_config config = nullptr;
+    if (duckdb_create_config(&config) == DuckDBError) {
+      return absl::InternalError("DuckDB: cannot create a configuration");
+    }
+    auto set = [&](const char* name, const std::string& value) {
+      return duckdb_set_config(config, name, value.c_str()) == DuckDBSuccess;
+    };
+    bool ok = true;
+    if (threads > 0) ok = ok && set("threads", std::to_string(threads));
+    if (!memory_limit.empty()) ok = ok && set("memory_limit", memory_limit);
+    // Never fetch extensions over the network; the ones built in still load.
+    ok = ok && set("autoinstall_known_extensions", "false");
+    char* error = nullptr;
+    if (ok && duckdb_open_ext(nullptr, &db_, config, &error) == DuckDBError) {
+      ok = false;
+    }
+    duckdb_destroy_config(&config);
+    if (!ok) {
+      absl::Status st = absl::InternalError(
+          absl::StrCat("DuckDB: cannot start: ", error == nullptr ? "bad setting" : error));
+      if (error != nullptr) duckdb_free(error);
+      db_ = nullptr;
+      return st;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<Connection> Connect() {
+    absl::StatusOr<Connection> conn = Connection::Open(db_);
+    if (!conn.ok()) return conn.status();
+    // Timestamps are UTC everywhere in Quiver (TIMESTAMPTZ casts, statistics
+    // parsing). Without ICU the setting does not exist, and DuckDB's casts are
+    // UTC anyway, so a failure here is harmless.
+    (void)conn->QueryText("SET TimeZone = 'UTC'");
+    return conn;
+  }
+
+  absl::StatusOr<std::vector<std::string>> ExpandPath(const std::string& path) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (HasGlobChars(path)) {
+      absl::StatusOr<Connection> conn = Connect();
+      if (!conn.ok()) return conn.status();
+      auto rows = conn->QueryText(absl::StrCat("SELECT file FROM glob(", QuoteLiteral(path), ")"));
+      if (!rows.ok()) return rows.status();
+      for (const auto& row : *rows) {
+        if (row[0].has_value()) files.push_back(*row[0]);
+      }
+    } else if (std::filesystem::is_directory(path, ec)) {
+      for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+           !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->is_regular_file(ec) && it->path().extension() == ".parquet") {
+          files.push_back(it->path().string());
+        }
+      }
+      if (ec) return absl::InternalError(absl::StrCat("listing ", path, ": ", ec.message()));
+    } else if (std::filesystem::is_regular_file(path, ec)) {
+      files.push_back(path);
+    }
+    if (files.empty()) return absl::NotFoundError(absl::StrCat("no Parquet file matches ", path));
+    std::sort(files.begin(), files.end());
+    return files;
+  }
+
+  absl::StatusOr<std::vector<ParquetColumn>> Describe(const std::string& file) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) {
+      return absl::NotFoundError(absl::StrCat("Parquet file ", file, " does not exist"));
+    }
+    absl::StatusOr<Connection> conn = Connect();
+    if (!conn.ok()) return conn.status();
+    auto rows = conn->QueryText(
+        absl::StrCat("DESCRIBE SELECT * FROM read_parquet(", QuoteLiteral(file), ")"));
+    if (!rows.ok()) {
+      return absl::Status(rows.status().code(),
+                          absl::StrCat("reading ", file, ": ", rows.status().message()));
+    }
+    std::vector<ParquetColumn> columns;
+    for (const auto& row : *rows) {
+      if (row.size() < 2 || !row[0].has_value() || !row[1].has_value()) continue;
+      columns.push_back(ParquetColumn{*row[0], *row[1], QuiverTypeOf(*row[1])});
+    }
+    return columns;
+  }
+
+  absl::Status Validate(const std::vector<std::string>& files, const std::string& timestamp_field,
+                        const std::string& created_timestamp_column,
+                        std::span<const NamedType> columns) {
+    for (const std::string& file : files) {
+      absl::StatusOr<std::vector<ParquetColumn>> found = Describe(file);
+      if (!found.ok()) return found.status();
+      absl::Status st =
+          CheckColumns(file, *found, timestamp_field, created_timestamp_column, columns);
+      if (!st.ok()) return st;
+    }
+    return absl::OkStatus();
+  }
+
+  // Validate for one file whose columns are known.
+  static absl::Status CheckColumns(const std::string& file, const std::vector<ParquetColumn>& found,
+                                   const std::string& timestamp_field,
+                                   const std::string& created_timestamp_column,
+                                   std::span<const NamedType> columns) {
+    auto check_ts = [&](const std::string& name, const char* role) -> absl::Status {
+      const ParquetColumn* c = FindColumn(found, name);
+      if (c == nullptr) return MissingColumn(file, name, found);
+      if (!IsTimestampType(c->duckdb_type)) {
+        return absl::InvalidArgumentError(absl::StrCat(role, " '", name, "' of ", file, " is ",
+                                                       c->duckdb_type, " but must be TIMESTAMP"));
+      }
+      return absl::OkStatus();
+    };
+    if (absl::Status st = check_ts(timestamp_field, "timestamp field"); !st.ok()) return st;
+    if (!created_timestamp_column.empty()) {
+      absl::Status st = check_ts(created_timestamp_column, "created timestamp column");
+      if (!st.ok()) return st;
+    }
+    for (const NamedType& want : columns) {
+      const ParquetColumn* c = FindColumn(found, want.name);
+      if (c == nullptr) return MissingColumn(file, want.name, found);
+      if (c->type != want.type) {
+        return absl::InvalidArgumentError(absl::StrCat("column '", want.name, "' of ", file,
+                                                       " is ", c->duckdb_type,
+                                                       " but feature view schema says ",
+                                                       TypeName(want.type)));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<RowGroupInfo>> RowGroups(const std::string& file,
+                                                      const std::string& timestamp_field) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) {
+      return absl::NotFoundError(absl::StrCat("Parquet file ", file, " does not exist"));
+    }
+    absl::StatusOr<Connection> conn = Connect();
+    if (!conn.ok()) return conn.status();
+    // Statistics are text in parquet_metadata; DuckDB itself parses them back
+    // (the newer *_value columns first, the legacy min/max otherwise).
+    auto ts_stat = [&](const char* which) {
+      return absl::StrCat("max(CASE WHEN path_in_schema = ", QuoteLiteral(timestamp_field),
+                          " THEN epoch_us(TRY_CAST(coalesce(stats_", which, "_value, stats_", which,
+                          ") AS TIMESTAMPTZ)) END)");
+    };
+    const std::string sql = absl::StrCat(
+        "SELECT row_group_id, max(row_group_num_rows), ", ts_stat("min"), ", ", ts_stat("max"),
+        " FROM parquet_metadata(", QuoteLiteral(file), ") GROUP BY row_group_id ORDER BY row_group_id");
+    auto rows = conn->QueryText(sql);
+    if (!rows.ok()) {
+      return absl::Status(rows.status().code(),
+                          absl::StrCat("reading metadata of ", file, ": ", rows.status().message()));
+    }
+    std::vector<RowGroupInfo> groups;
+    uint64_t begin = 0;
+    for (const auto& row : *rows) {
+      RowGroupInfo g;
+      g.file = file;
+      const uint64_t n = row[1].has_value() ? std::stoull(*row[1]) : 0;
+      g.row_begin = begin;
+      g.row_end = begin + n;
+      begin = g.row_end;
+      if (row[2].has_value() && row[3].has_value()) {
+        g.has_stats = true;
+        g.ts_min_us = std::stoll(*row[2]);
+        g.ts_max_us = std::stoll(*row[3]);
+      }
+      groups.push_back(std::move(g));
+    }
+    return groups;
+  }
+
+  absl::Status ScanLatest(const LatestQuery& q, size_t batch_rows,
+                          const std::function<absl::Status(std::vector<OfflineRow>&)>& sink) {
+    if (q.join_keys.empty()) return absl::InvalidArgumentError("ScanLatest needs join keys");
+    if (batch_rows == 0) batch_rows = 1024;
+    absl::StatusOr<std::vector<ParquetColumn>> described = Describe(q.file);
+    if (!described.ok()) return described.status();
+    std::vector<NamedType> typed(q.join_keys.begin(), q.join_keys.end());
+    typed.insert(typed.end(), q.features.begin(), q.features.end());
+    if (absl::Status st = CheckColumns(q.file, *described, q.timestamp_field,
+                                       q.created_timestamp_column, typed);
+        !st.ok()) {
+      return st;
+    }
+    const std::string ts_type = FindColumn(*described, q.timestamp_field)->duckdb_type;
+    const bool has_created = !q.created_timestamp_column.empty();
+
+    std::vector<std::string> select, key_cols, order = {QuoteIdent(q.timestamp_field) + " DESC"};
+    for (const NamedType& k : q.join_keys) key_cols.push_back(QuoteIdent(k.name));
+    select = key_cols;
+    select.push_back(QuoteIdent(q.timestamp_field));
+    if (has_created) {
+      select.push_back(QuoteIdent(q.created_timestamp_column));
+      order.push_back(QuoteIdent(q.created_timestamp_column) + " DESC NULLS LAST");
+    }
+    for (const NamedType& f : q.features) {
+      select.push_back(QuoteIdent(f.name));
+      order.push_back(QuoteIdent(f.name) + " DESC NULLS LAST");
+    }
+    std::vector<std::string> where;
+    where.push_back(absl::StrCat("file_row_number >= ", q.row_begin));
+    if (q.row_end <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      where.push_back(absl::StrCat("file_row_number < ", q.row_end));
+    }
+    where.push_back(absl::StrCat(QuoteIdent(q.timestamp_field),
+                                 " >= ", TimestampLiteral(q.start_us, ts_type)));
+    where.push_back(absl::StrCat(QuoteIdent(q.timestamp_field),
+                                 " < ", TimestampLiteral(q.end_us, ts_type)));
+    for (const std::string& k : key_cols) where.push_back(k + " IS NOT NULL");
+    const std::string sql = absl::StrCat(
+        "SELECT ", absl::StrJoin(select, ", "), " FROM read_parquet(", QuoteLiteral(q.file),
+        ", file_row_number = true) WHERE ", absl::StrJoin(where, " AND "),
+        " QUALIFY row_number() OVER (PARTITION BY ", absl::StrJoin(key_cols, ", "), " ORDER BY ",
+        absl::StrJoin(order, ", "), ") = 1");
+
+    absl::StatusOr<Connection> conn = Connect();
+    if (!conn.ok()) return conn.status();
+    internal::StreamingQuery stream;
+    if (absl::Status st = stream.Start(*conn, sql, absl::StatusCode::kInternal); !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("scanning ", q.file, ": ", st.message()));
+    }
+    // Column layout: keys, ts, [created], features.
+    const idx_t ts_col = q.join_keys.size();
+    const idx_t first_feature = ts_col + 1 + (has_created ? 1 : 0);
+    for (idx_t i = 0; i < q.join_keys.size(); ++i) {
+      absl::Status st = internal::CheckColumnType(stream.result(), i, q.join_keys[i].type,
+                                                  q.join_keys[i].name);
+      if (!st.ok()) return st;
+    }
+    for (idx_t c = ts_col; c < first_feature; ++c) {
+      absl::Status st = internal::CheckColumnType(stream.result(), c, ValueType::kUnixTimestamp,
+                                                  c == ts_col ? q.timestamp_field
+                                                              : q.created_timestamp_column);
+      if (!st.ok()) return st;
+    }
+    for (idx_t i = 0; i < q.features.size(); ++i) {
+      absl::Status st = internal::CheckColumnType(stream.result(), first_feature + i,
+                                                  q.features[i].type, q.features[i].name);
+      if (!st.ok()) return st;
+    }
+
+    std::vector<OfflineRow> batch;
+    batch.reserve(std::min<size_t>(batch_rows, 4096));
+    while (true) {
+      absl::StatusOr<duckdb_data_chunk> chunk = stream.Next(absl::StatusCode::kInternal);
+      if (!chunk.ok()) {
+        return absl::Status(chunk.status().code(),
+                            absl::StrCat("scanning ", q.file, ": ", chunk.status().message()));
+      }
+      if (*chunk == nullptr) break;
+      internal::ChunkDeleter deleter{*chunk};
+      const idx_t n = duckdb_data_chunk_get_size(*chunk);
+      std::vector<duckdb_vector> vecs;
+      for (idx_t c = 0; c < first_feature + q.features.size(); ++c) {
+        vecs.push_back(duckdb_data_chunk_get_vector(*chunk, c));
+      }
+      for (idx_t r = 0; r < n; ++r) {
+        OfflineRow row;
+        for (idx_t i = 0; i < q.join_keys.size(); ++i) {
+          absl::StatusOr<Value> v =
+              internal::ReadValue(vecs[i], r, q.join_keys[i].type, q.join_keys[i].name);
+          if (!v.ok()) return v.status();
+          row.join_key_values.push_back(*std::move(v));
+        }
+        row.event_ts_us = internal::ReadTimestamp(vecs[ts_col], r).value_or(0);
+        if (has_created) row.created_ts_us = internal::ReadTimestamp(vecs[ts_col + 1], r).value_or(0);
+        for (idx_t i = 0; i < q.features.size(); ++i) {
+          absl::StatusOr<Value> v = internal::ReadValue(vecs[first_feature + i], r,
+                                                        q.features[i].type, q.features[i].name);
+          if (!v.ok()) return v.status();
+          row.values.push_back(*std::move(v));
+        }
+        batch.push_back(std::move(row));
+        if (batch.size() >= batch_rows) {
+          if (absl::Status st = sink(batch); !st.ok()) return st;
+          batch.clear();
+        }
+      }
+    }
+    if (!batch.empty()) return sink(batch);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> QueryScalar(const std::string& sql) {
+    absl::StatusOr<Connection> conn = Connect();
+    if (!conn.ok()) return conn.status();
+    auto rows = conn->QueryText(sql);
+    if (!rows.ok()) return absl::InvalidArgumentError(rows.status().message());
+    if (rows->empty() || (*rows)[0].empty() || !(*rows)[0][0].has_value()) return std::string();
+    return *(*rows)[0][0];
+  }
+
+ private:
+  duckdb_database db_ = nullptr;
+};
+
+absl::StatusOr<std::unique_ptr<OfflineStore>> OfflineStore::Open(int threads,
+                                                                 std::string memory_limit) {
+  auto impl = std::make_unique<Impl>();
+  if (absl::Status st = impl->Open(threads, memory_limit); !st.ok()) return st;
+  return std::unique_ptr<OfflineStore>(new OfflineStore(std::move(impl)));
+}
+
+OfflineStore::OfflineStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+OfflineStore::~OfflineStore() = default;
+
+absl::StatusOr<std::vector<std::string>> OfflineStore::ExpandPath(const std::string& path) {
+  return impl_->ExpandPath(path);
+}
+absl::StatusOr<std::vector<ParquetColumn>> OfflineStore::Describe(const std::string& file) {
+  return impl_->Describe(file);
+}
+absl::Status OfflineStore::Validate(const std::vector<std::string>& files,
+                                    const std::string& timestamp_field,
+                                    const std::string& created_timestamp_column,
+                                    std::span<const NamedType> columns) {
+  return impl_->Validate(files, timestamp_field, created_timestamp_column, columns);
+}
+absl::StatusOr<std::vector<RowGroupInfo>> OfflineStore::RowGroups(
+    const std::string& file, const std::string& timestamp_field) {
+  return impl_->RowGroups(file, timestamp_field);
+}
+absl::Status OfflineStore::ScanLatest(
+    const LatestQuery& query, size_t batch_rows,
+    const std::function<absl::Status(std::vector<OfflineRow>&)>& sink) {
+  return impl_->ScanLatest(query, batch_rows, sink);
+}
+absl::StatusOr<std::string> OfflineStore::QueryScalar(const std::string& sql) {
+  return impl_->QueryScalar(sql);
+}
+
+}  // namespace quiver::storage

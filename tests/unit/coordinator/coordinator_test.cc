@@ -1,0 +1,254 @@
+// Membership, partition map, registry and persistence of the Coordinator.
+#include "quiver/coordinator/coordinator.h"
+
+#include <gmock/gmock.h>
+#include <google/protobuf/text_format.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "unit/coordinator/coordinator_test_util.h"
+#include "unit/storage/temp_dir.h"
+
+namespace quiver::coordinator {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+using testing::ManualClock;
+using testing::MustOpen;
+using testing::MustRegister;
+using testing::TestOptions;
+
+constexpr char kRegistry[] = R"pb(
+  project: "t"
+  entities { name: "origin" join_key: "origin" value_type: STRING }
+  sources { name: "s" path: "/data/f.parquet" timestamp_field: "date" }
+  feature_views {
+    name: "v"
+    entities: "origin"
+    source: "s"
+    online: true
+    ttl_seconds: 86400
+    features { name: "delay" type: INT64 }
+    features { name: "distance" type: INT64 }
+  }
+  feature_services { name: "svc" features: "v:delay" }
+)pb";
+
+v1::Registry ParseRegistry(const char* text) {
+  v1::Registry r;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &r));
+  return r;
+}
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { c_ = MustOpen(TestOptions(dir_.path(), clock_)); }
+  void Reopen() {
+    c_.reset();
+    c_ = MustOpen(TestOptions(dir_.path(), clock_));
+  }
+  absl::StatusOr<v1::ApplyRegistryResponse> Apply(const v1::Registry& r, bool dry_run = false) {
+    v1::ApplyRegistryRequest req;
+    *req.mutable_registry() = r;
+    req.set_dry_run(dry_run);
+    return c_->ApplyRegistry(req);
+  }
+  v1::NodeState StateOf(uint32_t id) {
+    const v1::ClusterMap map = c_->GetClusterMap();
+    for (const auto& n : map.nodes()) {
+      if (n.id() == id) return n.state();
+    }
+    return v1::NODE_STATE_UNKNOWN;
+  }
+
+  quiver::testing::TempDir dir_;
+  ManualClock clock_;
+  std::unique_ptr<Coordinator> c_;
+};
+
+TEST_F(CoordinatorTest, RegisterAssignsIdsAndBuildsTheMap) {
+  EXPECT_EQ(c_->GetClusterMap().partitions_size(), 0);
+  EXPECT_EQ(MustRegister(*c_, "127.0.0.1:7001"), 1u);
+  EXPECT_EQ(MustRegister(*c_, "127.0.0.1:7002"), 2u);
+  EXPECT_EQ(MustRegister(*c_, "127.0.0.1:7003"), 3u);
+  const v1::ClusterMap map = c_->GetClusterMap();
+  EXPECT_EQ(map.epoch(), 3u);
+  EXPECT_EQ(map.num_partitions(), 64u);
+  ASSERT_EQ(map.partitions_size(), 64);
+  for (const auto& p : map.partitions()) {
+    EXPECT_EQ(std::set<uint32_t>(p.node_ids().begin(), p.node_ids().end()),
+              (std::set<uint32_t>{1, 2, 3}));
+  }
+  const auto nodes = c_->ListNodes();
+  ASSERT_EQ(nodes.nodes_size(), 3);
+  uint32_t preferred = 0;
+  for (const auto& n : nodes.nodes()) {
+    EXPECT_EQ(n.partitions_held(), 64u);
+    EXPECT_GE(n.partitions_preferred(), 21u);
+    preferred += n.partitions_preferred();
+  }
+  EXPECT_EQ(preferred, 64u);
+}
+
+TEST_F(CoordinatorTest, ReRegisterKeepsIdAndPartitions) {
+  MustRegister(*c_, "a:1");
+  MustRegister(*c_, "b:1");
+  const v1::ClusterMap before = c_->GetClusterMap();
+  EXPECT_EQ(MustRegister(*c_, "b:2", 2), 2u);
+  const v1::ClusterMap after = c_->GetClusterMap();
+  EXPECT_EQ(after.epoch(), before.epoch() + 1);
+  EXPECT_EQ(after.nodes(1).address(), "b:2");
+  for (int p = 0; p < 64; ++p) {
+    EXPECT_TRUE(MessageDifferencer::Equals(before.partitions(p), after.partitions(p)));
+  }
+  // The same registration again changes nothing.
+  MustRegister(*c_, "b:2", 2);
+  EXPECT_EQ(c_->GetClusterMap().epoch(), after.epoch());
+  // An unknown non-zero id is taken as given; later ids do not collide.
+  EXPECT_EQ(MustRegister(*c_, "c:1", 10), 10u);
+  EXPECT_EQ(MustRegister(*c_, "d:1"), 11u);
+  v1::RegisterRequest bad;
+  EXPECT_EQ(c_->Register(bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CoordinatorTest, SilentNodesGoDownAndComeBackOnHeartbeat) {
+  MustRegister(*c_, "a:1");
+  MustRegister(*c_, "b:1");
+  const uint64_t epoch = c_->GetClusterMap().epoch();
+  clock_.Advance(1'500'000);
+  v1::HeartbeatRequest hb;
+  hb.set_node_id(1);
+  ASSERT_TRUE(c_->Heartbeat(hb).ok());
+  ASSERT_TRUE(c_->Tick().ok());
+  EXPECT_EQ(c_->GetClusterMap().epoch(), epoch);  // nobody timed out yet
+  clock_.Advance(1'000'000);  // node 2: 2.5 s silent; node 1: 1 s
+  ASSERT_TRUE(c_->Tick().ok());
+  EXPECT_EQ(StateOf(1), v1::UP);
+  EXPECT_EQ(StateOf(2), v1::DOWN);
+  EXPECT_EQ(c_->GetClusterMap().epoch(), epoch + 1);
+  EXPECT_EQ(c_->Stats().nodes_down, 1);
+  // DOWN nodes keep their partitions.
+  EXPECT_EQ(c_->ListNodes().nodes(1).partitions_held(), 64u);
+  hb.set_node_id(2);
+  auto resp = c_->Heartbeat(hb);
+  ASSERT_TRUE(resp.ok());
+  EXPECT_EQ(resp->epoch(), epoch + 2);
+  EXPECT_EQ(StateOf(2), v1::UP);
+  hb.set_node_id(77);
+  EXPECT_EQ(c_->Heartbeat(hb).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(CoordinatorTest, ApplyVersionsTheRegistryAndSchemas) {
+  EXPECT_EQ(c_->GetRegistry().version(), 0u);
+  v1::Registry r = ParseRegistry(kRegistry);
+  auto plan = Apply(r, /*dry_run=*/true);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->version(), 0u);
+  EXPECT_EQ(plan->changes_size(), 4);
+  EXPECT_EQ(plan->changes(0).action(), "created");
+  EXPECT_EQ(c_->GetRegistry().version(), 0u);
+
+  auto applied = Apply(r);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->version(), 1u);
+  v1::Registry stored = c_->GetRegistry();
+  EXPECT_EQ(stored.version(), 1u);
+  EXPECT_EQ(stored.updated_at_us(), clock_.Now());
+  EXPECT_EQ(stored.feature_views(0).schema_version(), 1u);
+
+  // Re-applying the same registry changes nothing.
+  auto again = Apply(r);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->version(), 1u);
+  for (const auto& ch : again->changes()) EXPECT_EQ(ch.action(), "unchanged");
+
+  // A description change is an update without a schema change.
+  r.mutable_feature_views(0)->set_description("new words");
+  ASSERT_EQ(Apply(r)->version(), 2u);
+  EXPECT_EQ(c_->GetRegistry().feature_views(0).schema_version(), 1u);
+  // Reordering the features changes the schema.
+  r.mutable_feature_views(0)->mutable_features()->SwapElements(0, 1);
+  ASSERT_EQ(Apply(r)->version(), 3u);
+  EXPECT_EQ(c_->GetRegistry().feature_views(0).schema_version(), 2u);
+
+  // Deleting the service removes it.
+  r.clear_feature_services();
+  auto deleted = Apply(r);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted->changes(3).action(), "deleted");
+  EXPECT_EQ(c_->GetRegistry().feature_services_size(), 0);
+  EXPECT_EQ(c_->GetRegistry().version(), 4u);
+}
+
+TEST_F(CoordinatorTest, ApplyRejectsInvalidOrForeignRegistries) {
+  v1::Registry r = ParseRegistry(kRegistry);
+  r.mutable_feature_views(0)->set_source("nope");
+  EXPECT_EQ(Apply(r).status().code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(Apply(ParseRegistry(kRegistry)).ok());
+  v1::Registry other = ParseRegistry(kRegistry);
+  other.set_project("other");
+  EXPECT_EQ(Apply(other).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(c_->GetRegistry().version(), 1u);
+}
+
+TEST_F(CoordinatorTest, StateSurvivesARestart) {
+  MustRegister(*c_, "a:1");
+  MustRegister(*c_, "b:1");
+  MustRegister(*c_, "c:1");
+  ASSERT_TRUE(Apply(ParseRegistry(kRegistry)).ok());
+  clock_.Advance(5'000'000);
+  ASSERT_TRUE(c_->Tick().ok());  // all DOWN
+  v1::HeartbeatRequest hb;
+  hb.set_node_id(1);
+  ASSERT_TRUE(c_->Heartbeat(hb).ok());  // node 1 UP again
+  const v1::CoordinatorState before = c_->State();
+
+  Reopen();
+  v1::CoordinatorState after = c_->State();
+  EXPECT_TRUE(MessageDifferencer::Equals(before.registry(), after.registry()));
+  EXPECT_EQ(after.map().epoch(), before.map().epoch());
+  EXPECT_EQ(after.map().partitions_size(), 64);
+  for (int p = 0; p < 64; ++p) {
+    EXPECT_TRUE(MessageDifferencer::Equals(before.map().partitions(p), after.map().partitions(p)));
+  }
+  EXPECT_EQ(StateOf(1), v1::UP);
+  EXPECT_EQ(StateOf(2), v1::DOWN);
+  // UP nodes get a fresh grace period rather than timing out at once.
+  ASSERT_TRUE(c_->Tick().ok());
+  EXPECT_EQ(StateOf(1), v1::UP);
+  // Ids carry on.
+  EXPECT_EQ(MustRegister(*c_, "d:1"), 4u);
+}
+
+TEST_F(CoordinatorTest, CorruptStateFileIsDataLossAndLeftAlone) {
+  MustRegister(*c_, "a:1");
+  c_.reset();
+  const std::string path = dir_.File("state.pb");
+  { std::ofstream(path, std::ios::trunc) << "this is not a protobuf \xff\xff\xff"; }
+  auto read = [&] {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  const std::string bytes = read();
+  auto c = Coordinator::Open(TestOptions(dir_.path(), clock_));
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(c.status().message()), ::testing::HasSubstr("state.pb"));
+  EXPECT_EQ(read(), bytes);
+}
+
+TEST_F(CoordinatorTest, RejectsBadOptions) {
+  auto o = TestOptions(dir_.path(), clock_);
+  o.num_partitions = 100;
+  EXPECT_EQ(Coordinator::Open(o).status().code(), absl::StatusCode::kInvalidArgument);
+  o = TestOptions("", clock_);
+  EXPECT_EQ(Coordinator::Open(o).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace quiver::coordinator

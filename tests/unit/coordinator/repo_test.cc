@@ -1,0 +1,234 @@
+#include "quiver/coordinator/repo.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "unit/storage/temp_dir.h"
+
+namespace quiver::coordinator {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kGood[] = R"(project: flights
+entities:
+  - {name: origin, join_key: origin, value_type: STRING, description: "departure airport"}
+  - {name: destination, value_type: STRING}
+sources:
+  - {name: flights, path: data/flights.parquet, timestamp_field: date, created_timestamp_column: created}
+)";
+
+constexpr char kViews[] = R"(feature_views:
+  - name: origin_delay_stats
+    entities: [origin]
+    ttl: 2d
+    source: flights
+    schema:
+      - {name: avg_delay_1h, type: DOUBLE}
+      - {name: flights_1h, type: INT64}
+      - {name: recent, type: "LIST<FLOAT>"}
+    tags: {team: ops}
+    description: delay statistics per origin
+    owner: ops@example.com
+  - name: route_stats
+    entities: [origin, destination]
+    ttl: 0
+    source: flights
+    online: false
+    schema:
+      - {name: distance, type: INT64}
+feature_services:
+  - {name: delay_model_v1, features: ["origin_delay_stats:avg_delay_1h", "route_stats"]}
+)";
+
+class RepoTest : public ::testing::Test {
+ protected:
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_.File(name)) << text;
+  }
+  // Loads a repo of the good files plus `extra` as z.yaml; returns the error.
+  absl::Status LoadWith(const std::string& extra) {
+    Write("a.yaml", kGood);
+    Write("b.yml", kViews);
+    Write("z.yaml", extra);
+    return LoadRepository(dir_.path()).status();
+  }
+  quiver::testing::TempDir dir_;
+};
+
+TEST(ParseDurationTest, ParsesUnitsAndRejectsGarbage) {
+  EXPECT_EQ(*ParseDuration("30s"), 30);
+  EXPECT_EQ(*ParseDuration("5m"), 300);
+  EXPECT_EQ(*ParseDuration("2h"), 7200);
+  EXPECT_EQ(*ParseDuration("7d"), 7 * 86400);
+  EXPECT_EQ(*ParseDuration("0"), 0);
+  for (const char* bad : {"", "s", "10", "-5s", "1.5h", "3w", "h2", "99999999999999999999d"}) {
+    EXPECT_EQ(ParseDuration(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST_F(RepoTest, LoadsAndMergesFiles) {
+  Write("a.yaml", kGood);
+  Write("b.yml", kViews);
+  Write("notes.txt", "not: yaml: at all: [");
+  auto r = LoadRepository(dir_.path());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->project(), "flights");
+  ASSERT_EQ(r->entities_size(), 2);
+  EXPECT_EQ(r->entities(0).join_key(), "origin");
+  EXPECT_EQ(r->entities(0).description(), "departure airport");
+  EXPECT_EQ(r->entities(1).join_key(), "destination");  // defaults to the name
+  EXPECT_EQ(r->entities(1).value_type(), v1::STRING);
+  ASSERT_EQ(r->sources_size(), 1);
+  EXPECT_EQ(r->sources(0).path(), dir_.path() + "/data/flights.parquet");
+  EXPECT_EQ(r->sources(0).created_timestamp_column(), "created");
+  ASSERT_EQ(r->feature_views_size(), 2);
+  const auto& v = r->feature_views(0);
+  EXPECT_EQ(v.name(), "origin_delay_stats");
+  EXPECT_EQ(v.ttl_seconds(), 2 * 86400);
+  EXPECT_TRUE(v.online());
+  ASSERT_EQ(v.features_size(), 3);
+  EXPECT_EQ(v.features(0).type(), v1::DOUBLE);
+  EXPECT_EQ(v.features(1).type(), v1::INT64);
+  EXPECT_EQ(v.features(2).type(), v1::FLOAT_LIST);
+  EXPECT_EQ(v.tags().at("team"), "ops");
+  EXPECT_EQ(v.owner(), "ops@example.com");
+  EXPECT_FALSE(r->feature_views(1).online());
+  EXPECT_EQ(r->feature_views(1).ttl_seconds(), 0);
+  EXPECT_EQ(r->feature_views(1).entities_size(), 2);
+  ASSERT_EQ(r->feature_services_size(), 1);
+  EXPECT_EQ(r->feature_services(0).features(1), "route_stats");
+  EXPECT_TRUE(ValidateRegistry(*r).ok());
+}
+
+TEST_F(RepoTest, KeepsGlobsAndAbsolutePaths) {
+  Write("a.yaml", R"(project: p
+sources:
+  - {name: s1, path: "data/*.parquet", timestamp_field: ts}
+  - {name: s2, path: /abs/dir, timestamp_field: ts}
+  - {name: s3, path: ../other/x.parquet, timestamp_field: ts}
+)");
+  auto r = LoadRepository(dir_.path());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources(0).path(), dir_.path() + "/data/*.parquet");
+  EXPECT_EQ(r->sources(1).path(), "/abs/dir");
+  EXPECT_EQ(r->sources(2).path(),
+            std::filesystem::path(dir_.path()).parent_path().string() + "/other/x.parquet");
+}
+
+TEST_F(RepoTest, MissingFolderOrNoYamlIsNotFound) {
+  EXPECT_EQ(LoadRepository(dir_.File("nope")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LoadRepository(dir_.path()).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(RepoTest, MalformedYamlNamesFileAndLine) {
+  Write("bad.yaml", "project: p\nentities:\n  - {name: x, value_type: STRING\n  - oops: [\n");
+  auto s = LoadRepository(dir_.path()).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("bad.yaml:"));
+}
+
+struct BadCase {
+  const char* name;
+  const char* yaml;
+  const char* message;  // expected in the error
+};
+
+TEST_F(RepoTest, RejectsBadInputWithClearErrors) {
+  const BadCase cases[] = {
+      {"unknown top key", "colour: red\n", "z.yaml:1:1: unknown key 'colour'"},
+      {"unknown entity key", "entities:\n  - {name: e, value_type: INT64, colour: red}\n",
+       "z.yaml:2:34: unknown key 'colour' in entity"},
+      {"bad entity type", "entities:\n  - {name: e, value_type: INT65}\n",
+       "z.yaml:2:27: unknown type 'INT65'"},
+      {"bad feature type",
+       "feature_views:\n  - {name: w, entities: [origin], source: flights, schema: [{name: f, type: "
+       "LIST<DATE>}]}\n",
+       "unknown type 'LIST<DATE>'"},
+      {"bad ttl",
+       "feature_views:\n  - {name: w, entities: [origin], source: flights, ttl: 3w, schema: [{name: "
+       "f, type: INT64}]}\n",
+       "z.yaml:2:57: bad duration '3w'"},
+      {"entities not a list", "entities: {name: e}\n", "'entities' must be a list"},
+      {"schema entry not a map",
+       "feature_views:\n  - {name: w, entities: [origin], source: flights, schema: [f]}\n",
+       "schema entry must be a mapping"},
+      {"online not bool",
+       "feature_views:\n  - {name: w, entities: [origin], source: flights, online: maybe, schema: "
+       "[{name: f, type: INT64}]}\n",
+       "'online' must be true or false"},
+      {"missing required key", "sources:\n  - {name: s, path: x.parquet}\n",
+       "source needs 'timestamp_field'"},
+      {"two projects", "project: other\n", "project 'other' differs"},
+      {"unknown entity in view",
+       "feature_views:\n  - {name: w, entities: [plane], source: flights, schema: [{name: f, type: "
+       "INT64}]}\n",
+       "feature view 'w': unknown entity 'plane'"},
+      {"unknown source in view",
+       "feature_views:\n  - {name: w, entities: [origin], source: trains, schema: [{name: f, type: "
+       "INT64}]}\n",
+       "feature view 'w': unknown source 'trains'"},
+      {"feature named like join key",
+       "feature_views:\n  - {name: w, entities: [origin], source: flights, schema: [{name: origin, "
+       "type: INT64}]}\n",
+       "named like a join key"},
+      {"unknown feature in service",
+       "feature_services:\n  - {name: s, features: [\"origin_delay_stats:nope\"]}\n",
+       "feature service 's': reference 'origin_delay_stats:nope' names an unknown feature"},
+      {"unknown view in service", "feature_services:\n  - {name: s, features: [ghost]}\n",
+       "names an unknown feature view"},
+      {"duplicate entity", "entities:\n  - {name: origin, value_type: STRING}\n",
+       "entity 'origin': defined more than once"},
+      {"duplicate view",
+       "feature_views:\n  - {name: route_stats, entities: [origin], source: flights, schema: [{name: "
+       "f, type: INT64}]}\n",
+       "feature view 'route_stats': defined more than once"},
+      {"duplicate feature",
+       "feature_views:\n  - {name: w, entities: [origin], source: flights, schema: [{name: f, type: "
+       "INT64}, {name: f, type: DOUBLE}]}\n",
+       "feature 'f' defined twice"},
+      {"not a mapping", "- just\n- a list\n", "must be a YAML mapping"},
+  };
+  for (const auto& c : cases) {
+    absl::Status s = LoadWith(c.yaml);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.name << ": " << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.message)) << c.name;
+  }
+}
+
+TEST_F(RepoTest, ProjectIsRequired) {
+  Write("a.yaml", "entities:\n  - {name: e, value_type: INT64}\n");
+  auto s = LoadRepository(dir_.path()).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("project"));
+}
+
+TEST_F(RepoTest, DiffReportsEveryObjectInKindAndNameOrder) {
+  Write("a.yaml", kGood);
+  Write("b.yml", kViews);
+  auto current = LoadRepository(dir_.path());
+  ASSERT_TRUE(current.ok()) << current.status();
+  v1::Registry next = *current;
+  next.mutable_feature_views(0)->mutable_features(0)->set_type(v1::FLOAT);  // updated
+  next.mutable_feature_views(1)->set_schema_version(7);  // not compared: unchanged
+  next.mutable_entities()->RemoveLast();  // destination deleted
+  next.mutable_feature_views(1)->mutable_entities()->RemoveLast();
+  auto* e = next.add_entities();  // created
+  e->set_name("airline");
+  std::vector<std::string> got;
+  for (const auto& c : DiffRegistry(*current, next)) {
+    got.push_back(c.kind() + "/" + c.name() + "/" + c.action());
+  }
+  EXPECT_THAT(got, ::testing::ElementsAre(
+                       "entity/airline/created", "entity/destination/deleted",
+                       "entity/origin/unchanged", "data_source/flights/unchanged",
+                       "feature_view/origin_delay_stats/updated", "feature_view/route_stats/updated",
+                       "feature_service/delay_model_v1/unchanged"));
+  // Against an empty registry everything is created.
+  for (const auto& c : DiffRegistry(v1::Registry(), *current)) EXPECT_EQ(c.action(), "created");
+}
+
+}  // namespace
+}  // namespace quiver::coordinator

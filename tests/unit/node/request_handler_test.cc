@@ -1,0 +1,267 @@
+#include "quiver/node/request_handler.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "node_test_util.h"
+#include "quiver/client/convert.h"
+#include "quiver/keys/entity_key.h"
+#include "quiver/storage/row_store.h"
+
+namespace quiver::node {
+namespace {
+
+using testing::AddFeature;
+using testing::BuildIndex;
+using testing::FakeCluster;
+using testing::TempDir;
+
+constexpr int64_t kHourUs = 3600LL * 1000 * 1000;
+constexpr int64_t kStartUs = 1'700'000'000LL * 1000 * 1000;
+
+quiver::v1::Registry MakeRegistry(uint64_t version) {
+  quiver::v1::Registry r;
+  r.set_project("test");
+  r.set_version(version);
+  auto* user = r.add_entities();
+  user->set_name("user");
+  user->set_join_key("user_id");
+  user->set_value_type(quiver::v1::INT64);
+  auto* src = r.add_sources();
+  src->set_name("events");
+  src->set_path("/nonexistent/events.parquet");
+  src->set_timestamp_field("ts");
+  auto* view = r.add_feature_views();
+  view->set_name("user_stats");
+  view->add_entities("user");
+  AddFeature(view, "clicks", quiver::v1::INT64);
+  AddFeature(view, "score", quiver::v1::DOUBLE);
+  AddFeature(view, "name", quiver::v1::STRING);
+  AddFeature(view, "embedding", quiver::v1::FLOAT_LIST);
+  view->set_ttl_seconds(3600);
+  view->set_source("events");
+  view->set_online(true);
+  view->set_schema_version(3);
+  return r;
+}
+
+std::string Key(int64_t user_id) {
+  return EncodeEntityKey({{"user_id", Value::Int64(user_id)}}).value();
+}
+
+quiver::v1::WriteRow Row(int64_t user_id, int64_t event_ts_us, std::vector<Value> values) {
+  quiver::v1::WriteRow row;
+  row.set_entity_key(Key(user_id));
+  row.set_event_ts_us(event_ts_us);
+  row.set_created_ts_us(event_ts_us);
+  for (const Value& v : values) client::ToProto(v, row.add_values());
+  return row;
+}
+
+std::vector<Value> UserValues(int64_t clicks, std::optional<double> score, std::string name) {
+  return {Value::Int64(clicks),
+          score ? Value::Double(*score) : Value::Null(ValueType::kDouble),
+          Value::String(std::move(name)),
+          Value{ValueType::kFloatList, std::vector<double>{0.5, -1.25}}};
+}
+
+class RequestHandlerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    storage::RowStoreOptions options;
+    options.path = dir_.path() + "/rocksdb";
+    options.num_partitions = 16;
+    options.block_cache_bytes = 8 << 20;
+    options.clock = [this] { return now_us_; };
+    auto store = storage::RowStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    cluster_.current = BuildIndex(MakeRegistry(1));
+    handler_ = std::make_unique<RequestHandler>(store_.get(), &cluster_);
+    ASSERT_TRUE(handler_->SyncViews(*cluster_.current).ok());
+  }
+
+  absl::Status Write(std::vector<quiver::v1::WriteRow> rows, uint32_t schema_version = 3) {
+    quiver::v1::WriteRequest request;
+    request.set_view("user_stats");
+    request.set_schema_version(schema_version);
+    for (auto& r : rows) *request.add_rows() = std::move(r);
+    quiver::v1::WriteResponse response;
+    absl::Status s = handler_->Write(request, &response);
+    if (s.ok()) {
+      EXPECT_EQ(response.rows_written(), static_cast<uint64_t>(request.rows_size()));
+    }
+    return s;
+  }
+
+  absl::StatusOr<quiver::v1::GetResponse> Get(const std::string& view,
+                                              const std::vector<int64_t>& users,
+                                              const std::vector<std::string>& features = {}) {
+    quiver::v1::GetRequest request;
+    auto* lookup = request.add_lookups();
+    lookup->set_view(view);
+    for (const auto& f : features) lookup->add_features(f);
+    for (int64_t u : users) lookup->add_entity_keys(Key(u));
+    quiver::v1::GetResponse response;
+    absl::Status s = handler_->Get(request, &response);
+    if (!s.ok()) return s;
+    return response;
+  }
+
+  TempDir dir_;
+  int64_t now_us_ = kStartUs;
+  std::unique_ptr<storage::RowStore> store_;
+  FakeCluster cluster_;
+  std::unique_ptr<RequestHandler> handler_;
+};
+
+Value Decode(const quiver::v1::Value& v, ValueType t) { return client::FromProto(v, t).value(); }
+
+TEST_F(RequestHandlerTest, WrittenRowsReadBackWithStatusesAndNulls) {
+  ASSERT_TRUE(Write({Row(1, kStartUs - 1000, UserValues(5, 0.75, "ann")),
+                     Row(2, kStartUs - 2000, UserValues(9, std::nullopt, "bob"))})
+                  .ok());
+  auto response = Get("user_stats", {1, 2, 3});
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->epoch(), 7u);
+  ASSERT_EQ(response->results_size(), 1);
+  const auto& rows = response->results(0).rows();
+  ASSERT_EQ(rows.size(), 3);
+
+  EXPECT_EQ(rows[0].status(), quiver::v1::PRESENT);
+  EXPECT_EQ(rows[0].event_ts_us(), kStartUs - 1000);
+  ASSERT_EQ(rows[0].values_size(), 4);
+  const auto expected = UserValues(5, 0.75, "ann");
+  EXPECT_EQ(Decode(rows[0].values(0), ValueType::kInt64), expected[0]);
+  EXPECT_EQ(Decode(rows[0].values(1), ValueType::kDouble), expected[1]);
+  EXPECT_EQ(Decode(rows[0].values(2), ValueType::kString), expected[2]);
+  EXPECT_EQ(Decode(rows[0].values(3), ValueType::kFloatList), expected[3]);
+
+  EXPECT_EQ(rows[1].status(), quiver::v1::PRESENT);
+  EXPECT_EQ(rows[1].values(1).val_case(), quiver::v1::Value::VAL_NOT_SET);  // NULL score
+  EXPECT_EQ(rows[1].values(0).int64_val(), 9);
+
+  EXPECT_EQ(rows[2].status(), quiver::v1::NOT_FOUND);
+  ASSERT_EQ(rows[2].values_size(), 4);
+  for (const auto& v : rows[2].values()) EXPECT_EQ(v.val_case(), quiver::v1::Value::VAL_NOT_SET);
+}
+
+TEST_F(RequestHandlerTest, SelectedFeaturesComeInRequestedOrder) {
+  ASSERT_TRUE(Write({Row(1, kStartUs, UserValues(5, 0.75, "ann"))}).ok());
+  auto response = Get("user_stats", {1}, {"name", "clicks"});
+  ASSERT_TRUE(response.ok()) << response.status();
+  const auto& row = response->results(0).rows(0);
+  ASSERT_EQ(row.values_size(), 2);
+  EXPECT_EQ(row.values(0).string_val(), "ann");
+  EXPECT_EQ(row.values(1).int64_val(), 5);
+}
+
+TEST_F(RequestHandlerTest, RowOlderThanTtlIsOutsideMaxAge) {
+  ASSERT_TRUE(Write({Row(1, kStartUs - 10 * 1000000LL, UserValues(5, 0.75, "ann"))}).ok());
+  auto fresh = Get("user_stats", {1});
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->results(0).rows(0).status(), quiver::v1::PRESENT);
+
+  now_us_ += kHourUs;  // event_ts + ttl < now
+  auto stale = Get("user_stats", {1});
+  ASSERT_TRUE(stale.ok()) << stale.status();
+  EXPECT_EQ(stale->results(0).rows(0).status(), quiver::v1::OUTSIDE_MAX_AGE);
+  for (const auto& v : stale->results(0).rows(0).values()) {
+    EXPECT_EQ(v.val_case(), quiver::v1::Value::VAL_NOT_SET);
+  }
+}
+
+TEST_F(RequestHandlerTest, UnknownViewIsNotFoundAfterOneRefresh) {
+  auto response = Get("no_such_view", {1});
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(cluster_.refreshes, 1);
+}
+
+TEST_F(RequestHandlerTest, ViewAddedToRegistryIsFoundAfterRefresh) {
+  auto next = MakeRegistry(2);
+  auto* view = next.add_feature_views();
+  *view = next.feature_views(0);
+  view->set_name("user_stats_v2");
+  cluster_.next = BuildIndex(next);
+
+  auto response = Get("user_stats_v2", {1});
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->results(0).rows(0).status(), quiver::v1::NOT_FOUND);
+  EXPECT_EQ(cluster_.refreshes, 1);
+}
+
+TEST_F(RequestHandlerTest, UnknownFeatureIsInvalidArgument) {
+  auto response = Get("user_stats", {1}, {"clicks", "nope"});
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RequestHandlerTest, SchemaVersionMismatchIsFailedPrecondition) {
+  EXPECT_EQ(Write({Row(1, kStartUs, UserValues(5, 0.75, "ann"))}, 2).code(),
+            absl::StatusCode::kFailedPrecondition);
+  // A newer version than ours triggers one refresh before failing.
+  EXPECT_EQ(Write({Row(1, kStartUs, UserValues(5, 0.75, "ann"))}, 4).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(cluster_.refreshes, 1);
+  EXPECT_EQ(store_->CountRows("user_stats").value(), 0u);
+}
+
+TEST_F(RequestHandlerTest, WrongValueTypeIsInvalidArgumentAndWritesNothing) {
+  auto bad = UserValues(7, 1.0, "eve");
+  bad[0] = Value::String("not a number");
+  absl::Status s = Write({Row(1, kStartUs, UserValues(5, 0.75, "ann")), Row(2, kStartUs, bad)});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_EQ(store_->CountRows("user_stats").value(), 0u);
+  auto response = Get("user_stats", {1, 2});
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->results(0).rows(0).status(), quiver::v1::NOT_FOUND);
+  EXPECT_EQ(response->results(0).rows(1).status(), quiver::v1::NOT_FOUND);
+}
+
+TEST_F(RequestHandlerTest, WrongValueCountIsInvalidArgument) {
+  auto values = UserValues(5, 0.75, "ann");
+  values.pop_back();
+  EXPECT_EQ(Write({Row(1, kStartUs, values)}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RequestHandlerTest, OversizedRequestsAreInvalidArgument) {
+  quiver::v1::GetRequest request;
+  for (int l = 0; l < 2; ++l) {
+    auto* lookup = request.add_lookups();
+    lookup->set_view("user_stats");
+    for (int i = 0; i < 5001; ++i) lookup->add_entity_keys(Key(i));
+  }
+  quiver::v1::GetResponse response;
+  EXPECT_EQ(handler_->Get(request, &response).code(), absl::StatusCode::kInvalidArgument);
+
+  quiver::v1::GetRequest long_key;
+  auto* lookup = long_key.add_lookups();
+  lookup->set_view("user_stats");
+  lookup->add_entity_keys(std::string(kMaxEntityKeyBytes + 1, 'k'));
+  EXPECT_EQ(handler_->Get(long_key, &response).code(), absl::StatusCode::kInvalidArgument);
+
+  std::vector<quiver::v1::WriteRow> rows;
+  for (int i = 0; i < 10001; ++i) rows.push_back(Row(i, kStartUs, UserValues(i, 1.0, "x")));
+  EXPECT_EQ(Write(std::move(rows)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->CountRows("user_stats").value(), 0u);
+}
+
+TEST_F(RequestHandlerTest, NoRegistryYetIsUnavailable) {
+  cluster_.current = nullptr;
+  EXPECT_EQ(Get("user_stats", {1}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(RequestHandlerTest, HealthReportsIdEpochAndRegistryVersion) {
+  handler_->set_node_id(4);
+  quiver::v1::HealthResponse health;
+  handler_->Health(&health);
+  EXPECT_EQ(health.node_id(), 4u);
+  EXPECT_EQ(health.epoch(), 7u);
+  EXPECT_EQ(health.registry_version(), 1u);
+  EXPECT_TRUE(health.serving());
+}
+
+}  // namespace
+}  // namespace quiver::node

@@ -1,0 +1,398 @@
+#include "quiver/storage/offline_store.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "unit/storage/temp_dir.h"
+
+namespace quiver::storage {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int64_t kHour = 3600LL * 1'000'000;
+constexpr int64_t kBase = 1'704'067'200LL * 1'000'000;  // 2024-01-01T00:00:00Z
+constexpr int kRows = 10000;
+constexpr int kIds = 500;
+
+std::string Lit(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+class OfflineStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<OfflineStore>> s = OfflineStore::Open(2);
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = *std::move(s);
+    // Per id: 20 rows over 5 event times (4 rows each), distinct created
+    // times, so the created column breaks event-time ties; some null ids,
+    // delays and embeddings; several row groups.
+    file_ = dir_.File("events.parquet");
+    Run(absl::StrCat(
+        "COPY (SELECT CASE WHEN i % 997 = 3 THEN NULL ELSE i % ", kIds, " END AS id, ",
+        "'r' || (i % 7) AS route, ",
+        "make_timestamp(", kBase, " + ((i // ", kIds, ") % 5) * ", kHour, ") AS ts, ",
+        "make_timestamp(", kBase, " + i * 1000000) AS created, ",
+        "CASE WHEN i % 11 = 0 THEN NULL ELSE (i * 31) % 1000 END AS delay, ",
+        "CASE WHEN i % 13 = 0 THEN NULL ELSE [i::FLOAT, (i % 3)::FLOAT] END AS emb, ",
+        "(i % 100)::INTEGER AS small, i % 2 = 0 AS flag ",
+        "FROM range(", kRows, ") t(i)) TO ", Lit(file_),
+        " (FORMAT PARQUET, ROW_GROUP_SIZE 2048)"));
+  }
+
+  std::string Run(const std::string& sql) {
+    absl::StatusOr<std::string> r = store_->QueryScalar(sql);
+    EXPECT_TRUE(r.ok()) << r.status() << "\n" << sql;
+    return r.value_or("");
+  }
+
+  LatestQuery Query(int64_t start, int64_t end) {
+    LatestQuery q;
+    q.file = file_;
+    q.start_us = start;
+    q.end_us = end;
+    q.join_keys = {{"id", ValueType::kInt64}};
+    q.timestamp_field = "ts";
+    q.created_timestamp_column = "created";
+    q.features = {{"delay", ValueType::kInt64}, {"emb", ValueType::kFloatList}};
+    return q;
+  }
+
+  // "id|ts|created|delay|emb" per row, sorted by id, as ScanLatest saw them.
+  absl::StatusOr<std::string> Scan(const LatestQuery& q, size_t batch_rows,
+                                   size_t* max_batch = nullptr) {
+    std::map<int64_t, std::string> rows;
+    absl::Status st = store_->ScanLatest(q, batch_rows, [&](std::vector<OfflineRow>& batch) {
+      if (max_batch != nullptr) *max_batch = std::max(*max_batch, batch.size());
+      for (const OfflineRow& r : batch) {
+        std::string delay = r.values[0].is_null()
+                                ? "null"
+                                : std::to_string(std::get<int64_t>(r.values[0].data));
+        std::string emb = "null";
+        if (!r.values[1].is_null()) {
+          std::vector<std::string> parts;
+          for (double d : std::get<std::vector<double>>(r.values[1].data)) {
+            parts.push_back(std::to_string(static_cast<int64_t>(d)));
+          }
+          emb = absl::StrJoin(parts, ";");
+        }
+        const int64_t id = std::get<int64_t>(r.join_key_values[0].data);
+        EXPECT_TRUE(rows.emplace(id, absl::StrCat(id, "|", r.event_ts_us, "|", r.created_ts_us,
+                                                  "|", delay, "|", emb))
+                        .second)
+            << "id " << id << " returned twice";
+      }
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
+    std::vector<std::string> out;
+    for (auto& [id, s] : rows) out.push_back(s);
+    return absl::StrJoin(out, ",");
+  }
+
+  // The same answer computed independently: max event time per id, then the
+  // max created time among those rows (unique by construction).
+  std::string Expected(int64_t start, int64_t end, const std::string& row_filter = "true") {
+    return Run(absl::StrCat(
+        "WITH t AS (SELECT * FROM read_parquet(", Lit(file_), ", file_row_number = true) ",
+        "WHERE id IS NOT NULL AND ", row_filter, " AND epoch_us(ts) >= ", start,
+        " AND epoch_us(ts) < ", end, "), ",
+        "m AS (SELECT id, max(ts) AS mts FROM t GROUP BY id), ",
+        "c AS (SELECT t.id, max(t.created) AS mc FROM t JOIN m ON t.id = m.id AND t.ts = m.mts "
+        "GROUP BY t.id) ",
+        "SELECT string_agg(t.id || '|' || epoch_us(t.ts) || '|' || epoch_us(t.created) || '|' || "
+        "coalesce(t.delay::VARCHAR, 'null') || '|' || "
+        "coalesce(array_to_string(list_transform(t.emb, x -> CAST(x AS BIGINT)), ';'), 'null'), "
+        "',' ORDER BY t.id) FROM t JOIN c ON t.id = c.id AND t.created = c.mc"));
+  }
+
+  quiver::testing::TempDir dir_;
+  std::unique_ptr<OfflineStore> store_;
+  std::string file_;
+};
+
+TEST_F(OfflineStoreTest, DescribeMapsTypesExactly) {
+  const std::string f = dir_.File("types.parquet");
+  Run(absl::StrCat("COPY (SELECT 1::INTEGER a, 2::BIGINT b, 1.5::FLOAT c, 2.5::DOUBLE d, true e, "
+                   "'x' f, 'y'::BLOB g, now()::TIMESTAMP h, now() i, [1.0]::FLOAT[] j, "
+                   "['s'] k, 1.5::DECIMAL(10, 2) l, 4::SMALLINT m) TO ",
+                   Lit(f), " (FORMAT PARQUET)"));
+  absl::StatusOr<std::vector<ParquetColumn>> cols = store_->Describe(f);
+  ASSERT_TRUE(cols.ok()) << cols.status();
+  std::map<std::string, std::optional<ValueType>> got;
+  for (const ParquetColumn& c : *cols) got[c.name] = c.type;
+  EXPECT_EQ(got["a"], ValueType::kInt32);
+  EXPECT_EQ(got["b"], ValueType::kInt64);
+  EXPECT_EQ(got["c"], ValueType::kFloat);
+  EXPECT_EQ(got["d"], ValueType::kDouble);
+  EXPECT_EQ(got["e"], ValueType::kBool);
+  EXPECT_EQ(got["f"], ValueType::kString);
+  EXPECT_EQ(got["g"], ValueType::kBytes);
+  EXPECT_EQ(got["h"], ValueType::kUnixTimestamp);
+  EXPECT_EQ(got["i"], ValueType::kUnixTimestamp);
+  EXPECT_EQ(got["j"], ValueType::kFloatList);
+  EXPECT_EQ(got["k"], ValueType::kStringList);
+  EXPECT_EQ(got["l"], std::nullopt);
+  EXPECT_EQ(got["m"], std::nullopt);
+}
+
+TEST_F(OfflineStoreTest, ValidateNamesFileColumnAndTypes) {
+  const std::vector<std::string> files = {file_};
+  std::vector<NamedType> ok = {{"id", ValueType::kInt64}, {"route", ValueType::kString},
+                               {"delay", ValueType::kInt64}, {"emb", ValueType::kFloatList},
+                               {"small", ValueType::kInt32}, {"flag", ValueType::kBool}};
+  EXPECT_TRUE(store_->Validate(files, "ts", "created", ok).ok());
+
+  std::vector<NamedType> narrow = {{"delay", ValueType::kInt32}};
+  absl::Status st = store_->Validate(files, "ts", "", narrow);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.message(), absl::StrCat("column 'delay' of ", file_,
+                                       " is BIGINT but feature view schema says INT32"));
+
+  std::vector<NamedType> wider = {{"small", ValueType::kInt64}};
+  EXPECT_EQ(store_->Validate(files, "ts", "", wider).code(), absl::StatusCode::kInvalidArgument);
+  std::vector<NamedType> list = {{"emb", ValueType::kDoubleList}};
+  EXPECT_EQ(store_->Validate(files, "ts", "", list).code(), absl::StatusCode::kInvalidArgument);
+
+  std::vector<NamedType> missing = {{"date", ValueType::kInt64}};
+  st = store_->Validate(files, "ts", "", missing);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.message(),
+            absl::StrCat("column 'date' not found in ", file_,
+                         " (columns: id, route, ts, created, delay, emb, small, flag)"));
+
+  st = store_->Validate(files, "event_time", "", ok);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("'event_time' not found"));
+  st = store_->Validate(files, "delay", "", ok);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("is BIGINT but must be TIMESTAMP"));
+  EXPECT_EQ(store_->Validate(files, "ts", "route", ok).code(), absl::StatusCode::kInvalidArgument);
+
+  const std::vector<std::string> gone = {dir_.File("gone.parquet")};
+  EXPECT_EQ(store_->Validate(gone, "ts", "", ok).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(OfflineStoreTest, CorruptOrTruncatedFilesAreInvalidArgument) {
+  const std::string truncated = dir_.File("truncated.parquet");
+  const auto size = std::filesystem::file_size(file_);
+  std::filesystem::copy_file(file_, truncated);
+  std::filesystem::resize_file(truncated, size / 2);
+  const std::string garbage = dir_.File("garbage.parquet");
+  std::ofstream(garbage) << "this is not parquet";
+
+  for (const std::string& f : {truncated, garbage}) {
+    EXPECT_EQ(store_->Describe(f).status().code(), absl::StatusCode::kInvalidArgument) << f;
+    const std::vector<std::string> files = {f};
+    EXPECT_EQ(store_->Validate(files, "ts", "", {}).code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(store_->RowGroups(f, "ts").status().code(), absl::StatusCode::kInvalidArgument);
+    LatestQuery q = Query(kBase, kBase + 10 * kHour);
+    q.file = f;
+    EXPECT_EQ(store_->ScanLatest(q, 100, [](auto&) { return absl::OkStatus(); }).code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(store_->Describe(dir_.File("nope.parquet")).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->QueryScalar("SELEKT 1").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(OfflineStoreTest, ExpandPathHandlesFilesGlobsAndDirectories) {
+  const std::string root = dir_.File("it's a dir");
+  std::filesystem::create_directories(root + "/sub");
+  std::filesystem::copy_file(file_, root + "/b.parquet");
+  std::filesystem::copy_file(file_, root + "/sub/a.parquet");
+  std::ofstream(root + "/notes.txt") << "x";
+
+  absl::StatusOr<std::vector<std::string>> files = store_->ExpandPath(root);
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_EQ(*files, (std::vector<std::string>{root + "/b.parquet", root + "/sub/a.parquet"}));
+  files = store_->ExpandPath(root + "/*.parquet");
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_EQ(*files, std::vector<std::string>{root + "/b.parquet"});
+  files = store_->ExpandPath(root + "/sub/a.parquet");
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ(files->size(), 1u);
+  // A quote in the path must not break the SQL DuckDB sees.
+  EXPECT_TRUE(store_->Describe(root + "/b.parquet").ok());
+
+  absl::Status st = store_->ExpandPath(root + "/*.csv").status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(st.message()), HasSubstr(root + "/*.csv"));
+  EXPECT_EQ(store_->ExpandPath(dir_.File("missing")).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(OfflineStoreTest, RowGroupsCoverTheFileWithTimestampStats) {
+  absl::StatusOr<std::vector<RowGroupInfo>> groups = store_->RowGroups(file_, "ts");
+  ASSERT_TRUE(groups.ok()) << groups.status();
+  ASSERT_GE(groups->size(), 2u);
+  uint64_t next = 0;
+  for (const RowGroupInfo& g : *groups) {
+    EXPECT_EQ(g.file, file_);
+    EXPECT_EQ(g.row_begin, next);
+    EXPECT_GT(g.row_end, g.row_begin);
+    next = g.row_end;
+    ASSERT_TRUE(g.has_stats);
+    EXPECT_EQ(absl::StrCat(g.ts_min_us, ",", g.ts_max_us),
+              Run(absl::StrCat("SELECT epoch_us(min(ts)) || ',' || epoch_us(max(ts)) FROM "
+                               "read_parquet(", Lit(file_), ", file_row_number = true) WHERE "
+                               "file_row_number >= ", g.row_begin, " AND file_row_number < ",
+                               g.row_end)));
+  }
+  EXPECT_EQ(next, static_cast<uint64_t>(kRows));
+  // No statistics for a column that does not exist: never pruned.
+  groups = store_->RowGroups(file_, "nope");
+  ASSERT_TRUE(groups.ok());
+  for (const RowGroupInfo& g : *groups) EXPECT_FALSE(g.has_stats);
+}
+
+TEST_F(OfflineStoreTest, ScanLatestMatchesAnIndependentQuery) {
+  // Whole window, a window cutting off the latest event times, and an empty one.
+  for (auto [start, end] : {std::pair{kBase, kBase + 10 * kHour},
+                            std::pair{kBase + kHour, kBase + 3 * kHour},
+                            std::pair{kBase + 20 * kHour, kBase + 30 * kHour}}) {
+    absl::StatusOr<std::string> got = Scan(Query(start, end), 1000);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, Expected(start, end)) << start << ".." << end;
+  }
+  absl::StatusOr<std::string> all = Scan(Query(kBase, kBase + 10 * kHour), 1000);
+  EXPECT_EQ(std::count(all->begin(), all->end(), ','), kIds - 1);  // null ids skipped
+}
+
+TEST_F(OfflineStoreTest, ScanLatestHonoursRowRangesAndBoundsBatches) {
+  absl::StatusOr<std::vector<RowGroupInfo>> groups = store_->RowGroups(file_, "ts");
+  ASSERT_TRUE(groups.ok());
+  const RowGroupInfo& g = (*groups)[1];
+  LatestQuery q = Query(kBase, kBase + 10 * kHour);
+  q.row_begin = g.row_begin;
+  q.row_end = g.row_end;
+  size_t max_batch = 0;
+  absl::StatusOr<std::string> got = Scan(q, 7, &max_batch);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, Expected(kBase, kBase + 10 * kHour,
+                           absl::StrCat("file_row_number >= ", g.row_begin,
+                                        " AND file_row_number < ", g.row_end)));
+  EXPECT_EQ(max_batch, 7u);
+
+  // A sink error stops the scan and comes back as is.
+  int calls = 0;
+  absl::Status st = store_->ScanLatest(q, 5, [&](std::vector<OfflineRow>&) {
+    ++calls;
+    return absl::AbortedError("stop");
+  });
+  EXPECT_EQ(st.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(OfflineStoreTest, CreatedTimestampBreaksTiesAndExactTiesAreDeterministic) {
+  const std::string f = dir_.File("ties.parquet");
+  Run(absl::StrCat(
+      "COPY (SELECT * FROM (VALUES ",
+      "(1, make_timestamp(", kBase, "), make_timestamp(5), 10::BIGINT, 'a'),",
+      "(1, make_timestamp(", kBase, "), make_timestamp(9), 20::BIGINT, 'b'),",
+      "(1, make_timestamp(", kBase, "), NULL, 30::BIGINT, 'c'),",
+      "(2, make_timestamp(", kBase, "), make_timestamp(5), 40::BIGINT, 'd'),",
+      "(2, make_timestamp(", kBase, "), make_timestamp(5), 50::BIGINT, 'e'),",
+      "(3, make_timestamp(", kBase + 1, "), NULL, NULL, NULL)",
+      ") v(k, ts, created, x, s)) TO ", Lit(f), " (FORMAT PARQUET)"));
+  LatestQuery q;
+  q.file = f;
+  q.start_us = kBase;
+  q.end_us = kBase + kHour;
+  q.join_keys = {{"k", ValueType::kInt32}};
+  q.timestamp_field = "ts";
+  q.created_timestamp_column = "created";
+  q.features = {{"x", ValueType::kInt64}, {"s", ValueType::kString}};
+  std::map<int64_t, OfflineRow> got;
+  ASSERT_TRUE(store_->ScanLatest(q, 2, [&](std::vector<OfflineRow>& batch) {
+                       for (OfflineRow& r : batch) {
+                         got[std::get<int64_t>(r.join_key_values[0].data)] = r;
+                       }
+                       return absl::OkStatus();
+                     }).ok());
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[1].created_ts_us, 9);  // greatest created wins; a null created loses
+  EXPECT_EQ(got[1].values[1], Value::String("b"));
+  // An exact (ts, created) tie: the greater feature values win, every time.
+  EXPECT_EQ(got[2].values[0], Value::Int64(50));
+  EXPECT_EQ(got[3].event_ts_us, kBase + 1);
+  EXPECT_EQ(got[3].created_ts_us, 0);
+  EXPECT_EQ(got[3].values, (std::vector<Value>{Value::Null(ValueType::kInt64),
+                                               Value::Null(ValueType::kString)}));
+  // The declared join-key type is checked against the file too.
+  q.join_keys = {{"k", ValueType::kInt64}};
+  EXPECT_EQ(store_->ScanLatest(q, 2, [](auto&) { return absl::OkStatus(); }).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(OfflineStoreTest, TimestampWithTimeZoneReadsAsUtcMicros) {
+  const std::string f = dir_.File("tz.parquet");
+  Run(absl::StrCat("COPY (SELECT 'k' || (i % 3) AS name, "
+                   "CAST(make_timestamp(", kBase, " + i * 1000001) AS TIMESTAMPTZ) AS ts, "
+                   "[i, i + 1]::BIGINT[] AS ids FROM range(30) t(i)) TO ",
+                   Lit(f), " (FORMAT PARQUET)"));
+  LatestQuery q;
+  q.file = f;
+  q.start_us = kBase;
+  q.end_us = kBase + 27 * 1000001;  // rows 0..26
+  q.join_keys = {{"name", ValueType::kString}};
+  q.timestamp_field = "ts";
+  q.features = {{"ids", ValueType::kInt64List}};
+  std::map<std::string, OfflineRow> got;
+  ASSERT_TRUE(store_->ScanLatest(q, 100, [&](std::vector<OfflineRow>& batch) {
+                       for (OfflineRow& r : batch) {
+                         got[std::get<std::string>(r.join_key_values[0].data)] = r;
+                       }
+                       return absl::OkStatus();
+                     }).ok());
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got["k2"].event_ts_us, kBase + 26 * 1000001);
+  EXPECT_EQ(got["k2"].values[0], (Value{ValueType::kInt64List, std::vector<int64_t>{26, 27}}));
+  EXPECT_EQ(got["k0"].event_ts_us, kBase + 24 * 1000001);
+  absl::StatusOr<std::vector<RowGroupInfo>> groups = store_->RowGroups(f, "ts");
+  ASSERT_TRUE(groups.ok());
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_TRUE((*groups)[0].has_stats);
+  EXPECT_EQ((*groups)[0].ts_min_us, kBase);
+  EXPECT_EQ((*groups)[0].ts_max_us, kBase + 29 * 1000001);
+}
+
+TEST_F(OfflineStoreTest, RealFlightsFileRowGroupsAndScan) {
+  const char* src = std::getenv("QUIVER_SOURCE_DIR");
+  const std::string flights =
+      std::string(src != nullptr ? src : ".") + "/third_party/vega-datasets/data/flights-3m.parquet";
+  if (!std::filesystem::exists(flights)) GTEST_SKIP() << flights << " missing";
+  absl::StatusOr<std::vector<RowGroupInfo>> groups = store_->RowGroups(flights, "date");
+  ASSERT_TRUE(groups.ok()) << groups.status();
+  ASSERT_EQ(groups->size(), 11u);
+  EXPECT_EQ(groups->back().row_end, 3'000'000u);
+  LatestQuery q;
+  q.file = flights;
+  q.row_begin = (*groups)[3].row_begin;
+  q.row_end = (*groups)[3].row_end;
+  q.start_us = (*groups)[3].ts_min_us;
+  q.end_us = (*groups)[3].ts_max_us + 1;
+  q.join_keys = {{"origin", ValueType::kString}, {"destination", ValueType::kString}};
+  q.timestamp_field = "date";
+  q.features = {{"delay", ValueType::kInt64}, {"distance", ValueType::kInt64}};
+  uint64_t rows = 0;
+  ASSERT_TRUE(store_->ScanLatest(q, 512, [&](std::vector<OfflineRow>& batch) {
+                       rows += batch.size();
+                       return absl::OkStatus();
+                     }).ok());
+  EXPECT_EQ(absl::StrCat(rows),
+            Run(absl::StrCat("SELECT count(DISTINCT (origin, destination)) FROM read_parquet(",
+                             Lit(flights), ", file_row_number = true) WHERE file_row_number >= ",
+                             q.row_begin, " AND file_row_number < ", q.row_end)));
+}
+
+}  // namespace
+}  // namespace quiver::storage
