@@ -56,9 +56,11 @@ grpc::ChannelArguments ClientChannelArgs() {
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
   // Keep connections warm: never drop them for idleness, and reconnect fast
   // after a node restarts (gRPC's default backoff grows to two minutes).
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS stays at its default: gRPC also uses it
+  // as the minimum connect timeout, and 100 ms made connects fail whenever
+  // the client process was busy for a moment.
   args.SetInt(GRPC_ARG_CLIENT_IDLE_TIMEOUT_MS, INT_MAX);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   return args;
 }

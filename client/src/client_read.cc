@@ -29,6 +29,10 @@ struct Item {
   std::string key;
   std::span<const uint32_t> replicas;  // preference order
   uint64_t tried = 0;                  // bit i: replicas[i] was tried
+  // Second round: every replica failed fast (refused, or its channel was in
+  // reconnect backoff) while time is left, so each is tried again waiting for
+  // its connection (wait_for_ready) up to the attempt deadline.
+  bool patient = false;
   bool done = false;
 };
 
@@ -140,13 +144,24 @@ class ReadCall {
 
 template <typename StubFor>
 void ReadCall::Dispatch(const std::vector<uint32_t>& item_ids, StubFor& stub_for) {
-  // node -> view -> items, in first-seen order so requests are deterministic.
-  std::vector<std::pair<uint32_t, std::vector<std::vector<uint32_t>>>> groups;
-  std::unordered_map<uint32_t, size_t> group_of;
-  std::vector<size_t> untried_max;
+  // (node, patient) -> view -> items, in first-seen order so requests are
+  // deterministic.
+  struct Group {
+    uint32_t node;
+    bool patient;
+    std::vector<std::vector<uint32_t>> per_view;
+    size_t untried_max = 0;
+  };
+  std::vector<Group> groups;
+  std::unordered_map<uint64_t, size_t> group_of;
   for (uint32_t id : item_ids) {
     Item& item = items_[id];
-    const int pick = PickReplica(item);
+    int pick = PickReplica(item);
+    if (pick < 0 && !item.patient && Clock::now() < deadline_) {
+      item.patient = true;
+      item.tried = 0;
+      pick = PickReplica(item);
+    }
     if (pick < 0) {
       Fail(id);
       continue;
@@ -154,22 +169,26 @@ void ReadCall::Dispatch(const std::vector<uint32_t>& item_ids, StubFor& stub_for
     const size_t left = Untried(item);
     item.tried |= uint64_t{1} << pick;
     const uint32_t node = item.replicas[pick];
-    auto [it, fresh] = group_of.emplace(node, groups.size());
+    const uint64_t key = (uint64_t{node} << 1) | (item.patient ? 1 : 0);
+    auto [it, fresh] = group_of.emplace(key, groups.size());
     if (fresh) {
-      groups.emplace_back(node, std::vector<std::vector<uint32_t>>(plans_.size()));
-      untried_max.push_back(0);
+      groups.push_back(Group{node, item.patient, std::vector<std::vector<uint32_t>>(plans_.size())});
     }
-    groups[it->second].second[item.view].push_back(id);
-    untried_max[it->second] = std::max(untried_max[it->second], left);
+    Group& group = groups[it->second];
+    group.per_view[item.view].push_back(id);
+    group.untried_max = std::max(group.untried_max, left);
   }
   const auto now = Clock::now();
-  for (size_t g = 0; g < groups.size(); ++g) {
-    const auto& [node, per_view] = groups[g];
+  for (const Group& group : groups) {
+    const uint32_t node = group.node;
+    const auto& per_view = group.per_view;
     // Leave time for the replicas still to try after this one.
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now);
-    auto attempt = std::max(min_attempt_, left / static_cast<int64_t>(std::max<size_t>(1, untried_max[g])));
+    const auto attempt =
+        std::max(min_attempt_, left / static_cast<int64_t>(std::max<size_t>(1, group.untried_max)));
     const auto attempt_deadline = std::min(deadline_, now + attempt);
     Fanout::Call* call = fanout_.NewCall(node, attempt_deadline);
+    call->ctx.set_wait_for_ready(group.patient);
     quiver::v1::GetRequest req;
     req.set_epoch(map_.epoch());
     for (size_t v = 0; v < per_view.size(); ++v) {

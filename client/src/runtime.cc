@@ -6,6 +6,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
@@ -91,6 +92,9 @@ absl::Status SetupLogging(const std::string& process_name, const std::string& le
   if (lvl == spdlog::level::off && level != "off") {
     return absl::InvalidArgumentError(absl::StrCat("unknown log level '", level, "'"));
   }
+  // stdout carries results other tools parse (listening= lines, JSON lines):
+  // logs always go to stderr.
+  if (!spdlog::get(process_name)) spdlog::set_default_logger(spdlog::stderr_color_mt(process_name));
   spdlog::set_level(lvl);
   spdlog::set_pattern(absl::StrCat("%Y-%m-%dT%H:%M:%S.%e %^%l%$ ", process_name, "[%P] %v"));
   return absl::OkStatus();

@@ -51,6 +51,26 @@ absl::Status TakeFlag(const std::vector<std::string>& args, size_t* i, std::stri
 
 bool IsFlag(const std::string& arg) { return arg.size() > 2 && arg.rfind("--", 0) == 0; }
 
+// Global flags are accepted after the command too. Returns false when `name`
+// is not a global flag.
+absl::StatusOr<bool> TakeGlobalFlag(const std::string& name, const std::string& value,
+                                    CommandLine* cl) {
+  if (name == "coordinator") {
+    if (value.empty()) return absl::InvalidArgumentError("--coordinator needs HOST:PORT");
+    cl->coordinator = value;
+  } else if (name == "log-level") {
+    cl->log_level = value;
+  } else if (name == "deadline-ms") {
+    if (!absl::SimpleAtoi(value, &cl->deadline_ms) || cl->deadline_ms <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--deadline-ms must be a positive integer, got '", value, "'"));
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
@@ -67,19 +87,9 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
   for (; i < args.size() && IsFlag(args[i]); ++i) {
     std::string name, value;
     if (auto s = TakeFlag(args, &i, &name, &value); !s.ok()) return s;
-    if (name == "coordinator") {
-      if (value.empty()) return absl::InvalidArgumentError("--coordinator needs HOST:PORT");
-      cl.coordinator = value;
-    } else if (name == "log-level") {
-      cl.log_level = value;
-    } else if (name == "deadline-ms") {
-      if (!absl::SimpleAtoi(value, &cl.deadline_ms) || cl.deadline_ms <= 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--deadline-ms must be a positive integer, got '", value, "'"));
-      }
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
-    }
+    auto global = TakeGlobalFlag(name, value, &cl);
+    if (!global.ok()) return global.status();
+    if (!*global) return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
   }
   if (i == args.size()) return absl::InvalidArgumentError("no command given");
   cl.command = args[i++];
@@ -97,6 +107,9 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
     }
     std::string name, value;
     if (auto s = TakeFlag(args, &i, &name, &value); !s.ok()) return s;
+    auto global = TakeGlobalFlag(name, value, &cl);
+    if (!global.ok()) return global.status();
+    if (*global) continue;
     if (!spec->flags.count(name)) {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown flag --", name, " for ", cl.command));

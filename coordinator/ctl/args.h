@@ -3,8 +3,8 @@
 //
 //   quiverctl [--coordinator HOST:PORT] [--log-level L] [--deadline-ms N] COMMAND ...
 //
-// Flags are "--name value" or "--name=value". "--help" (or "-h") anywhere asks
-// for the usage text.
+// Flags are "--name value" or "--name=value"; global flags may also follow the
+// command. "--help" (or "-h") anywhere asks for the usage text.
 //
 // Thread-safety: pure functions.
 #ifndef QUIVER_COORDINATOR_CTL_ARGS_H_

@@ -24,8 +24,6 @@ int main(int argc, char** argv) {
     std::fputs(quiver::ctl::UsageText().c_str(), stdout);
     return 0;
   }
-  // stdout carries results other tools parse (JSON lines): logs go to stderr.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("quiverctl"));
   if (auto s = quiver::runtime::SetupLogging("quiverctl", cl->log_level); !s.ok()) {
     std::fprintf(stderr, "quiverctl: --log-level: %s\n%s", std::string(s.message()).c_str(),
                  quiver::ctl::UsageText().c_str());

@@ -48,8 +48,6 @@ absl::StatusOr<quiver::coordinator::ServerOptions> ParseOptions(const quiver::ru
 
 int main(int argc, char** argv) {
   quiver::runtime::InstallSignalHandlers();
-  // stdout carries only the "listening=" line that scripts parse.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("quiver-coordinator"));
   auto flags = quiver::runtime::Flags::Parse(
       argc, argv, 1,
       {"listen", "metrics-listen", "data-dir", "partitions", "replication-factor",

@@ -13,8 +13,6 @@
 
 int main(int argc, char** argv) {
   quiver::runtime::InstallSignalHandlers();
-  // stdout carries exactly one line for whoever started us; logs go to stderr.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("quiver-node"));
   auto options = quiver::node::ParseNodeFlags(argc, argv);
   if (!options.ok()) {
     std::cerr << "quiver-node: " << options.status().message() << std::endl;

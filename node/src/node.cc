@@ -1,12 +1,17 @@
 #include "quiver/node/node.h"
 
 #include <grpc/support/log.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <grpcpp/grpcpp.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -108,6 +113,37 @@ absl::Status RetryWithBackoff(const std::string& what, absl::Notification* cance
     }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
   }
+}
+
+// Fails fast on an address nobody could bind (taken, not local, bad host),
+// before start-up waits for the coordinator; the real bind happens later.
+absl::Status ProbeBind(const std::string& address) {
+  auto hp = runtime::SplitHostPort(address);
+  if (!hp.ok()) return hp.status();
+  if (hp->second == 0) return absl::OkStatus();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* info = nullptr;
+  const std::string host = hp->first == "*" ? "0.0.0.0" : hp->first;
+  if (getaddrinfo(host.c_str(), std::to_string(hp->second).c_str(), &hints, &info) != 0 ||
+      info == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ": unknown host"));
+  }
+  int fd = socket(info->ai_family, info->ai_socktype, info->ai_protocol);
+  int err = fd < 0 ? errno : 0;
+  if (fd >= 0) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, info->ai_addr, info->ai_addrlen) != 0) err = errno;
+    close(fd);
+  }
+  freeaddrinfo(info);
+  if (err != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ": ", strerror(err)));
+  }
+  return absl::OkStatus();
 }
 
 std::unique_ptr<grpc::ClientContext> CoordinatorContext() {
@@ -299,6 +335,7 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
     node_id_.store(static_cast<uint32_t>(**stored_id));
   }
 
+  if (absl::Status s = ProbeBind(options_.listen); !s.ok()) return s;
   metrics_ = std::make_unique<NodeMetrics>(*prometheus_);
   rpc_metrics_ = std::make_unique<runtime::RpcMetrics>(*prometheus_, "NodeService");
   auto metrics_server = runtime::MetricsServer::Start(options_.metrics_listen, prometheus_);
@@ -445,13 +482,19 @@ void Node::Impl::Stop() {
     stopped_ = stopping_ = true;
   }
   cv_.notify_all();
-  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  const bool heartbeat_started = heartbeat_thread_.joinable();
+  if (heartbeat_started) heartbeat_thread_.join();
   if (worker_) worker_->Stop();
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     server_->Wait();
   }
-  spdlog::info("node {} stopped", node_id_.load());
+  // Nothing calls the handler any more: release the client's threads and the
+  // RocksDB lock, so the same data dir can be opened again in this process.
+  worker_.reset();
+  cluster_.set_client(nullptr);
+  store_.reset();
+  if (heartbeat_started) spdlog::info("node {} stopped", node_id_.load());
 }
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options,

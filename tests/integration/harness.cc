@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <duckdb.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>

@@ -50,6 +50,14 @@ TEST(CommandLineTest, CommandFlagsInAnyOrder) {
   EXPECT_EQ(cl->flags.at("feature-service"), "svc");
 }
 
+TEST(CommandLineTest, GlobalFlagsMayFollowTheCommand) {
+  auto cl = ParseCommandLine({"nodes", "--coordinator", "h:9", "--deadline-ms=5"}, nullptr);
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_EQ(cl->coordinator, "h:9");
+  EXPECT_EQ(cl->deadline_ms, 5);
+  EXPECT_TRUE(cl->positional.empty());
+}
+
 TEST(CommandLineTest, HelpAnywhereAndHelpCommand) {
   EXPECT_TRUE(ParseCommandLine({"--help"}, nullptr)->help);
   EXPECT_TRUE(ParseCommandLine({"apply", "-h"}, nullptr)->help);

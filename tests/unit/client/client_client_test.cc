@@ -254,13 +254,38 @@ TEST_F(ClientTest, HonoursTheDeadlineWhenEveryReplicaHangs) {
   EXPECT_GE(elapsed, std::chrono::milliseconds(290));
 }
 
-TEST_F(ClientTest, UnavailableWhenEveryReplicaIsGone) {
+TEST_F(ClientTest, RetryableErrorWithinDeadlineWhenEveryReplicaIsGone) {
   StartCluster(2, 2);
   SeedSample();
   auto client = NewClient();
   for (auto& n : nodes_) n->Shutdown();
-  auto resp = client->GetOnlineFeatures(SampleRequest());
-  EXPECT_EQ(resp.status().code(), absl::StatusCode::kUnavailable) << resp.status();
+  // Every replica refuses at once; the client waits (wait_for_ready) for a
+  // replica to come back until the deadline, then gives up with a retryable code.
+  const auto start = std::chrono::steady_clock::now();
+  auto resp = client->GetOnlineFeatures(SampleRequest(std::chrono::milliseconds(300)));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_THAT(resp.status().code(), ::testing::AnyOf(absl::StatusCode::kUnavailable,
+                                                     absl::StatusCode::kDeadlineExceeded))
+      << resp.status();
+  EXPECT_THAT(resp.status().message(), HasSubstr("40 of 40 entity rows"));
+  EXPECT_LT(elapsed, std::chrono::milliseconds(300 + 250));
+}
+
+TEST_F(ClientTest, ReplicaThatComesBackWithinTheDeadlineAnswers) {
+  StartCluster(2, 2);
+  SeedSample();
+  auto client = NewClient();
+  ASSERT_TRUE(client->GetOnlineFeatures(SampleRequest()).ok());
+  const std::string address = nodes_[0]->address();
+  for (auto& n : nodes_) n->Shutdown();
+  // Both replicas refuse; node 1 comes back on its address 150 ms later.
+  std::thread restart([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    nodes_[0]->Restart();
+  });
+  auto resp = client->GetOnlineFeatures(SampleRequest(std::chrono::milliseconds(3000)));
+  restart.join();
+  EXPECT_TRUE(resp.ok()) << resp.status();
 }
 
 TEST_F(ClientTest, RejectsBadRequestsBeforeAnyRpc) {

@@ -8,10 +8,12 @@
 namespace quiver::testing {
 namespace {
 
+// Serves on *address, or on a free port of 127.0.0.1 when it is empty.
 std::unique_ptr<grpc::Server> Serve(grpc::Service* service, std::string* address) {
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address->empty() ? "127.0.0.1:0" : *address,
+                           grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(service);
   auto server = builder.BuildAndStart();
   *address = absl::StrCat("127.0.0.1:", port);
@@ -192,6 +194,13 @@ FakeNode::~FakeNode() { Shutdown(); }
 void FakeNode::Shutdown() {
   hang_.store(false);
   Stop(server_);
+}
+
+void FakeNode::Restart() {
+  Shutdown();
+  // A gRPC service registers with one server only: a fresh one for the new server.
+  service_ = std::make_unique<Service>(this);
+  server_ = Serve(service_.get(), &address_);
 }
 
 void FakeNode::Put(const std::string& view, const quiver::v1::WriteRow& row) {

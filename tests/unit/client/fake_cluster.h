@@ -62,6 +62,8 @@ class FakeNode {
   uint32_t id() const { return id_; }
   const std::string& address() const { return address_; }
   void Shutdown();
+  // Serves again on the same address, with the rows it held.
+  void Restart();
 
   void SetEpoch(uint64_t epoch) { epoch_.store(epoch); }
   void SetHang(bool hang) { hang_.store(hang); }

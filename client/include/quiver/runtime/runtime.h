@@ -54,7 +54,8 @@ class Flags {
   std::vector<std::string> positional_;
 };
 
-// Sets spdlog's default logger level ("trace", "debug", "info", "warn",
+// Makes spdlog's default logger write to stderr (stdout is for results),
+// sets its level ("trace", "debug", "info", "warn",
 // "error"), and a pattern with time, level and process name.
 // Errors: kInvalidArgument for an unknown level.
 absl::Status SetupLogging(const std::string& process_name, const std::string& level);
