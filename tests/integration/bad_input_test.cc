@@ -31,7 +31,7 @@ class BadInputTest : public ::testing::Test {
     fs::create_directories(repo_->path() / "data");
     auto made = DuckQuery(absl::StrCat(
         "COPY (SELECT 'u' || (i % 50) AS user_id, TIMESTAMP '2026-01-01' + to_seconds(i) AS ts, "
-        "i AS clicks, i * 0.5 AS score FROM range(1000) t(i)) TO '",
+        "i AS clicks, (i * 0.5)::DOUBLE AS score FROM range(1000) t(i)) TO '",
         (repo_->path() / "data/users.parquet").string(), "' (FORMAT PARQUET)"));
     ASSERT_TRUE(made.ok()) << made.status();
     WriteRepo("repo.yaml", GoodYaml());
