@@ -16,7 +16,6 @@
 #include "absl/strings/str_cat.h"
 #include "ctl/csv.h"
 #include "ctl/output.h"
-#include "ctl/validate.h"
 #include "quiver.grpc.pb.h"
 #include "quiver/client/client.h"
 #include "quiver/coordinator/repo.h"
@@ -75,7 +74,7 @@ absl::Status RunApply(const CommandLine& cl, bool dry_run, std::FILE* out) {
   if (!registry.ok()) return registry.status();
   auto store = storage::OfflineStore::Open();
   if (!store.ok()) return store.status();
-  if (auto s = ValidateSources(*registry, **store); !s.ok()) return s;
+  if (auto s = coordinator::ValidateSources(*registry, **store); !s.ok()) return s;
 
   v1::ApplyRegistryRequest req;
   *req.mutable_registry() = *registry;

@@ -3,6 +3,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "quiver/coordinator/repo.h"
 
 namespace quiver::coordinator {
 namespace {
@@ -15,8 +16,6 @@ const T* ByName(const google::protobuf::RepeatedPtrField<T>& objects, const std:
   return nullptr;
 }
 
-ValueType FromProto(quiver::v1::ValueType t) { return static_cast<ValueType>(static_cast<int>(t)); }
-
 }  // namespace
 
 absl::StatusOr<std::vector<quiver::v1::MaterializationTask>> PlanTasks(
@@ -26,30 +25,9 @@ absl::StatusOr<std::vector<quiver::v1::MaterializationTask>> PlanTasks(
   for (const auto& window : windows) {
     const auto* view = ByName(registry.feature_views(), window.view());
     if (!view) return absl::InvalidArgumentError(absl::StrCat("unknown feature view '", window.view(), "'"));
-    const auto* source = ByName(registry.sources(), view->source());
-    if (!source) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("feature view '", view->name(), "' names unknown source '", view->source(), "'"));
-    }
-    std::vector<storage::NamedType> columns;
-    for (const auto& entity_name : view->entities()) {
-      const auto* entity = ByName(registry.entities(), entity_name);
-      if (!entity) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("feature view '", view->name(), "' names unknown entity '", entity_name, "'"));
-      }
-      columns.push_back({entity->join_key(), FromProto(entity->value_type())});
-    }
-    for (const auto& f : view->features()) columns.push_back({f.name(), FromProto(f.type())});
-
-    auto files = offline.ExpandPath(source->path());
+    auto files = ValidateViewSource(registry, *view, offline);
     if (!files.ok()) return files.status();
-    absl::Status valid = offline.Validate(*files, source->timestamp_field(),
-                                          source->created_timestamp_column(), columns);
-    if (!valid.ok()) {
-      return absl::Status(valid.code(),
-                          absl::StrCat("feature view '", view->name(), "': ", valid.message()));
-    }
+    const auto* source = ByName(registry.sources(), view->source());
     for (const auto& file : *files) {
       auto groups = offline.RowGroups(file, source->timestamp_field());
       if (!groups.ok()) return groups.status();

@@ -472,4 +472,52 @@ std::vector<quiver::v1::ObjectChange> DiffRegistry(const quiver::v1::Registry& c
   return out;
 }
 
+absl::StatusOr<std::vector<std::string>> ValidateViewSource(const quiver::v1::Registry& registry,
+                                                            const quiver::v1::FeatureView& view,
+                                                            storage::OfflineStore& offline) {
+  auto prefixed = [&](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat("feature view '", view.name(), "': ", s.message()));
+  };
+  const quiver::v1::DataSource* source = nullptr;
+  for (const auto& s : registry.sources()) {
+    if (s.name() == view.source()) source = &s;
+  }
+  if (source == nullptr) {
+    return prefixed(absl::InvalidArgumentError(absl::StrCat("unknown source '", view.source(), "'")));
+  }
+  std::vector<storage::NamedType> columns;
+  for (const auto& name : view.entities()) {
+    const quiver::v1::Entity* entity = nullptr;
+    for (const auto& e : registry.entities()) {
+      if (e.name() == name) entity = &e;
+    }
+    if (entity == nullptr) {
+      return prefixed(absl::InvalidArgumentError(absl::StrCat("unknown entity '", name, "'")));
+    }
+    columns.push_back({entity->join_key(), static_cast<ValueType>(entity->value_type())});
+  }
+  for (const auto& f : view.features()) {
+    columns.push_back({f.name(), static_cast<ValueType>(f.type())});
+  }
+  auto files = offline.ExpandPath(source->path());
+  if (!files.ok()) return prefixed(files.status());
+  if (absl::Status s = offline.Validate(*files, source->timestamp_field(),
+                                        source->created_timestamp_column(), columns);
+      !s.ok()) {
+    return prefixed(s);
+  }
+  return files;
+}
+
+absl::Status ValidateSources(const quiver::v1::Registry& registry,
+                             storage::OfflineStore& offline) {
+  for (const auto& view : registry.feature_views()) {
+    if (!view.online()) continue;
+    if (auto files = ValidateViewSource(registry, view, offline); !files.ok()) {
+      return files.status();
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace quiver::coordinator

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "quiver.pb.h"
+#include "quiver/storage/offline_store.h"
 
 namespace quiver::coordinator {
 
@@ -32,6 +33,22 @@ absl::StatusOr<quiver::v1::Registry> LoadRepository(const std::string& repo_dir)
 // timestamp columns; services reference known views/features. Errors:
 // kInvalidArgument naming the object.
 absl::Status ValidateRegistry(const quiver::v1::Registry& registry);
+
+// Checks `view`'s source against its Parquet files: the path expands to at
+// least one file, and each holds the timestamp field (and created column) as
+// TIMESTAMP, every join key of the view's entities and every feature with
+// exactly its declared type. Returns the files. Used by quiverctl before apply
+// and by the coordinator before planning a materialization.
+// Errors: kInvalidArgument (unknown source or entity, column type mismatch,
+// unreadable file) and kNotFound (nothing matches the path), each prefixed
+// with "feature view '<name>': ".
+absl::StatusOr<std::vector<std::string>> ValidateViewSource(const quiver::v1::Registry& registry,
+                                                            const quiver::v1::FeatureView& view,
+                                                            storage::OfflineStore& offline);
+
+// ValidateViewSource for every online feature view; the first error.
+absl::Status ValidateSources(const quiver::v1::Registry& registry,
+                             storage::OfflineStore& offline);
 
 // Parses "30s", "5m", "2h", "7d", "0". unit: seconds.
 // Errors: kInvalidArgument.
