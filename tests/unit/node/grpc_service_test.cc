@@ -15,17 +15,14 @@ namespace quiver::node {
 namespace {
 
 using testing::BuildIndex;
+using testing::OpenTestStore;
 using testing::FakeCluster;
 using testing::TempDir;
 
 class GrpcServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    storage::RowStoreOptions options;
-    options.path = dir_.path() + "/rocksdb";
-    options.num_partitions = 16;
-    options.block_cache_bytes = 8 << 20;
-    auto store = storage::RowStore::Open(options);
+    auto store = OpenTestStore(dir_.path());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     quiver::v1::Registry r;

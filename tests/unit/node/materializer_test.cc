@@ -16,6 +16,7 @@ namespace quiver::node {
 namespace {
 
 using testing::AddFeature;
+using testing::AddSingleEntityView;
 using testing::BuildIndex;
 using testing::TempDir;
 
@@ -63,22 +64,11 @@ class MaterializerTest : public ::testing::Test {
     quiver::v1::Registry r;
     r.set_project("test");
     r.set_version(5);
-    auto* user = r.add_entities();
-    user->set_name("user");
-    user->set_join_key("user_id");
-    user->set_value_type(quiver::v1::INT64);
-    auto* src = r.add_sources();
-    src->set_name("events");
-    src->set_path(file_);
-    src->set_timestamp_field("ts");
-    src->set_created_timestamp_column("created");
-    auto* view = r.add_feature_views();
-    view->set_name("user_scores");
-    view->add_entities("user");
+    auto* view = AddSingleEntityView(&r, {.entity = "user", .join_key = "user_id",
+                                          .source = "events", .path = file_,
+                                          .created_column = "created", .view = "user_scores"});
     AddFeature(view, "score", quiver::v1::DOUBLE);
     AddFeature(view, "label", quiver::v1::STRING);
-    view->set_source("events");
-    view->set_online(true);
     view->set_schema_version(2);
     registry_ = BuildIndex(r);
   }
@@ -173,21 +163,10 @@ TEST_F(MaterializerTest, KeysThatCannotBeEncodedAreSkippedAndCounted) {
                       file, "' (FORMAT PARQUET)"))
                   .ok());
   quiver::v1::Registry r = registry_->registry();
-  auto* entity = r.add_entities();
-  entity->set_name("person");
-  entity->set_join_key("name");
-  entity->set_value_type(quiver::v1::STRING);
-  auto* src = r.add_sources();
-  src->set_name("names");
-  src->set_path(file);
-  src->set_timestamp_field("ts");
-  auto* view = r.add_feature_views();
-  view->set_name("person_v");
-  view->add_entities("person");
+  auto* view = AddSingleEntityView(&r, {.entity = "person", .join_key = "name",
+                                        .key_type = quiver::v1::STRING, .source = "names",
+                                        .path = file, .view = "person_v"});
   AddFeature(view, "v", quiver::v1::INT64);
-  view->set_source("names");
-  view->set_online(true);
-  view->set_schema_version(1);
   auto registry = BuildIndex(r);
 
   auto task = Task(0, 10, kBaseUs, kBaseUs + kDayUs);

@@ -22,6 +22,7 @@ namespace quiver::node {
 namespace {
 
 using testing::AddFeature;
+using testing::AddSingleEntityView;
 using testing::TempDir;
 
 constexpr int64_t kBaseUs = 1704067200LL * 1000 * 1000;  // 2024-01-01
@@ -222,21 +223,10 @@ TEST_F(NodeProcessTest, MaterializesALeasedTaskIntoItsOwnStore) {
     quiver::v1::Registry& r = coordinator_->registry_;
     r.set_project("test");
     r.set_version(3);
-    auto* user = r.add_entities();
-    user->set_name("user");
-    user->set_join_key("user_id");
-    user->set_value_type(quiver::v1::INT64);
-    auto* src = r.add_sources();
-    src->set_name("events");
-    src->set_path(file);
-    src->set_timestamp_field("ts");
-    auto* view = r.add_feature_views();
-    view->set_name("user_clicks");
-    view->add_entities("user");
+    auto* view = AddSingleEntityView(&r, {.entity = "user", .join_key = "user_id",
+                                          .source = "events", .path = file,
+                                          .view = "user_clicks"});
     AddFeature(view, "clicks", quiver::v1::INT64);
-    view->set_source("events");
-    view->set_online(true);
-    view->set_schema_version(1);
   }
   auto node = Node::Start(Options());
   ASSERT_TRUE(node.ok()) << node.status();

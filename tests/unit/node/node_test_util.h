@@ -13,6 +13,7 @@
 #include "quiver.pb.h"
 #include "quiver/client/registry_index.h"
 #include "quiver/node/request_handler.h"
+#include "quiver/storage/row_store.h"
 
 namespace quiver::node::testing {
 
@@ -62,6 +63,49 @@ inline quiver::v1::FeatureSpec* AddFeature(quiver::v1::FeatureView* view, const 
   f->set_name(name);
   f->set_type(type);
   return f;
+}
+
+// Adds an entity (one join key), a source and an online feature view keyed by
+// that entity (schema version 1, no features yet) to `r`; returns the view.
+struct SingleEntityView {
+  std::string entity{};
+  std::string join_key{};
+  quiver::v1::ValueType key_type = quiver::v1::INT64;
+  std::string source{};
+  std::string path{};
+  std::string timestamp_field = "ts";
+  std::string created_column{};
+  std::string view{};
+};
+inline quiver::v1::FeatureView* AddSingleEntityView(quiver::v1::Registry* r,
+                                                    const SingleEntityView& spec) {
+  auto* entity = r->add_entities();
+  entity->set_name(spec.entity);
+  entity->set_join_key(spec.join_key);
+  entity->set_value_type(spec.key_type);
+  auto* src = r->add_sources();
+  src->set_name(spec.source);
+  src->set_path(spec.path);
+  src->set_timestamp_field(spec.timestamp_field);
+  src->set_created_timestamp_column(spec.created_column);
+  auto* view = r->add_feature_views();
+  view->set_name(spec.view);
+  view->add_entities(spec.entity);
+  view->set_source(spec.source);
+  view->set_online(true);
+  view->set_schema_version(1);
+  return view;
+}
+
+// A RowStore of 16 partitions and an 8 MiB block cache under `dir`/rocksdb.
+inline absl::StatusOr<std::unique_ptr<storage::RowStore>> OpenTestStore(
+    const std::string& dir, storage::Clock clock = storage::SystemNowMicros) {
+  storage::RowStoreOptions options;
+  options.path = dir + "/rocksdb";
+  options.num_partitions = 16;
+  options.block_cache_bytes = 8 << 20;
+  options.clock = std::move(clock);
+  return storage::RowStore::Open(options);
 }
 
 }  // namespace quiver::node::testing

@@ -15,7 +15,9 @@ namespace quiver::node {
 namespace {
 
 using testing::AddFeature;
+using testing::AddSingleEntityView;
 using testing::BuildIndex;
+using testing::OpenTestStore;
 using testing::FakeCluster;
 using testing::TempDir;
 
@@ -26,24 +28,15 @@ quiver::v1::Registry MakeRegistry(uint64_t version) {
   quiver::v1::Registry r;
   r.set_project("test");
   r.set_version(version);
-  auto* user = r.add_entities();
-  user->set_name("user");
-  user->set_join_key("user_id");
-  user->set_value_type(quiver::v1::INT64);
-  auto* src = r.add_sources();
-  src->set_name("events");
-  src->set_path("/nonexistent/events.parquet");
-  src->set_timestamp_field("ts");
-  auto* view = r.add_feature_views();
-  view->set_name("user_stats");
-  view->add_entities("user");
+  auto* view = AddSingleEntityView(&r, {.entity = "user", .join_key = "user_id",
+                                        .source = "events",
+                                        .path = "/nonexistent/events.parquet",
+                                        .view = "user_stats"});
   AddFeature(view, "clicks", quiver::v1::INT64);
   AddFeature(view, "score", quiver::v1::DOUBLE);
   AddFeature(view, "name", quiver::v1::STRING);
   AddFeature(view, "embedding", quiver::v1::FLOAT_LIST);
   view->set_ttl_seconds(3600);
-  view->set_source("events");
-  view->set_online(true);
   view->set_schema_version(3);
   return r;
 }
@@ -71,12 +64,7 @@ std::vector<Value> UserValues(int64_t clicks, std::optional<double> score, std::
 class RequestHandlerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    storage::RowStoreOptions options;
-    options.path = dir_.path() + "/rocksdb";
-    options.num_partitions = 16;
-    options.block_cache_bytes = 8 << 20;
-    options.clock = [this] { return now_us_; };
-    auto store = storage::RowStore::Open(options);
+    auto store = OpenTestStore(dir_.path(), [this] { return now_us_; });
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
     cluster_.current = BuildIndex(MakeRegistry(1));
