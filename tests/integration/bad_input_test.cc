@@ -210,8 +210,8 @@ TEST_F(BadInputTest, OversizedRequestIsRefused) {
 
 TEST_F(BadInputTest, GarbageOnEveryPortCrashesNothing) {
   const std::string before = Snapshot();
-  std::vector<std::string> addresses = {cluster_->coordinator()};
-  for (int i = 1; i <= 3; ++i) addresses.push_back(cluster_->NodeAddress(i));
+  const std::vector<std::string> addresses = cluster_->AllListeningAddresses();
+  ASSERT_EQ(addresses.size(), 8u);  // coordinator and 3 nodes, each gRPC + /metrics
   std::mt19937 rng(42);
   for (const auto& addr : addresses) {
     const int port = std::stoi(addr.substr(addr.rfind(':') + 1));

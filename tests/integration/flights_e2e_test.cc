@@ -60,6 +60,16 @@ TEST(FlightsEndToEnd, EveryEntityMatchesDuckDbLatestRow) {
     EXPECT_EQ(c.mismatches + c.failed_lookups, 0) << view.name << ": " << c.first_mismatch;
   }
 
+  // Every process serves Prometheus /metrics, with per-RPC counts of this traffic.
+  int served_gets = 0;
+  for (const auto& addr : (*cluster)->AllListeningAddresses()) {
+    auto metrics = quiver::testing::Run({"curl", "-sf", "http://" + addr + "/metrics"}, 30);
+    if (metrics.exit_code != 0) continue;  // a gRPC port
+    EXPECT_NE(metrics.out.find("quiver_rpc_requests_total"), std::string::npos) << addr;
+    if (metrics.out.find("method=\"Get\"") != std::string::npos) ++served_gets;
+  }
+  EXPECT_EQ(served_gets, 3);  // every node answered lookups
+
   // get-online prints one JSON object per CSV row, in input order.
   auto get = (*cluster)->Ctl({"get-online", "--feature-service", "delay_model_v1", "--entities",
                               SourceDir() + "/examples/flights/entities.csv"});

@@ -137,6 +137,21 @@ std::string LocalCluster::NodeAddress(int i) const {
   return a;
 }
 
+std::vector<std::string> LocalCluster::AllListeningAddresses() const {
+  std::vector<std::string> out;
+  for (const auto& entry : fs::directory_iterator(dir())) {
+    if (entry.path().extension() != ".log") continue;
+    const std::string log = ReadFile(entry.path());
+    for (const std::string key : {"listening=", "metrics="}) {
+      const auto pos = log.find(key);
+      if (pos == std::string::npos) continue;
+      const auto end = log.find_first_of(" \n", pos);
+      out.push_back(log.substr(pos + key.size(), end - pos - key.size()));
+    }
+  }
+  return out;
+}
+
 bool LocalCluster::KillNode(int i) {
   const int pid = NodePid(i);
   if (pid <= 0 || kill(pid, SIGKILL) != 0) return false;

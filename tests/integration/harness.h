@@ -63,6 +63,9 @@ class LocalCluster {
   absl::Status WaitUp(int n, int timeout_s = 30) const;
   int NodePid(int i) const;
   std::string NodeAddress(int i) const;
+  // Every host:port the cluster's processes listen on (gRPC and /metrics),
+  // as they printed them at start-up.
+  std::vector<std::string> AllListeningAddresses() const;
 
  private:
   LocalCluster() = default;
