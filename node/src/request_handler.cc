@@ -125,10 +125,24 @@ absl::Status RequestHandler::Get(const quiver::v1::GetRequest& request,
     }
   }
 
-  response->Clear();
+  // The response holds keys × features values: bound it before building it.
+  size_t total_cells = 0;
   for (const auto& lookup : request.lookups()) {
     const client::ViewInfo* info = (*registry)->FindView(lookup.view());
     if (info == nullptr) return UnknownView(lookup.view());
+    const size_t features = lookup.features().empty() ? info->feature_types.size()
+                                                      : static_cast<size_t>(lookup.features_size());
+    total_cells += static_cast<size_t>(lookup.entity_keys_size()) * features;
+  }
+  if (total_cells > limits_.max_values_per_request) {
+    return absl::InvalidArgumentError(absl::StrCat("request asks for ", total_cells,
+                                                   " values (keys x features); the limit is ",
+                                                   limits_.max_values_per_request));
+  }
+
+  response->Clear();
+  for (const auto& lookup : request.lookups()) {
+    const client::ViewInfo* info = (*registry)->FindView(lookup.view());
     std::vector<int> indices;
     if (lookup.features().empty()) {
       indices.resize(info->feature_types.size());
@@ -145,7 +159,7 @@ absl::Status RequestHandler::Get(const quiver::v1::GetRequest& request,
       }
     }
     std::vector<std::string> keys(lookup.entity_keys().begin(), lookup.entity_keys().end());
-    auto reads = store_->MultiGet(lookup.view(), keys, indices);
+    auto reads = store_->MultiGet(lookup.view(), keys, indices, info->view->schema_version());
     if (!reads.ok()) return reads.status();
     quiver::v1::ViewResult* result = response->add_results();
     result->mutable_rows()->Reserve(static_cast<int>(reads->size()));
@@ -219,7 +233,9 @@ absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
       out.values.push_back(*std::move(value));
     }
   }
-  if (absl::Status s = store_->Write(request.view(), rows); !s.ok()) return s;
+  if (absl::Status s = store_->Write(request.view(), rows, request.schema_version()); !s.ok()) {
+    return s;
+  }
   if (metrics_ != nullptr) metrics_->rows_written->Increment(static_cast<double>(rows.size()));
   response->set_rows_written(rows.size());
   response->set_epoch(cluster_->epoch());

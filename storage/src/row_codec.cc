@@ -107,8 +107,11 @@ bool RowWins(std::string_view a, std::string_view b) {
   const std::optional<RowHeader> hb = ParseRowHeader(b);
   if (ha.has_value() != hb.has_value()) return ha.has_value();
   if (ha.has_value()) {
-    const auto ka = std::tie(ha->event_ts_us, ha->created_ts_us);
-    const auto kb = std::tie(hb->event_ts_us, hb->created_ts_us);
+    // A row of a newer schema version always wins: rows of an older version
+    // cannot be read any more, and re-materializing after a schema change may
+    // bring older event times. Then (event_ts, created_ts), then the bytes.
+    const auto ka = std::tie(ha->schema_version, ha->event_ts_us, ha->created_ts_us);
+    const auto kb = std::tie(hb->schema_version, hb->event_ts_us, hb->created_ts_us);
     if (ka != kb) return ka > kb;
   }
   return a > b;

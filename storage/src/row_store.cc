@@ -317,6 +317,10 @@ class RowStore::Impl {
       handles_.push_back(handle);
       views_[schema.name] = v;
     }
+    if (v.schema != nullptr && v.schema->schema_version > schema.schema_version) {
+      // A caller holding an older registry: never move the view backwards.
+      return absl::OkStatus();
+    }
     if (v.schema != nullptr && v.schema->schema_version == schema.schema_version) {
       // Stored rows carry only the version: other types under the same version
       // would decode as corruption.
@@ -348,10 +352,21 @@ class RowStore::Impl {
     return it->second;
   }
 
-  absl::Status Write(std::string_view view, std::span<const RowWrite> rows) {
+  // The view's schema, checked against the version a caller validated its
+  // request with (0: any).
+  static absl::Status CheckVersion(const ViewSchema& schema, uint32_t expected) {
+    if (expected == 0 || expected == schema.schema_version) return absl::OkStatus();
+    return absl::UnavailableError(absl::StrCat("view ", schema.name, " is at schema version ",
+                                               schema.schema_version, ", request expects ",
+                                               expected, " (registry change in progress)"));
+  }
+
+  absl::Status Write(std::string_view view, std::span<const RowWrite> rows,
+                     uint32_t expected_schema_version) {
     absl::StatusOr<View> v = Lookup(view);
     if (!v.ok()) return v.status();
     const ViewSchema& schema = *v->schema;
+    if (absl::Status st = CheckVersion(schema, expected_schema_version); !st.ok()) return st;
     // Check everything first: a bad row rejects the whole batch.
     for (size_t i = 0; i < rows.size(); ++i) {
       if (absl::Status st = CheckRow(schema, rows[i], i); !st.ok()) return st;
@@ -371,10 +386,12 @@ class RowStore::Impl {
 
   absl::StatusOr<std::vector<RowRead>> MultiGet(std::string_view view,
                                                 std::span<const std::string> entity_keys,
-                                                std::span<const int> feature_indices) {
+                                                std::span<const int> feature_indices,
+                                                uint32_t expected_schema_version) {
     absl::StatusOr<View> v = Lookup(view);
     if (!v.ok()) return v.status();
     const ViewSchema& schema = *v->schema;
+    if (absl::Status st = CheckVersion(schema, expected_schema_version); !st.ok()) return st;
     const int num_features = static_cast<int>(schema.feature_types.size());
     for (int idx : feature_indices) {
       if (idx < 0 || idx >= num_features) {
@@ -494,14 +511,16 @@ RowStore::~RowStore() = default;
 
 absl::Status RowStore::EnsureView(const ViewSchema& schema) { return impl_->EnsureView(schema); }
 
-absl::Status RowStore::Write(std::string_view view, std::span<const RowWrite> rows) {
-  return impl_->Write(view, rows);
+absl::Status RowStore::Write(std::string_view view, std::span<const RowWrite> rows,
+                             uint32_t expected_schema_version) {
+  return impl_->Write(view, rows, expected_schema_version);
 }
 
 absl::StatusOr<std::vector<RowRead>> RowStore::MultiGet(std::string_view view,
                                                         std::span<const std::string> entity_keys,
-                                                        std::span<const int> feature_indices) {
-  return impl_->MultiGet(view, entity_keys, feature_indices);
+                                                        std::span<const int> feature_indices,
+                                                        uint32_t expected_schema_version) {
+  return impl_->MultiGet(view, entity_keys, feature_indices, expected_schema_version);
 }
 
 absl::StatusOr<uint64_t> RowStore::CountRows(std::string_view view) {

@@ -239,6 +239,40 @@ TEST_F(RowStoreTest, OtherSchemaVersionReadsAsNotFound) {
   EXPECT_EQ(ReadOne("v", Key(1), {0}).values, std::vector<Value>{Value::Int64(2)});
 }
 
+TEST_F(RowStoreTest, NewerSchemaVersionWinsOverNewerEventTime) {
+  ASSERT_TRUE(store_->EnsureView(Schema("s", {ValueType::kInt64}, 0, /*version=*/1)).ok());
+  const std::vector<RowWrite> old_schema = {{Key(1), kT0 + 1000, 0, {Value::Int64(1)}}};
+  ASSERT_TRUE(store_->Write("s", old_schema).ok());
+  ASSERT_TRUE(store_->EnsureView(Schema("s", {ValueType::kInt64}, 0, /*version=*/2)).ok());
+  // Re-materializing after the schema change brings an older event time.
+  const std::vector<RowWrite> new_schema = {{Key(1), kT0, 0, {Value::Int64(2)}}};
+  ASSERT_TRUE(store_->Write("s", new_schema).ok());
+  // The merge keeps the version-2 row through compaction too.
+  ASSERT_TRUE(store_->CompactView("s").ok());
+  const RowRead r = ReadOne("s", Key(1), {0});
+  EXPECT_EQ(r.status, RowStatus::kPresent);
+  EXPECT_EQ(r.event_ts_us, kT0);
+  EXPECT_EQ(r.values, std::vector<Value>{Value::Int64(2)});
+}
+
+TEST_F(RowStoreTest, RequestsValidatedAgainstAnotherSchemaVersionAreRefused) {
+  ASSERT_TRUE(store_->EnsureView(Schema("r", {ValueType::kInt64}, 0, /*version=*/3)).ok());
+  const std::vector<RowWrite> rows = {{Key(1), kT0, 0, {Value::Int64(7)}}};
+  EXPECT_EQ(store_->Write("r", rows, /*expected_schema_version=*/2).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Count("r"), 0u);
+  ASSERT_TRUE(store_->Write("r", rows, 3).ok());
+  const std::vector<std::string> keys = {Key(1)};
+  EXPECT_EQ(store_->MultiGet("r", keys, std::vector<int>{0}, 2).status().code(),
+            absl::StatusCode::kUnavailable);
+  auto read = store_->MultiGet("r", keys, std::vector<int>{0}, 3);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ((*read)[0].values, std::vector<Value>{Value::Int64(7)});
+  // A caller with an older registry never moves the view back.
+  ASSERT_TRUE(store_->EnsureView(Schema("r", {ValueType::kInt64}, 0, /*version=*/2)).ok());
+  EXPECT_TRUE(store_->MultiGet("r", keys, std::vector<int>{0}, 3).ok());
+}
+
 TEST_F(RowStoreTest, BadWritesAreRejectedWholeAndStoreNothing) {
   ASSERT_TRUE(store_->EnsureView(Schema("b", {ValueType::kInt64, ValueType::kInt32})).ok());
   const RowWrite good{Key(1), kT0, 0, {Value::Int64(1), Value::Int32(2)}};

@@ -44,6 +44,9 @@ struct HandlerLimits {
   size_t max_keys_per_request = 10000;
   // Lookups per Get request.
   size_t max_lookups_per_request = 1000;
+  // Values (entity keys × requested features, summed over lookups) per Get
+  // response; bounds the memory one request can make a node allocate.
+  size_t max_values_per_request = 1000000;
 };
 
 class RequestHandler {

@@ -11,8 +11,9 @@
 // view's schema version, feature types and TTL, so a reopened store knows its
 // views before EnsureView is called again.
 //
-// Last writer wins by (event_ts_us, created_ts_us), then by the encoded value
-// bytes so that exact ties are deterministic too: every write is a RocksDB
+// Last writer wins by (schema_version, event_ts_us, created_ts_us), then by
+// the encoded value bytes so that exact ties are deterministic too (a row of a
+// newer schema version always wins: older ones can no longer be read): every write is a RocksDB
 // Merge and an associative merge operator keeps the greatest row, so the
 // stored row is the same whatever order writes, retries and replays arrive in.
 // TTL: a row with event_ts + ttl < now is returned as OUTSIDE_MAX_AGE and is
@@ -92,7 +93,9 @@ class RowStore {
   RowStore& operator=(const RowStore&) = delete;
 
   // Creates the view's column family if missing and records its schema and
-  // TTL (TTL changes apply to later reads and compactions). Idempotent.
+  // TTL (TTL changes apply to later reads and compactions). Idempotent; a
+  // schema version lower than the recorded one is ignored (a caller holding
+  // an older registry never moves the view back).
   // Rows written under an older schema_version read as kNotFound afterwards.
   // Errors: kInvalidArgument (empty name, invalid type, > 65535 features,
   // negative TTL, or other feature types under the same schema_version),
@@ -104,19 +107,29 @@ class RowStore {
   // Each value's type must equal the declared one (nulls included, e.g.
   // Value::Null(kInt64)); entity keys are 1..kMaxEntityKeyBytes bytes.
   // Durable against a process crash (WAL, not fsynced per write).
+  // `expected_schema_version` (0: any) is the schema version the caller
+  // validated the rows against; when the store's view is at another version
+  // (a registry change racing with the request) nothing is written.
   // Errors: kNotFound (unknown view), kInvalidArgument (shape or type; nothing
-  // written), kResourceExhausted (disk full; nothing written), kInternal.
-  absl::Status Write(std::string_view view, std::span<const RowWrite> rows);
+  // written), kUnavailable (schema version differs; retryable),
+  // kResourceExhausted (disk full; nothing written), kInternal.
+  absl::Status Write(std::string_view view, std::span<const RowWrite> rows,
+                     uint32_t expected_schema_version = 0);
 
   // Batched lookup: one RowRead per entity key, in order. `feature_indices`
   // selects and orders the decoded features (schema indices; repeats allowed).
   // A row written under another schema version reads as kNotFound. An expired
   // row reads as kOutsideMaxAge with its timestamps set and no values.
+  // `expected_schema_version` (0: any) is the schema version the caller took
+  // `feature_indices` from; another version of the view is kUnavailable, so
+  // indices of one schema are never applied to rows of another.
   // Errors: kNotFound (unknown view), kInvalidArgument (index out of range),
-  // kDataLoss (corrupt stored row), kInternal.
+  // kUnavailable (schema version differs; retryable), kDataLoss (corrupt
+  // stored row), kInternal.
   absl::StatusOr<std::vector<RowRead>> MultiGet(std::string_view view,
                                                 std::span<const std::string> entity_keys,
-                                                std::span<const int> feature_indices);
+                                                std::span<const int> feature_indices,
+                                                uint32_t expected_schema_version = 0);
 
   // Number of rows (not expired, any schema version) of `view`, by a full
   // scan; for tests and verify. Errors: kNotFound, kDataLoss (corrupt row).
