@@ -9,6 +9,7 @@
 #ifndef QUIVER_CLIENT_SRC_CLIENT_IMPL_H_
 #define QUIVER_CLIENT_SRC_CLIENT_IMPL_H_
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -29,6 +30,12 @@
 namespace quiver::client::internal {
 
 using Clock = std::chrono::steady_clock;
+
+// now + `timeout`, with the timeout clamped to a day so that a huge
+// caller-supplied deadline cannot overflow the clock.
+inline Clock::time_point DeadlineAfter(std::chrono::milliseconds timeout) {
+  return Clock::now() + std::min<std::chrono::milliseconds>(timeout, std::chrono::hours(24));
+}
 
 // Channel arguments shared by every channel the client opens.
 grpc::ChannelArguments ClientChannelArgs();

@@ -13,6 +13,9 @@
 namespace quiver::client::internal {
 namespace {
 
+// Keys per Get call; a node refuses more than 10,000 per request.
+constexpr size_t kMaxKeysPerCall = 5000;
+
 // The features one request reads from one view.
 struct ViewPlan {
   const ViewInfo* info = nullptr;
@@ -151,6 +154,7 @@ void ReadCall::Dispatch(const std::vector<uint32_t>& item_ids, StubFor& stub_for
     bool patient;
     std::vector<std::vector<uint32_t>> per_view;
     size_t untried_max = 0;
+    size_t keys = 0;
   };
   std::vector<Group> groups;
   std::unordered_map<uint64_t, size_t> group_of;
@@ -171,11 +175,14 @@ void ReadCall::Dispatch(const std::vector<uint32_t>& item_ids, StubFor& stub_for
     const uint32_t node = item.replicas[pick];
     const uint64_t key = (uint64_t{node} << 1) | (item.patient ? 1 : 0);
     auto [it, fresh] = group_of.emplace(key, groups.size());
-    if (fresh) {
+    // A node refuses more than 10,000 keys per request: full groups start a new call.
+    if (fresh || groups[it->second].keys == kMaxKeysPerCall) {
+      it->second = groups.size();
       groups.push_back(Group{node, item.patient, std::vector<std::vector<uint32_t>>(plans_.size())});
     }
     Group& group = groups[it->second];
     group.per_view[item.view].push_back(id);
+    ++group.keys;
     group.untried_max = std::max(group.untried_max, left);
   }
   const auto now = Clock::now();
@@ -291,7 +298,7 @@ absl::Status ReadCall::Run(StubFor&& stub_for, OnFailure&& on_failure, OnEpoch&&
 
 absl::StatusOr<OnlineResponse> ClientImpl::GetOnlineFeatures(const OnlineRequest& request) {
   const auto deadline =
-      Clock::now() + (request.deadline.count() > 0 ? request.deadline : options_.default_deadline);
+      DeadlineAfter(request.deadline.count() > 0 ? request.deadline : options_.default_deadline);
   const Snapshot snap = Take();
   if (request.features.empty() == request.feature_service.empty()) {
     return absl::InvalidArgumentError("set exactly one of features and feature_service");

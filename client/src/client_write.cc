@@ -2,8 +2,8 @@
 // batched Write per node and batch in parallel, a quorum per row.
 //
 // Nodes the map marks DOWN are skipped (they count as a missing ack): waiting
-// on them would only spend the deadline, and the coordinator repairs them
-// from a healthy replica before they serve reads again.
+// on them would only spend the deadline. Nothing catches such a replica up
+// yet (repair is not built): re-run the materialization once it is back.
 #include <algorithm>
 #include <unordered_map>
 
@@ -97,7 +97,7 @@ absl::Status ClientImpl::WriteRows(const Snapshot& snap, const std::string& view
     return absl::UnavailableError("cluster map has no partitions yet (no node joined)");
   }
   const auto deadline =
-      Clock::now() + (options.deadline.count() > 0 ? options.deadline : options_.default_deadline);
+      DeadlineAfter(options.deadline.count() > 0 ? options.deadline : options_.default_deadline);
 
   std::vector<uint32_t> need(rows.size());
   std::vector<uint32_t> acks(rows.size(), 0);

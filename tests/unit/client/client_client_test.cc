@@ -288,6 +288,24 @@ TEST_F(ClientTest, ReplicaThatComesBackWithinTheDeadlineAnswers) {
   EXPECT_TRUE(resp.ok()) << resp.status();
 }
 
+TEST_F(ClientTest, LargeBatchesAreSplitUnderTheNodeKeyLimit) {
+  StartCluster(1, 1);
+  ClientOptions opts;
+  opts.coordinator_address = coordinator_.address();
+  opts.max_entity_rows = 20000;
+  auto client = Client::Create(opts);
+  ASSERT_TRUE(client.ok()) << client.status();
+  OnlineRequest req;
+  req.features = {"user_stats:score"};
+  for (int i = 0; i < 12000; ++i) req.entity_rows.push_back(EntityRow(i));
+  auto resp = (*client)->GetOnlineFeatures(req);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->rows.size(), 12000u);
+  // One node holds everything: 12,000 keys travel as 3 calls of <= 5,000.
+  EXPECT_EQ(nodes_[0]->get_calls(), 3);
+  EXPECT_EQ(nodes_[0]->GetKeys().size(), 12000u);
+}
+
 TEST_F(ClientTest, RejectsBadRequestsBeforeAnyRpc) {
   StartCluster(2, 2);
   auto client = NewClient();
