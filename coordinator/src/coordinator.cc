@@ -1,5 +1,9 @@
 #include "quiver/coordinator/coordinator.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -37,15 +41,48 @@ const quiver::v1::FeatureView* FindView(const quiver::v1::Registry& r, const std
   return nullptr;
 }
 
-bool SameFeatures(const quiver::v1::FeatureView& a, const quiver::v1::FeatureView& b) {
-  if (a.features_size() != b.features_size()) return false;
+template <typename T>
+const T* ByName(const google::protobuf::RepeatedPtrField<T>& objects, const std::string& name) {
+  for (const auto& o : objects) {
+    if (o.name() == name) return &o;
+  }
+  return nullptr;
+}
+
+// Whether rows stored under view `a` of registry `ra` are rows of view `b` of
+// registry `rb`: the same features (names, types, order) and the same entity
+// key (entities, their join keys and types). Anything else changes the schema
+// version.
+bool SameRowLayout(const quiver::v1::Registry& ra, const quiver::v1::FeatureView& a,
+                   const quiver::v1::Registry& rb, const quiver::v1::FeatureView& b) {
+  if (a.features_size() != b.features_size() || a.entities_size() != b.entities_size()) {
+    return false;
+  }
   for (int i = 0; i < a.features_size(); ++i) {
     if (a.features(i).name() != b.features(i).name() ||
         a.features(i).type() != b.features(i).type()) {
       return false;
     }
   }
+  for (int i = 0; i < a.entities_size(); ++i) {
+    const auto* ea = ByName(ra.entities(), a.entities(i));
+    const auto* eb = ByName(rb.entities(), b.entities(i));
+    if (a.entities(i) != b.entities(i) || ea == nullptr || eb == nullptr ||
+        ea->join_key() != eb->join_key() || ea->value_type() != eb->value_type()) {
+      return false;
+    }
+  }
   return true;
+}
+
+// Whether view `a`'s source in `ra` is the same data source as `b`'s in `rb`.
+bool SameSource(const quiver::v1::Registry& ra, const quiver::v1::FeatureView& a,
+                const quiver::v1::Registry& rb, const quiver::v1::FeatureView& b) {
+  const auto* sa = ByName(ra.sources(), a.source());
+  const auto* sb = ByName(rb.sources(), b.source());
+  return sa != nullptr && sb != nullptr && sa->path() == sb->path() &&
+         sa->timestamp_field() == sb->timestamp_field() &&
+         sa->created_timestamp_column() == sb->created_timestamp_column();
 }
 
 // Adds [start, end) to `view`'s intervals, merging overlapping and adjacent ones.
@@ -81,7 +118,9 @@ void MergeInterval(quiver::v1::CoordinatorState* state, const std::string& view,
 Coordinator::Coordinator(CoordinatorOptions options, std::unique_ptr<storage::OfflineStore> offline)
     : options_(std::move(options)), offline_(std::move(offline)) {}
 
-Coordinator::~Coordinator() = default;
+Coordinator::~Coordinator() {
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOptions options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("a data dir is required");
@@ -105,12 +144,27 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOption
     return absl::InternalError(
         absl::StrCat("cannot create data dir ", options.data_dir, ": ", ec.message()));
   }
+  // Two coordinators over one state.pb would overwrite each other's state.
+  const std::string lock_path = options.data_dir + "/LOCK";
+  const int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (lock_fd >= 0) close(lock_fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data dir ", options.data_dir, " is in use by another coordinator (", lock_path, ")"));
+  }
   auto loaded = ReadStateFile(options.data_dir + "/state.pb");
-  if (!loaded.ok()) return loaded.status();
+  if (!loaded.ok()) {
+    close(lock_fd);
+    return loaded.status();
+  }
   auto offline = storage::OfflineStore::Open(2);
-  if (!offline.ok()) return offline.status();
+  if (!offline.ok()) {
+    close(lock_fd);
+    return offline.status();
+  }
 
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(options), std::move(*offline)));
+  c->lock_fd_ = lock_fd;
   absl::MutexLock lock(&c->mu_);
   auto& state = c->state_;
   if (loaded->has_value()) {
@@ -306,16 +360,20 @@ absl::StatusOr<quiver::v1::ApplyRegistryResponse> Coordinator::ApplyRegistry(
     if (!old) {
       view.set_schema_version(1);
     } else {
-      view.set_schema_version(SameFeatures(*old, view) ? old->schema_version()
-                                                        : old->schema_version() + 1);
+      view.set_schema_version(SameRowLayout(current, *old, next, view)
+                                  ? old->schema_version()
+                                  : old->schema_version() + 1);
     }
   }
-  // Intervals of deleted views or of views whose schema changed no longer
-  // describe what the online store can serve.
+  // Intervals of deleted views, of views whose schema changed, or whose source
+  // now points elsewhere no longer describe what the online store can serve.
   std::set<std::string> keep;
   for (const auto& view : next.feature_views()) {
     const auto* old = FindView(current, view.name());
-    if (old && old->schema_version() == view.schema_version()) keep.insert(view.name());
+    if (old && old->schema_version() == view.schema_version() &&
+        SameSource(current, *old, next, view)) {
+      keep.insert(view.name());
+    }
   }
   auto* intervals = state_.mutable_intervals();
   intervals->erase(std::remove_if(intervals->begin(), intervals->end(),
@@ -378,6 +436,7 @@ absl::StatusOr<Job> Coordinator::StartMaterialization(const quiver::v1::Material
       w.set_view(name);
       w.set_start_us(start);
       w.set_end_us(req.end_us());
+      w.set_schema_version(FindView(registry, name)->schema_version());
     }
   }
   // Reading Parquet metadata may take a while: no lock held.
@@ -430,6 +489,10 @@ void Coordinator::FinishJob(Job* job, bool ok, const std::string& error) {
                  pending->end());
   if (ok) {
     for (const auto& w : job->windows()) {
+      // An apply since the job was planned may have changed the view: its
+      // rows then no longer count as materialized.
+      const auto* view = FindView(state_.registry(), w.view());
+      if (view == nullptr || view->schema_version() != w.schema_version()) continue;
       if (w.start_us() < w.end_us()) MergeInterval(&state_, w.view(), w.start_us(), w.end_us());
     }
     spdlog::info("job {} succeeded: {} rows", id, job->rows_written());

@@ -337,8 +337,14 @@ absl::StatusOr<int64_t> ParseDuration(const std::string& text) {
   if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return bad();
   }
+  // At most 100 years: TTLs are added to microsecond timestamps, which must
+  // not overflow.
+  constexpr int64_t kMaxSeconds = int64_t{100} * 365 * 86400;
   int64_t n = 0;
-  if (!absl::SimpleAtoi(digits, &n) || n > INT64_MAX / unit) return bad();
+  if (!absl::SimpleAtoi(digits, &n) || n > kMaxSeconds / unit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad duration '", text, "' (at most 100 years: 36500d)"));
+  }
   return n * unit;
 }
 

@@ -242,6 +242,12 @@ TEST_F(CoordinatorTest, CorruptStateFileIsDataLossAndLeftAlone) {
   EXPECT_EQ(read(), bytes);
 }
 
+TEST_F(CoordinatorTest, OneCoordinatorPerDataDir) {
+  // c_ holds the data dir: a second coordinator over it is refused.
+  auto second = Coordinator::Open(TestOptions(dir_.path(), clock_));
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+}
+
 TEST_F(CoordinatorTest, RejectsBadOptions) {
   auto o = TestOptions(dir_.path(), clock_);
   o.num_partitions = 100;

@@ -342,6 +342,56 @@ TEST_F(MaterializationTest, IncrementalStartsWhereTheLastIntervalEnds) {
   EXPECT_THAT(Intervals("v"), ::testing::ElementsAre(std::make_pair(kBaseUs, t2)));
 }
 
+// Applies the current registry after `change` edits it.
+template <typename Change>
+void Reapply(Coordinator& c, Change change) {
+  v1::ApplyRegistryRequest req;
+  *req.mutable_registry() = c.State().registry();
+  change(req.mutable_registry());
+  auto resp = c.ApplyRegistry(req);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+}
+
+TEST_F(MaterializationTest, ReKeyingAViewBumpsItsSchemaAndDropsItsIntervals) {
+  Open();
+  ApplyRegistry();
+  MustRegister(*c_, "a:1");
+  auto job = Start(kBaseUs, clock_.Now());
+  ASSERT_TRUE(job.ok()) << job.status();
+  for (v1::MaterializationTask t = Lease(1); t.job_id() != 0; t = Lease(1)) {
+    ASSERT_TRUE(Complete(1, t, true).ok());
+  }
+  ASSERT_EQ(Intervals("v").size(), 1u);
+  // Same features, another join key: every stored entity key is now wrong.
+  Reapply(*c_, [](v1::Registry* r) { r->mutable_entities(0)->set_join_key("airport"); });
+  EXPECT_EQ(c_->State().registry().feature_views(0).schema_version(), 2u);
+  EXPECT_TRUE(Intervals("v").empty());
+  // A tags-only change keeps both.
+  Reapply(*c_, [](v1::Registry* r) {
+    (*r->mutable_feature_views(0)->mutable_tags())["team"] = "ops";
+  });
+  EXPECT_EQ(c_->State().registry().feature_views(0).schema_version(), 2u);
+}
+
+TEST_F(MaterializationTest, AJobThatOutlivesASchemaChangeRecordsNoInterval) {
+  Open();
+  ApplyRegistry();
+  MustRegister(*c_, "a:1");
+  auto job = Start(kBaseUs, clock_.Now());
+  ASSERT_TRUE(job.ok()) << job.status();
+  v1::MaterializationTask first = Lease(1);
+  ASSERT_NE(first.job_id(), 0u);
+  ASSERT_TRUE(Complete(1, first, true).ok());
+  Reapply(*c_, [](v1::Registry* r) {
+    r->mutable_feature_views(0)->mutable_features(0)->set_name("delay_minutes");
+  });
+  for (v1::MaterializationTask t = Lease(1); t.job_id() != 0; t = Lease(1)) {
+    ASSERT_TRUE(Complete(1, t, true).ok());
+  }
+  EXPECT_EQ(c_->GetJob(job->id())->state(), v1::JOB_SUCCEEDED);
+  EXPECT_TRUE(Intervals("v").empty());  // its rows were written under schema 1
+}
+
 TEST_F(MaterializationTest, JobsSurviveARestart) {
   Open();
   ApplyRegistry();

@@ -64,7 +64,9 @@ TEST(ParseDurationTest, ParsesUnitsAndRejectsGarbage) {
   EXPECT_EQ(*ParseDuration("2h"), 7200);
   EXPECT_EQ(*ParseDuration("7d"), 7 * 86400);
   EXPECT_EQ(*ParseDuration("0"), 0);
-  for (const char* bad : {"", "s", "10", "-5s", "1.5h", "3w", "h2", "99999999999999999999d"}) {
+  EXPECT_EQ(*ParseDuration("36500d"), int64_t{36500} * 86400);  // the 100-year cap
+  for (const char* bad : {"", "s", "10", "-5s", "1.5h", "3w", "h2", "99999999999999999999d", "36501d",
+                          "9223372036854775807s"}) {
     EXPECT_EQ(ParseDuration(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }

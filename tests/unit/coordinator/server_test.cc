@@ -53,6 +53,7 @@ TEST(CoordinatorServerTest, ServesRpcsAndConvertsErrors) {
               grpc::StatusCode::FAILED_PRECONDITION);
   }
   (*server)->Shutdown();
+  server->reset();  // releases the data dir's lock
   // The state outlives the server.
   auto again = Coordinator::Open(options.coordinator);
   ASSERT_TRUE(again.ok()) << again.status();

@@ -65,6 +65,7 @@ class Coordinator {
   // Loads DATA_DIR/state.pb if it exists, else starts empty (nothing is
   // written until the first change). Errors: kInvalidArgument (bad options),
   // kDataLoss (state file unreadable or corrupt; it is left untouched),
+  // kFailedPrecondition (another coordinator holds DATA_DIR/LOCK),
   // kInternal (DuckDB cannot start, folder cannot be created).
   static absl::StatusOr<std::unique_ptr<Coordinator>> Open(CoordinatorOptions options);
   ~Coordinator();
@@ -120,6 +121,7 @@ class Coordinator {
 
   const CoordinatorOptions options_;
   const std::unique_ptr<storage::OfflineStore> offline_;
+  int lock_fd_ = -1;  // flock on DATA_DIR/LOCK: one coordinator per data dir
   mutable absl::Mutex mu_;
   quiver::v1::CoordinatorState state_ ABSL_GUARDED_BY(mu_);
 };

@@ -50,7 +50,7 @@ absl::StatusOr<std::vector<std::string>> ValidateViewSource(const quiver::v1::Re
 absl::Status ValidateSources(const quiver::v1::Registry& registry,
                              storage::OfflineStore& offline);
 
-// Parses "30s", "5m", "2h", "7d", "0". unit: seconds.
+// Parses "30s", "5m", "2h", "7d", "0". unit: seconds. At most 100 years.
 // Errors: kInvalidArgument.
 absl::StatusOr<int64_t> ParseDuration(const std::string& text);
 
