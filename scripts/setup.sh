@@ -44,14 +44,23 @@ fi
 
 mkdir -p "$TP"
 
-fetch_npm() {  # fetch_npm PACKAGE@VERSION DEST_DIR
+fetch_npm() {  # fetch_npm PACKAGE@VERSION DEST_DIR: all or nothing (an interrupted run leaves no DEST_DIR)
   local spec="$1" dest="$2" tmp
   tmp="$(mktemp -d)"
   (cd "$tmp" && npm pack --silent "$spec" >/dev/null)
-  mkdir -p "$dest"
-  tar -xzf "$tmp"/*.tgz -C "$dest" --strip-components=1
+  mkdir -p "$tmp/unpacked"
+  tar -xzf "$tmp"/*.tgz -C "$tmp/unpacked" --strip-components=1
+  rm -rf "$dest"
+  mkdir -p "$(dirname "$dest")"
+  mv "$tmp/unpacked" "$dest"
   rm -rf "$tmp"
 }
+
+case "$(uname -m)" in
+  x86_64) DUCKDB_PLATFORM=linux-x64 ;;
+  aarch64|arm64) DUCKDB_PLATFORM=linux-arm64 ;;
+  *) echo "setup: no DuckDB build for $(uname -m); set DUCKDB_ROOT to a libduckdb release" >&2; exit 1 ;;
+esac
 
 if [ -n "${DUCKDB_ROOT:-}" ]; then
   echo "setup: using DuckDB from DUCKDB_ROOT=$DUCKDB_ROOT"
@@ -60,13 +69,14 @@ if [ -n "${DUCKDB_ROOT:-}" ]; then
 elif [ ! -f "$TP/duckdb/include/duckdb.h" ] || [ ! -f "$TP/duckdb/lib/libduckdb.so" ] \
      || [ "$(cat "$TP/duckdb/VERSION" 2>/dev/null)" != "$DUCKDB_BINDINGS_VERSION" ]; then
   echo "setup: fetching DuckDB $DUCKDB_VERSION (header) and $DUCKDB_BINDINGS_VERSION (libduckdb.so)"
-  rm -rf "$TP/duckdb" "$TP/.duckdb-src" "$TP/.duckdb-lib"
+  rm -rf "$TP/duckdb" "$TP/.duckdb-src" "$TP/.duckdb-lib" "$TP/.duckdb-new"
   fetch_npm "duckdb@$DUCKDB_VERSION" "$TP/.duckdb-src"
-  fetch_npm "@duckdb/node-bindings-linux-x64@$DUCKDB_BINDINGS_VERSION" "$TP/.duckdb-lib"
-  mkdir -p "$TP/duckdb/include" "$TP/duckdb/lib"
-  cp "$TP/.duckdb-src/src/duckdb/src/include/duckdb.h" "$TP/duckdb/include/"
-  cp "$TP/.duckdb-lib/libduckdb.so" "$TP/duckdb/lib/"
-  echo "$DUCKDB_BINDINGS_VERSION" > "$TP/duckdb/VERSION"
+  fetch_npm "@duckdb/node-bindings-$DUCKDB_PLATFORM@$DUCKDB_BINDINGS_VERSION" "$TP/.duckdb-lib"
+  mkdir -p "$TP/.duckdb-new/include" "$TP/.duckdb-new/lib"
+  cp "$TP/.duckdb-src/src/duckdb/src/include/duckdb.h" "$TP/.duckdb-new/include/"
+  cp "$TP/.duckdb-lib/libduckdb.so" "$TP/.duckdb-new/lib/"
+  echo "$DUCKDB_BINDINGS_VERSION" > "$TP/.duckdb-new/VERSION"
+  mv "$TP/.duckdb-new" "$TP/duckdb"
   rm -rf "$TP/.duckdb-src" "$TP/.duckdb-lib"
 else
   echo "setup: DuckDB present"
@@ -74,7 +84,6 @@ fi
 
 if [ ! -f "$TP/vega-datasets/data/flights-3m.parquet" ]; then
   echo "setup: fetching vega-datasets@$VEGA_VERSION"
-  rm -rf "$TP/vega-datasets"
   fetch_npm "vega-datasets@$VEGA_VERSION" "$TP/vega-datasets"
 else
   echo "setup: vega-datasets present"

@@ -25,6 +25,12 @@
 namespace quiver::ctl {
 namespace {
 
+// Planning reads every file's Parquet metadata: a job over many files may take
+// longer than one ordinary RPC, and giving up early would leave the caller
+// believing it failed while the coordinator runs it.
+constexpr std::chrono::milliseconds kPlanDeadline = std::chrono::minutes(10);
+
+
 namespace v1 = quiver::v1;
 using Stub = v1::CoordinatorService::Stub;
 
@@ -47,9 +53,10 @@ class Coordinator {
   template <typename Req, typename Resp>
   absl::Status Call(const char* name,
                     grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
-                    const Req& req, Resp* resp) {
+                    const Req& req, Resp* resp,
+                    std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + deadline_);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::max(deadline, deadline_));
     grpc::Status s = (stub_.get()->*method)(&ctx, req, resp);
     if (s.ok()) return absl::OkStatus();
     return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
@@ -133,7 +140,8 @@ absl::Status RunMaterialize(const CommandLine& cl, bool incremental, std::FILE* 
   const auto started = std::chrono::steady_clock::now();
   Coordinator coord(cl);
   v1::Job job;
-  if (auto s = coord.Call("StartMaterialization", &Stub::StartMaterialization, req, &job);
+  if (auto s = coord.Call("StartMaterialization", &Stub::StartMaterialization, req, &job,
+                          kPlanDeadline);
       !s.ok()) {
     return s;
   }

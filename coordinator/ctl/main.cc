@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   }
   if (cl->help) {
     std::fputs(quiver::ctl::UsageText().c_str(), stdout);
-    return 0;
+    return std::fflush(stdout) == 0 && !std::ferror(stdout) ? 0 : 1;
   }
   if (auto s = quiver::runtime::SetupLogging("quiverctl", cl->log_level); !s.ok()) {
     std::fprintf(stderr, "quiverctl: --log-level: %s\n%s", std::string(s.message()).c_str(),
@@ -30,7 +30,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   absl::Status s = quiver::ctl::RunCommand(*cl, stdout, stderr);
-  std::fflush(stdout);
+  if ((std::fflush(stdout) != 0 || std::ferror(stdout)) && s.ok()) {
+    s = absl::UnavailableError("cannot write the output (stdout)");
+  }
   if (!s.ok()) {
     std::fprintf(stderr, "quiverctl: %s\n", std::string(s.message()).c_str());
     return 1;
