@@ -3,30 +3,13 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <cstring>
-#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "fixed.h"
 
 namespace quiver {
-namespace {
-
-template <typename T>
-void PutFixed(T v, std::string* out) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));
-  out->append(buf, sizeof(T));
-}
-
-template <typename T>
-bool GetFixed(std::string_view* in, T* v) {
-  if (in->size() < sizeof(T)) return false;
-  std::memcpy(v, in->data(), sizeof(T));
-  in->remove_prefix(sizeof(T));
-  return true;
-}
-
-}  // namespace
+using internal::GetFixed;
+using internal::PutFixed;
 
 absl::StatusOr<std::string> EncodeEntityKey(std::vector<KeyPart> parts) {
   if (parts.empty()) return absl::InvalidArgumentError("entity key has no join keys");

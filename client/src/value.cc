@@ -3,10 +3,10 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "fixed.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -15,20 +15,8 @@
 namespace quiver {
 namespace {
 
-template <typename T>
-void PutFixed(T v, std::string* out) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));  // little-endian hosts only (x86_64, arm64)
-  out->append(buf, sizeof(T));
-}
-
-template <typename T>
-bool GetFixed(std::string_view* in, T* v) {
-  if (in->size() < sizeof(T)) return false;
-  std::memcpy(v, in->data(), sizeof(T));
-  in->remove_prefix(sizeof(T));
-  return true;
-}
+using internal::GetFixed;
+using internal::PutFixed;
 
 // Width in bytes of a fixed-width scalar element; 0 for variable-width ones.
 size_t FixedWidth(ValueType element) {

@@ -16,6 +16,7 @@
 #include "quiver/coordinator/partition_map.h"
 #include "quiver/coordinator/repo.h"
 #include "quiver/storage/offline_store.h"
+#include "registry_lookup.h"
 #include "state_file.h"
 
 namespace quiver::coordinator {
@@ -35,18 +36,7 @@ int64_t SystemNowUs() {
 }
 
 const quiver::v1::FeatureView* FindView(const quiver::v1::Registry& r, const std::string& name) {
-  for (const auto& v : r.feature_views()) {
-    if (v.name() == name) return &v;
-  }
-  return nullptr;
-}
-
-template <typename T>
-const T* ByName(const google::protobuf::RepeatedPtrField<T>& objects, const std::string& name) {
-  for (const auto& o : objects) {
-    if (o.name() == name) return &o;
-  }
-  return nullptr;
+  return ByName(r.feature_views(), name);
 }
 
 // Whether rows stored under view `a` of registry `ra` are rows of view `b` of

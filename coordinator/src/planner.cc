@@ -4,20 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "quiver/coordinator/repo.h"
+#include "registry_lookup.h"
 
 namespace quiver::coordinator {
-namespace {
-
-template <typename T>
-const T* ByName(const google::protobuf::RepeatedPtrField<T>& objects, const std::string& name) {
-  for (const auto& o : objects) {
-    if (o.name() == name) return &o;
-  }
-  return nullptr;
-}
-
-}  // namespace
-
 absl::StatusOr<std::vector<quiver::v1::MaterializationTask>> PlanTasks(
     storage::OfflineStore& offline, const quiver::v1::Registry& registry,
     const std::vector<quiver::v1::ViewWindow>& windows, uint64_t max_task_rows) {

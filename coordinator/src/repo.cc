@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "registry_lookup.h"
 #include "quiver/keys/value.h"
 
 namespace quiver::coordinator {
@@ -484,19 +485,13 @@ absl::StatusOr<std::vector<std::string>> ValidateViewSource(const quiver::v1::Re
   auto prefixed = [&](const absl::Status& s) {
     return absl::Status(s.code(), absl::StrCat("feature view '", view.name(), "': ", s.message()));
   };
-  const quiver::v1::DataSource* source = nullptr;
-  for (const auto& s : registry.sources()) {
-    if (s.name() == view.source()) source = &s;
-  }
+  const quiver::v1::DataSource* source = ByName(registry.sources(), view.source());
   if (source == nullptr) {
     return prefixed(absl::InvalidArgumentError(absl::StrCat("unknown source '", view.source(), "'")));
   }
   std::vector<storage::NamedType> columns;
   for (const auto& name : view.entities()) {
-    const quiver::v1::Entity* entity = nullptr;
-    for (const auto& e : registry.entities()) {
-      if (e.name() == name) entity = &e;
-    }
+    const quiver::v1::Entity* entity = ByName(registry.entities(), name);
     if (entity == nullptr) {
       return prefixed(absl::InvalidArgumentError(absl::StrCat("unknown entity '", name, "'")));
     }
