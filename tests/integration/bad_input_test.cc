@@ -28,14 +28,14 @@ class BadInputTest : public ::testing::Test {
     ASSERT_TRUE(c.ok()) << c.status();
     cluster_ = c->release();
     repo_ = new TempDir();
-    fs::create_directories(repo_->path() / "data");
+    fs::create_directories(repo_->File("data"));
     auto made = DuckQuery(absl::StrCat(
         "COPY (SELECT 'u' || (i % 50) AS user_id, TIMESTAMP '2026-01-01' + to_seconds(i) AS ts, "
         "i AS clicks, (i * 0.5)::DOUBLE AS score FROM range(1000) t(i)) TO '",
-        (repo_->path() / "data/users.parquet").string(), "' (FORMAT PARQUET)"));
+        repo_->File("data/users.parquet"), "' (FORMAT PARQUET)"));
     ASSERT_TRUE(made.ok()) << made.status();
     WriteRepo("repo.yaml", GoodYaml());
-    auto apply = cluster_->Ctl({"apply", repo_->path().string()});
+    auto apply = cluster_->Ctl({"apply", repo_->path()});
     ASSERT_EQ(apply.exit_code, 0) << apply.out << apply.err;
     auto mat = cluster_->Ctl({"materialize", "2025-01-01", "2027-01-01"});
     ASSERT_EQ(mat.exit_code, 0) << mat.err;
@@ -60,7 +60,7 @@ class BadInputTest : public ::testing::Test {
     for (const auto& e : fs::directory_iterator(repo_->path())) {
       if (e.path().extension() == ".yaml") fs::remove(e.path());
     }
-    std::ofstream(repo_->path() / file) << text;
+    std::ofstream(repo_->File(file)) << text;
   }
 
   // The registry and a recount of stored rows, to prove nothing changed.
@@ -120,37 +120,37 @@ TEST_F(BadInputTest, StoredRowsMatchDuckDb) {
 
 TEST_F(BadInputTest, MalformedYaml) {
   WriteRepo("repo.yaml", "project: bad_input\nentities: [ {name: user\n");
-  ExpectRejected({"apply", repo_->path().string()}, "repo.yaml");
+  ExpectRejected({"apply", repo_->path()}, "repo.yaml");
   WriteRepo("repo.yaml", GoodYaml());
 }
 
 TEST_F(BadInputTest, UnknownTypeInSchema) {
   WriteRepo("repo.yaml", GoodYaml("DECIMAL"));
-  ExpectRejected({"apply", repo_->path().string()}, "DECIMAL");
+  ExpectRejected({"apply", repo_->path()}, "DECIMAL");
   WriteRepo("repo.yaml", GoodYaml());
 }
 
 TEST_F(BadInputTest, ParquetColumnTypeDoesNotMatchSchema) {
   WriteRepo("repo.yaml", GoodYaml("INT32"));  // the column is BIGINT: no silent narrowing
-  ExpectRejected({"apply", repo_->path().string()}, "clicks");
+  ExpectRejected({"apply", repo_->path()}, "clicks");
   WriteRepo("repo.yaml", GoodYaml());
 }
 
 TEST_F(BadInputTest, MissingTimestampColumn) {
   WriteRepo("repo.yaml", GoodYaml("INT64", "event_time"));
-  ExpectRejected({"apply", repo_->path().string()}, "event_time");
+  ExpectRejected({"apply", repo_->path()}, "event_time");
   WriteRepo("repo.yaml", GoodYaml());
 }
 
 TEST_F(BadInputTest, MissingFile) {
   WriteRepo("repo.yaml", GoodYaml("INT64", "ts", "data/nope.parquet"));
-  ExpectRejected({"apply", repo_->path().string()}, "nope.parquet");
+  ExpectRejected({"apply", repo_->path()}, "nope.parquet");
   WriteRepo("repo.yaml", GoodYaml());
 }
 
 TEST_F(BadInputTest, MaterializeOverCorruptOrRetypedFile) {
-  const fs::path file = repo_->path() / "data/users.parquet";
-  const fs::path saved = repo_->path() / "users.saved";
+  const fs::path file = repo_->File("data/users.parquet");
+  const fs::path saved = repo_->File("users.saved");
   fs::copy_file(file, saved, fs::copy_options::overwrite_existing);
   // The same column with another type, after apply: refused at materialization.
   auto made = DuckQuery(absl::StrCat(
@@ -165,26 +165,26 @@ TEST_F(BadInputTest, MaterializeOverCorruptOrRetypedFile) {
 }
 
 TEST_F(BadInputTest, UnknownFeatureReference) {
-  std::ofstream(repo_->path() / "e.csv") << "user_id\nu1\n";
+  std::ofstream(repo_->File("e.csv")) << "user_id\nu1\n";
   ExpectRejected({"get-online", "--features", "user_stats:nope", "--entities",
-                  (repo_->path() / "e.csv").string()},
+                  repo_->File("e.csv")},
                  "user_stats:nope");
   ExpectRejected({"get-online", "--features", "no_view:clicks", "--entities",
-                  (repo_->path() / "e.csv").string()},
+                  repo_->File("e.csv")},
                  "no_view");
 }
 
 TEST_F(BadInputTest, EntityCsvWithUnknownJoinKey) {
-  std::ofstream(repo_->path() / "bad.csv") << "customer\nu1\n";
+  std::ofstream(repo_->File("bad.csv")) << "customer\nu1\n";
   ExpectRejected({"get-online", "--features", "user_stats:clicks", "--entities",
-                  (repo_->path() / "bad.csv").string()},
+                  repo_->File("bad.csv")},
                  "customer");
 }
 
 TEST_F(BadInputTest, UnknownEntityKeyIsNotFound) {
-  std::ofstream(repo_->path() / "e.csv") << "user_id\nnobody\n";
+  std::ofstream(repo_->File("e.csv")) << "user_id\nnobody\n";
   auto r = cluster_->Ctl({"get-online", "--features", "user_stats:clicks", "--entities",
-                          (repo_->path() / "e.csv").string()});
+                          repo_->File("e.csv")});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out,
             "{\"user_id\":\"nobody\",\"features\":{\"user_stats:clicks\":{\"value\":null,"

@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <thread>
 
@@ -43,8 +42,8 @@ std::string ReadFile(const fs::path& p) {
 CommandResult Run(const std::vector<std::string>& argv, int timeout_s) {
   CommandResult result;
   TempDir tmp;
-  const std::string out_path = (tmp.path() / "out").string();
-  const std::string err_path = (tmp.path() / "err").string();
+  const std::string out_path = tmp.File("out");
+  const std::string err_path = tmp.File("err");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
@@ -79,17 +78,6 @@ CommandResult Run(const std::vector<std::string>& argv, int timeout_s) {
   result.out = ReadFile(out_path);
   result.err = ReadFile(err_path);
   return result;
-}
-
-TempDir::TempDir() {
-  std::random_device rd;
-  path_ = fs::temp_directory_path() / absl::StrCat("quiver-test-", getpid(), "-", rd());
-  fs::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
 }
 
 absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Up(int nodes, int replication_factor,

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/temp_dir.h"
 
 namespace quiver::testing {
 
@@ -29,17 +30,6 @@ struct CommandResult {
 // Runs argv[0] with arguments, no shell; waits for it. `timeout_s` kills it.
 CommandResult Run(const std::vector<std::string>& argv, int timeout_s = 300);
 
-// A temporary directory removed on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 // A cluster started with deploy/local/cluster; stopped by the destructor.
 class LocalCluster {
  public:
@@ -50,7 +40,7 @@ class LocalCluster {
   ~LocalCluster();
 
   const std::string& coordinator() const { return coordinator_; }
-  const std::filesystem::path& dir() const { return dir_.path(); }
+  std::filesystem::path dir() const { return dir_.path(); }
 
   // quiverctl --coordinator <this> args...
   CommandResult Ctl(const std::vector<std::string>& args, int timeout_s = 600) const;

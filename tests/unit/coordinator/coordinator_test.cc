@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "unit/coordinator/coordinator_test_util.h"
-#include "unit/storage/temp_dir.h"
+#include "common/temp_dir.h"
 
 namespace quiver::coordinator {
 namespace {

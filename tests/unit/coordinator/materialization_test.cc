@@ -8,7 +8,7 @@
 #include "quiver/coordinator/coordinator.h"
 #include "quiver/storage/offline_store.h"
 #include "unit/coordinator/coordinator_test_util.h"
-#include "unit/storage/temp_dir.h"
+#include "common/temp_dir.h"
 
 namespace quiver::coordinator {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "unit/storage/temp_dir.h"
+#include "common/temp_dir.h"
 
 namespace quiver::coordinator {
 namespace {

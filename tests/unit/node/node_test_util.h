@@ -3,13 +3,11 @@
 #ifndef QUIVER_TESTS_UNIT_NODE_NODE_TEST_UTIL_H_
 #define QUIVER_TESTS_UNIT_NODE_NODE_TEST_UTIL_H_
 
-#include <stdlib.h>
-
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
 
+#include "common/temp_dir.h"
 #include "quiver.pb.h"
 #include "quiver/client/registry_index.h"
 #include "quiver/node/request_handler.h"
@@ -17,22 +15,7 @@
 
 namespace quiver::node::testing {
 
-// A fresh directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "quiver-node-test-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = quiver::testing::TempDir;
 
 inline std::shared_ptr<const client::RegistryIndex> BuildIndex(const quiver::v1::Registry& r) {
   auto index = client::RegistryIndex::Build(r);

@@ -9,7 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "unit/storage/temp_dir.h"
+#include "common/temp_dir.h"
 
 namespace quiver::storage {
 namespace {

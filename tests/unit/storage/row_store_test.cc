@@ -11,7 +11,7 @@
 #include "gtest/gtest.h"
 #include "quiver/keys/entity_key.h"
 #include "rocksdb/db.h"
-#include "unit/storage/temp_dir.h"
+#include "common/temp_dir.h"
 
 namespace quiver::storage {
 namespace {

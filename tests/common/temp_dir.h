@@ -1,6 +1,6 @@
 // A temporary directory removed with everything in it when the test ends.
-#ifndef QUIVER_TESTS_UNIT_STORAGE_TEMP_DIR_H_
-#define QUIVER_TESTS_UNIT_STORAGE_TEMP_DIR_H_
+#ifndef QUIVER_TESTS_COMMON_TEMP_DIR_H_
+#define QUIVER_TESTS_COMMON_TEMP_DIR_H_
 
 #include <stdlib.h>
 
@@ -31,4 +31,4 @@ class TempDir {
 
 }  // namespace quiver::testing
 
-#endif  // QUIVER_TESTS_UNIT_STORAGE_TEMP_DIR_H_
+#endif  // QUIVER_TESTS_COMMON_TEMP_DIR_H_
