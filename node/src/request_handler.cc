@@ -126,10 +126,13 @@ absl::Status RequestHandler::Get(const quiver::v1::GetRequest& request,
   }
 
   // The response holds keys × features values: bound it before building it.
+  std::vector<const client::ViewInfo*> infos;
+  infos.reserve(request.lookups_size());
   size_t total_cells = 0;
   for (const auto& lookup : request.lookups()) {
     const client::ViewInfo* info = (*registry)->FindView(lookup.view());
     if (info == nullptr) return UnknownView(lookup.view());
+    infos.push_back(info);
     const size_t features = lookup.features().empty() ? info->feature_types.size()
                                                       : static_cast<size_t>(lookup.features_size());
     total_cells += static_cast<size_t>(lookup.entity_keys_size()) * features;
@@ -141,8 +144,9 @@ absl::Status RequestHandler::Get(const quiver::v1::GetRequest& request,
   }
 
   response->Clear();
-  for (const auto& lookup : request.lookups()) {
-    const client::ViewInfo* info = (*registry)->FindView(lookup.view());
+  for (int l = 0; l < request.lookups_size(); ++l) {
+    const quiver::v1::ViewLookup& lookup = request.lookups(l);
+    const client::ViewInfo* info = infos[l];
     std::vector<int> indices;
     if (lookup.features().empty()) {
       indices.resize(info->feature_types.size());
