@@ -18,8 +18,6 @@ namespace quiver::testing {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr int64_t kStartUs = 946684800000000;
-
 // A one-view repository over a small Parquet file written by DuckDB.
 class BadInputTest : public ::testing::Test {
  protected:
@@ -67,10 +65,8 @@ class BadInputTest : public ::testing::Test {
   std::string Snapshot() {
     auto dump = cluster_->Ctl({"registry-dump"});
     EXPECT_EQ(dump.exit_code, 0) << dump.err;
-    client::ClientOptions opts;
-    opts.coordinator_address = cluster_->coordinator();
-    auto client = client::Client::Create(opts);
-    EXPECT_TRUE(client.ok());
+    auto client = cluster_->Connect();
+    EXPECT_TRUE(client.ok()) << client.status();
     client::OnlineRequest req;
     req.features = {"user_stats:clicks", "user_stats:score"};
     for (int i = 0; i < 50; ++i) {
@@ -193,9 +189,8 @@ TEST_F(BadInputTest, UnknownEntityKeyIsNotFound) {
 
 TEST_F(BadInputTest, OversizedRequestIsRefused) {
   client::ClientOptions opts;
-  opts.coordinator_address = cluster_->coordinator();
   opts.max_entity_rows = 100;
-  auto client = client::Client::Create(opts);
+  auto client = cluster_->Connect(opts);
   ASSERT_TRUE(client.ok());
   client::OnlineRequest req;
   req.features = {"user_stats:clicks"};

@@ -11,7 +11,6 @@
 namespace quiver::testing {
 namespace {
 
-constexpr int64_t kStartUs = 946684800000000;  // 2000-01-01T00:00:00Z
 
 TEST(Failover, KillingAnyOneNodeLeavesEveryLookupCorrect) {
   FlightsDataDir();
@@ -22,9 +21,7 @@ TEST(Failover, KillingAnyOneNodeLeavesEveryLookupCorrect) {
   auto mat = (*cluster)->Ctl({"materialize", "2000-01-01T00:00:00Z", FormatTimestamp(end_us)});
   ASSERT_EQ(mat.exit_code, 0) << mat.err;
 
-  client::ClientOptions opts;
-  opts.coordinator_address = (*cluster)->coordinator();
-  auto client = client::Client::Create(opts);
+  auto client = (*cluster)->Connect();
   ASSERT_TRUE(client.ok()) << client.status();
 
   constexpr int kDeadlineMs = 500;
@@ -34,7 +31,7 @@ TEST(Failover, KillingAnyOneNodeLeavesEveryLookupCorrect) {
     // Right after the kill: the coordinator has not noticed yet.
     for (const auto& view : FlightsViews()) {
       const auto t0 = std::chrono::steady_clock::now();
-      const ViewCheck c = CheckViewAgainstDuckDb(**client, view, kStartUs, end_us,
+      const ViewCheck c = CheckViewAgainstDuckDb(**client, view, kFlightsStartUs, end_us,
                                                  /*batch=*/20, kDeadlineMs);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       EXPECT_EQ(c.failed_lookups, 0) << view.name << ": " << c.first_mismatch;

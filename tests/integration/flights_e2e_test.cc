@@ -13,16 +13,6 @@
 namespace quiver::testing {
 namespace {
 
-constexpr int64_t kStartUs = 946684800000000;  // 2000-01-01T00:00:00Z
-
-std::unique_ptr<client::Client> Connect(const LocalCluster& cluster) {
-  client::ClientOptions opts;
-  opts.coordinator_address = cluster.coordinator();
-  auto c = client::Client::Create(opts);
-  EXPECT_TRUE(c.ok()) << c.status();
-  return c.ok() ? std::move(*c) : nullptr;
-}
-
 TEST(FlightsEndToEnd, EveryEntityMatchesDuckDbLatestRow) {
   FlightsDataDir();
   auto cluster = LocalCluster::Up(3, 2);
@@ -36,10 +26,10 @@ TEST(FlightsEndToEnd, EveryEntityMatchesDuckDbLatestRow) {
   auto mat = (*cluster)->Ctl({"materialize", "2000-01-01T00:00:00Z", end});
   ASSERT_EQ(mat.exit_code, 0) << mat.out << mat.err;
 
-  auto client = Connect(**cluster);
-  ASSERT_NE(client, nullptr);
+  auto client = (*cluster)->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
   for (const auto& view : FlightsViews()) {
-    const ViewCheck c = CheckViewAgainstDuckDb(*client, view, kStartUs, end_us - end_us % 1000000);
+    const ViewCheck c = CheckViewAgainstDuckDb(**client, view, kFlightsStartUs, end_us - end_us % 1000000);
     SCOPED_TRACE(view.name);
     EXPECT_EQ(c.failed_lookups, 0) << c.first_mismatch;
     EXPECT_EQ(c.mismatches, 0) << c.first_mismatch;
@@ -48,15 +38,15 @@ TEST(FlightsEndToEnd, EveryEntityMatchesDuckDbLatestRow) {
               << " present, " << c.null_values << " null, " << c.outside_max_age
               << " outside max age\n";
   }
-  EXPECT_EQ(CheckViewAgainstDuckDb(*client, FlightsViews()[0], kStartUs, end_us).keys, 229);
-  EXPECT_EQ(CheckViewAgainstDuckDb(*client, FlightsViews()[1], kStartUs, end_us).keys, 3399);
+  EXPECT_EQ(CheckViewAgainstDuckDb(**client, FlightsViews()[0], kFlightsStartUs, end_us).keys, 229);
+  EXPECT_EQ(CheckViewAgainstDuckDb(**client, FlightsViews()[1], kFlightsStartUs, end_us).keys, 3399);
 
   // Running again, or an older window afterwards, changes nothing (LWW).
   auto again = (*cluster)->Ctl({"materialize", "2000-01-01T00:00:00Z",
                                 FormatTimestamp(end_us - 30 * 86400000000LL)});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   for (const auto& view : FlightsViews()) {
-    const ViewCheck c = CheckViewAgainstDuckDb(*client, view, kStartUs, end_us - end_us % 1000000);
+    const ViewCheck c = CheckViewAgainstDuckDb(**client, view, kFlightsStartUs, end_us - end_us % 1000000);
     EXPECT_EQ(c.mismatches + c.failed_lookups, 0) << view.name << ": " << c.first_mismatch;
   }
 
@@ -98,15 +88,15 @@ TEST(FlightsEndToEnd, WindowsInAnyOrderGiveTheSameStore) {
   // Newest window first, then older ones: older rows must never win.
   const std::vector<std::pair<int64_t, int64_t>> windows = {
       {end_us - 20 * day, end_us}, {end_us - 90 * day, end_us - 20 * day},
-      {kStartUs, end_us - 90 * day}};
+      {kFlightsStartUs, end_us - 90 * day}};
   for (const auto& [s, e] : windows) {
     auto r = (*cluster)->Ctl({"materialize", FormatTimestamp(s), FormatTimestamp(e)});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
-  auto client = Connect(**cluster);
-  ASSERT_NE(client, nullptr);
+  auto client = (*cluster)->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
   for (const auto& view : FlightsViews()) {
-    const ViewCheck c = CheckViewAgainstDuckDb(*client, view, kStartUs, end_us);
+    const ViewCheck c = CheckViewAgainstDuckDb(**client, view, kFlightsStartUs, end_us);
     EXPECT_EQ(c.mismatches + c.failed_lookups, 0) << view.name << ": " << c.first_mismatch;
     EXPECT_GT(c.keys, 200);
   }

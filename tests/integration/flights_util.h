@@ -14,6 +14,9 @@
 
 namespace quiver::testing {
 
+// Before all of the flights data: windows from here cover everything.
+inline constexpr int64_t kFlightsStartUs = 946684800000000;  // 2000-01-01T00:00:00Z
+
 struct FlightsView {
   std::string name;
   std::vector<std::string> join_keys;

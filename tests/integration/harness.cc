@@ -106,6 +106,12 @@ LocalCluster::~LocalCluster() {
   Run({SourceDir() + "/deploy/local/cluster", "down", "--dir", dir().string()}, 60);
 }
 
+absl::StatusOr<std::unique_ptr<client::Client>> LocalCluster::Connect(
+    client::ClientOptions options) const {
+  options.coordinator_address = coordinator_;
+  return client::Client::Create(options);
+}
+
 CommandResult LocalCluster::Ctl(const std::vector<std::string>& args, int timeout_s) const {
   std::vector<std::string> argv = {BinDir() + "/quiverctl", "--coordinator", coordinator_};
   argv.insert(argv.end(), args.begin(), args.end());

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/temp_dir.h"
+#include "quiver/client/client.h"
 
 namespace quiver::testing {
 
@@ -41,6 +42,10 @@ class LocalCluster {
 
   const std::string& coordinator() const { return coordinator_; }
   std::filesystem::path dir() const { return dir_.path(); }
+
+  // A client of this cluster (options.coordinator_address is set here).
+  // Errors: as quiver::client::Client::Create.
+  absl::StatusOr<std::unique_ptr<client::Client>> Connect(client::ClientOptions options = {}) const;
 
   // quiverctl --coordinator <this> args...
   CommandResult Ctl(const std::vector<std::string>& args, int timeout_s = 600) const;
