@@ -19,8 +19,8 @@ APT_PACKAGES=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   librocksdb-dev liburing-dev libyaml-cpp-dev prometheus-cpp-dev
   libspdlog-dev libfmt-dev libxxhash-dev libabsl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libboost-system-dev
-  redis-server libhiredis-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libboost-system-dev libboost-dev
+  redis-server libhiredis-dev gnuplot-nox
   nodejs npm iproute2 procps curl
 )
 

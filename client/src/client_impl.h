@@ -25,6 +25,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "quiver.grpc.pb.h"
+#include "hedger.h"
+#include "lean_fanout.h"
 #include "quiver/client/client.h"
 
 namespace quiver::client::internal {
@@ -98,6 +100,9 @@ class ClientImpl final : public Client {
   absl::Mutex channels_mu_;
   std::unordered_map<std::string, std::shared_ptr<quiver::v1::NodeService::Stub>> stubs_
       ABSL_GUARDED_BY(channels_mu_);
+
+  LeanConnectionPool lean_pool_;
+  Hedger hedger_;
 
   mutable absl::Mutex suspect_mu_;
   std::unordered_map<uint32_t, Clock::time_point> suspect_until_ ABSL_GUARDED_BY(suspect_mu_);

@@ -6,7 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "client_impl.h"
 #include "quiver/client/convert.h"
+#include "quiver/client/packed_rows.h"
 #include "quiver/keys/entity_key.h"
+#include "lean_fanout.h"
 #include "rpc_fanout.h"
 #include "spdlog/spdlog.h"
 
@@ -20,7 +22,8 @@ constexpr size_t kMaxKeysPerCall = 5000;
 struct ViewPlan {
   const ViewInfo* info = nullptr;
   std::string name;
-  std::vector<std::string> features;  // names, as sent to the node
+  std::vector<const ResolvedFeature*> features;  // in the request's order
+  bool all_features = false;  // every feature of the view in schema order: sent as "all"
   std::vector<int> columns;           // response column of each feature
   std::vector<ValueType> types;
 };
@@ -75,7 +78,7 @@ absl::Status FillRow(const ViewPlan& plan, const quiver::v1::RowResult& r,
   for (size_t j = 0; j < plan.columns.size(); ++j) {
     auto v = FromProto(r.values(static_cast<int>(j)), plan.types[j]);
     if (!v.ok()) {
-      return absl::InternalError(absl::StrCat("feature ", plan.name, ":", plan.features[j], ": ",
+      return absl::InternalError(absl::StrCat("feature ", plan.name, ":", plan.features[j]->feature, ": ",
                                               v.status().message()));
     }
     FeatureValue& cell = (*out)[plan.columns[j]];
@@ -86,25 +89,71 @@ absl::Status FillRow(const ViewPlan& plan, const quiver::v1::RowResult& r,
   return absl::OkStatus();
 }
 
-// The lookup of one request: owns the items and the in-flight calls.
+// Same as FillRow, from the packed encoding (the node copied stored cells).
+absl::Status FillPackedRow(const ViewPlan& plan, PackedRowReader& reader,
+                           std::vector<FeatureValue>* out) {
+  auto row = reader.NextRow();
+  if (!row.ok()) return absl::InternalError(row.status().message());
+  if (row->status != PackedStatus::kPresent) {
+    const FeatureStatus status = row->status == PackedStatus::kNotFound
+                                     ? FeatureStatus::kNotFound
+                                     : FeatureStatus::kOutsideMaxAge;
+    for (size_t j = 0; j < plan.columns.size(); ++j) {
+      (*out)[plan.columns[j]] = FeatureValue{Value::Null(plan.types[j]), status, row->event_ts_us};
+    }
+    return absl::OkStatus();
+  }
+  for (size_t j = 0; j < plan.columns.size(); ++j) {
+    auto v = reader.NextCell(plan.types[j]);
+    if (!v.ok()) {
+      return absl::InternalError(absl::StrCat("feature ", plan.name, ":", plan.features[j]->feature, ": ",
+                                              v.status().message()));
+    }
+    FeatureValue& cell = (*out)[plan.columns[j]];
+    cell.status = v->is_null() ? FeatureStatus::kNullValue : FeatureStatus::kPresent;
+    cell.value = *std::move(v);
+    cell.event_ts_us = row->event_ts_us;
+  }
+  return absl::OkStatus();
+}
+
+// What a ReadCall needs from the client.
+struct ReadHooks {
+  std::function<std::shared_ptr<quiver::v1::NodeService::Stub>(const std::string&)> stub_for;
+  std::function<void(uint32_t node)> on_failure;
+  std::function<void(uint64_t epoch)> on_epoch;
+  // A call to `node` answered in `latency` (feeds the hedging delay).
+  std::function<void(uint32_t node, Clock::duration latency)> on_latency;
+  // How long to wait for `node` before hedging (Clock::duration::max(): never).
+  std::function<Clock::duration(uint32_t node)> hedge_after;
+  // Spends one hedge from the budget; false when it is exhausted.
+  std::function<bool()> take_hedge;
+};
+
+// The lookup of one request: owns the items and the in-flight calls. `Fanout`
+// is the transport: LeanFanout (lean lookup protocol) or RpcFanout (gRPC).
+template <typename Fanout>
 class ReadCall {
  public:
-  using Fanout = RpcFanout<quiver::v1::GetResponse>;
+  static constexpr bool kLean = std::is_same_v<Fanout, LeanFanout>;
 
+  template <typename... FanoutArgs>
   ReadCall(const ClusterMapView& map, std::vector<ViewPlan> plans,
            std::vector<Item> items, OnlineResponse* response, std::vector<uint32_t> suspects,
-           Clock::time_point deadline, std::chrono::milliseconds min_attempt)
+           Clock::time_point deadline, std::chrono::milliseconds min_attempt,
+           FanoutArgs&&... fanout_args)
       : map_(map),
         plans_(std::move(plans)),
         items_(std::move(items)),
         response_(response),
         suspects_(std::move(suspects)),
         deadline_(deadline),
-        min_attempt_(min_attempt) {}
+        min_attempt_(min_attempt),
+        fanout_(std::forward<FanoutArgs>(fanout_args)...) {}
 
-  // `stub_for(address)` and `on_failure(node)`/`on_epoch(epoch)` reach the client.
-  template <typename StubFor, typename OnFailure, typename OnEpoch>
-  absl::Status Run(StubFor&& stub_for, OnFailure&& on_failure, OnEpoch&& on_epoch);
+  // Sends every item, fails over and hedges until each item is answered or
+  // failed, or the deadline passes.
+  absl::Status Run(const ReadHooks& hooks);
 
  private:
   // The next replica of `item` to try: untried, not suspect if possible.
@@ -122,15 +171,36 @@ class ReadCall {
     return fallback;
   }
 
-  template <typename StubFor>
-  void Dispatch(const std::vector<uint32_t>& item_ids, StubFor& stub_for);
+  // Sends `item_ids` to their next replica. `hedge`: the items are still in
+  // flight elsewhere, so one without an untried replica is left alone.
+  void Dispatch(const std::vector<uint32_t>& item_ids, const ReadHooks& hooks, bool hedge);
 
-  absl::Status Apply(const Fanout::Call& call);
+  absl::Status Apply(const typename Fanout::Call& call);
 
-  void Fail(uint32_t item_id) {
+  void Done(uint32_t item_id) {
+    if (items_[item_id].done) return;
     items_[item_id].done = true;
+    --remaining_;
+  }
+  void Fail(uint32_t item_id) {
+    if (items_[item_id].done) return;
+    Done(item_id);
     failed_rows_.push_back(items_[item_id].row);
   }
+  std::vector<uint32_t> Pending(const std::vector<uint32_t>& ids) const {
+    std::vector<uint32_t> out;
+    for (uint32_t id : ids) {
+      if (!items_[id].done) out.push_back(id);
+    }
+    return out;
+  }
+
+  // A call in flight, and when to hedge it.
+  struct Flight {
+    typename Fanout::Call* call;
+    Clock::time_point start;
+    Clock::time_point hedge_at;  // max: never
+  };
 
   const ClusterMapView& map_;
   std::vector<ViewPlan> plans_;
@@ -140,13 +210,18 @@ class ReadCall {
   Clock::time_point deadline_;
   std::chrono::milliseconds min_attempt_;
   Fanout fanout_;
+  std::vector<Flight> flights_;
+  size_t remaining_ = 0;  // items neither answered nor failed
+  std::vector<uint16_t> inflight_;  // per item: calls carrying it now
+  std::vector<FeatureValue> scratch_;  // rows of items answered twice (hedges)
   std::vector<uint32_t> failed_rows_;
   std::string last_error_;
   absl::Status final_error_;
 };
 
-template <typename StubFor>
-void ReadCall::Dispatch(const std::vector<uint32_t>& item_ids, StubFor& stub_for) {
+template <typename Fanout>
+void ReadCall<Fanout>::Dispatch(const std::vector<uint32_t>& item_ids, const ReadHooks& hooks,
+                                bool hedge) {
   // (node, patient) -> view -> items, in first-seen order so requests are
   // deterministic.
   struct Group {
@@ -161,6 +236,7 @@ void ReadCall::Dispatch(const std::vector<uint32_t>& item_ids, StubFor& stub_for
   for (uint32_t id : item_ids) {
     Item& item = items_[id];
     int pick = PickReplica(item);
+    if (pick < 0 && hedge) continue;
     if (pick < 0 && !item.patient && Clock::now() < deadline_) {
       item.patient = true;
       item.tried = 0;
@@ -194,30 +270,44 @@ void ReadCall::Dispatch(const std::vector<uint32_t>& item_ids, StubFor& stub_for
     const auto attempt =
         std::max(min_attempt_, left / static_cast<int64_t>(std::max<size_t>(1, group.untried_max)));
     const auto attempt_deadline = std::min(deadline_, now + attempt);
-    Fanout::Call* call = fanout_.NewCall(node, attempt_deadline);
-    call->ctx.set_wait_for_ready(group.patient);
+    typename Fanout::Call* call = fanout_.NewCall(node, attempt_deadline);
+    if constexpr (!kLean) call->ctx.set_wait_for_ready(group.patient);
     quiver::v1::GetRequest req;
     req.set_epoch(map_.epoch());
+    req.set_packed(true);
     for (size_t v = 0; v < per_view.size(); ++v) {
       if (per_view[v].empty()) continue;
       auto* lookup = req.add_lookups();
       lookup->set_view(plans_[v].name);
-      for (const auto& f : plans_[v].features) lookup->add_features(f);
+      if (!plans_[v].all_features) {
+        for (const ResolvedFeature* f : plans_[v].features) lookup->add_features(f->feature);
+      }
       for (uint32_t id : per_view[v]) {
         lookup->add_entity_keys(items_[id].key);
         call->items.push_back(id);
+        ++inflight_[id];
       }
       call->lookup_views.push_back(static_cast<uint32_t>(v));
       call->lookup_sizes.push_back(static_cast<uint32_t>(per_view[v].size()));
     }
-    auto stub = stub_for(map_.AddressOf(node));
-    fanout_.Start(call, [&](grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
-      return stub->PrepareAsyncGet(ctx, req, cq);
-    });
+    // Patient attempts and hedges are not hedged again.
+    const Clock::duration wait = group.patient || hedge ? Clock::duration::max() : hooks.hedge_after(node);
+    const Clock::time_point hedge_at =
+        wait >= attempt_deadline - now ? Clock::time_point::max() : now + wait;
+    flights_.push_back(Flight{call, now, hedge_at});
+    if constexpr (kLean) {
+      fanout_.Start(call, map_.LookupAddressOf(node), req, group.patient);
+    } else {
+      auto stub = hooks.stub_for(map_.AddressOf(node));
+      fanout_.Start(call, [&](grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
+        return stub->PrepareAsyncGet(ctx, req, cq);
+      });
+    }
   }
 }
 
-absl::Status ReadCall::Apply(const Fanout::Call& call) {
+template <typename Fanout>
+absl::Status ReadCall<Fanout>::Apply(const typename Fanout::Call& call) {
   const auto& resp = call.response;
   if (static_cast<size_t>(resp.results_size()) != call.lookup_sizes.size()) {
     return absl::InternalError(absl::StrCat("node answered ", resp.results_size(),
@@ -227,14 +317,29 @@ absl::Status ReadCall::Apply(const Fanout::Call& call) {
   size_t next = 0;
   for (size_t l = 0; l < call.lookup_sizes.size(); ++l) {
     const auto& result = resp.results(static_cast<int>(l));
+    const ViewPlan& plan = plans_[call.lookup_views[l]];
+    if (result.rows_size() == 0 && !result.packed_rows().empty()) {
+      PackedRowReader reader(result.packed_rows());
+      for (uint32_t r = 0; r < call.lookup_sizes[l]; ++r) {
+        const Item& item = items_[call.items[next++]];
+        // An item a hedge already answered keeps that answer.
+        auto* row = item.done ? &scratch_ : &response_->rows[item.row];
+        if (absl::Status s = FillPackedRow(plan, reader, row); !s.ok()) {
+          return s;
+        }
+      }
+      if (!reader.done()) return absl::InternalError("node answered more packed rows than keys");
+      continue;
+    }
+    // A node that does not know `packed` answers with messages.
     if (static_cast<size_t>(result.rows_size()) != call.lookup_sizes[l]) {
       return absl::InternalError(absl::StrCat("node answered ", result.rows_size(), " rows for ",
                                               call.lookup_sizes[l], " keys"));
     }
-    const ViewPlan& plan = plans_[call.lookup_views[l]];
     for (int r = 0; r < result.rows_size(); ++r) {
       const Item& item = items_[call.items[next++]];
-      if (absl::Status s = FillRow(plan, result.rows(r), &response_->rows[item.row]); !s.ok()) {
+      auto* row = item.done ? &scratch_ : &response_->rows[item.row];
+      if (absl::Status s = FillRow(plan, result.rows(r), row); !s.ok()) {
         return s;
       }
     }
@@ -242,27 +347,53 @@ absl::Status ReadCall::Apply(const Fanout::Call& call) {
   return absl::OkStatus();
 }
 
-template <typename StubFor, typename OnFailure, typename OnEpoch>
-absl::Status ReadCall::Run(StubFor&& stub_for, OnFailure&& on_failure, OnEpoch&& on_epoch) {
+template <typename Fanout>
+absl::Status ReadCall<Fanout>::Run(const ReadHooks& hooks) {
+  scratch_ = response_->rows.empty() ? std::vector<FeatureValue>() : response_->rows.front();
   std::vector<uint32_t> all(items_.size());
   for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
-  Dispatch(all, stub_for);
+  remaining_ = items_.size();
+  inflight_.assign(items_.size(), 0);
+  Dispatch(all, hooks, /*hedge=*/false);
   bool timed_out = false;
-  while (fanout_.outstanding() > 0) {
-    Fanout::Call* call = fanout_.Next(deadline_);
+  while (fanout_.outstanding() > 0 && remaining_ > 0) {
+    Clock::time_point wake = deadline_;
+    for (const Flight& f : flights_) {
+      if (!f.call->done) wake = std::min(wake, f.hedge_at);
+    }
+    typename Fanout::Call* call = fanout_.Next(wake);
+    if (call != nullptr) {
+      for (uint32_t id : call->items) --inflight_[id];
+    }
+    if (call == nullptr && Clock::now() < deadline_) {
+      // Hedge the calls running past their replica's recent p95 (Dean and
+      // Barroso, "The Tail at Scale", 2013), within the client's budget.
+      const auto now = Clock::now();
+      for (size_t i = 0; i < flights_.size(); ++i) {
+        Flight& f = flights_[i];
+        if (f.call->done || f.hedge_at > now) continue;
+        f.hedge_at = Clock::time_point::max();
+        std::vector<uint32_t> pending = Pending(f.call->items);
+        if (!pending.empty() && hooks.take_hedge()) Dispatch(pending, hooks, /*hedge=*/true);
+      }
+      continue;
+    }
     if (call == nullptr) {
       timed_out = true;
-      for (Fanout::Call* c : fanout_.CancelAndDrain()) {
+      for (typename Fanout::Call* c : fanout_.CancelAndDrain()) {
         for (uint32_t id : c->items) Fail(id);
       }
       last_error_ = "deadline exceeded";
       break;
     }
     if (call->status.ok()) {
-      on_epoch(call->response.epoch());
+      for (const Flight& f : flights_) {
+        if (f.call == call) hooks.on_latency(call->node, Clock::now() - f.start);
+      }
+      hooks.on_epoch(call->response.epoch());
       absl::Status applied = Apply(*call);
       if (applied.ok()) {
-        for (uint32_t id : call->items) items_[id].done = true;
+        for (uint32_t id : call->items) Done(id);
         continue;
       }
       last_error_ = absl::StrCat("node ", call->node, ": ", applied.message());
@@ -276,14 +407,22 @@ absl::Status ReadCall::Run(StubFor&& stub_for, OnFailure&& on_failure, OnEpoch&&
       }
     }
     spdlog::debug("client: get failed on {}, failing over", last_error_);
-    on_failure(call->node);
+    hooks.on_failure(call->node);
+    std::vector<uint32_t> pending = Pending(call->items);
     if (Clock::now() >= deadline_) {
       timed_out = true;
-      for (uint32_t id : call->items) Fail(id);
+      for (uint32_t id : pending) Fail(id);
       continue;
     }
-    Dispatch(call->items, stub_for);
+    // Items with a hedge still in flight wait for it; the others fail over.
+    std::vector<uint32_t> orphans;
+    for (uint32_t id : pending) {
+      if (inflight_[id] == 0) orphans.push_back(id);
+    }
+    if (!orphans.empty()) Dispatch(orphans, hooks, /*hedge=*/false);
   }
+  // Every item is answered: drop the losing hedges.
+  if (fanout_.outstanding() > 0) (void)fanout_.CancelAndDrain();
   if (!final_error_.ok()) return final_error_;
   if (failed_rows_.empty()) return absl::OkStatus();
   std::sort(failed_rows_.begin(), failed_rows_.end());
@@ -313,8 +452,20 @@ absl::StatusOr<OnlineResponse> ClientImpl::GetOnlineFeatures(const OnlineRequest
                                                    " feature references, at most ",
                                                    options_.max_features, " allowed"));
   }
-  auto resolved = request.features.empty() ? snap.registry->ResolveService(request.feature_service)
-                                           : snap.registry->Resolve(request.features);
+  // A service is resolved once per registry (FindService); references per call.
+  absl::StatusOr<std::vector<ResolvedFeature>> by_refs;
+  const absl::StatusOr<std::vector<ResolvedFeature>>* found = nullptr;
+  if (request.features.empty()) {
+    found = snap.registry->FindService(request.feature_service);
+    if (found == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("unknown feature service '", request.feature_service, "'"));
+    }
+  } else {
+    by_refs = snap.registry->Resolve(request.features);
+    found = &by_refs;
+  }
+  const absl::StatusOr<std::vector<ResolvedFeature>>& resolved = *found;
   if (!resolved.ok()) return resolved.status();
   if (resolved->size() > options_.max_features) {
     return absl::InvalidArgumentError(absl::StrCat(resolved->size(), " features, at most ",
@@ -330,11 +481,18 @@ absl::StatusOr<OnlineResponse> ClientImpl::GetOnlineFeatures(const OnlineRequest
     response.feature_refs.push_back(f.ref);
     empty_row[c].value = Value::Null(f.type);
     auto [it, fresh] = plan_of.emplace(f.view, plans.size());
-    if (fresh) plans.push_back(ViewPlan{snap.registry->FindView(f.view), f.view, {}, {}, {}});
+    if (fresh) plans.push_back(ViewPlan{snap.registry->FindView(f.view), f.view, {}, false, {}, {}});
     ViewPlan& plan = plans[it->second];
-    plan.features.push_back(f.feature);
+    plan.features.push_back(&f);
     plan.columns.push_back(static_cast<int>(c));
     plan.types.push_back(f.type);
+  }
+  for (ViewPlan& plan : plans) {
+    bool all = plan.features.size() == plan.info->feature_types.size();
+    for (size_t j = 0; all && j < plan.features.size(); ++j) {
+      all = plan.features[j]->index == static_cast<int>(j);
+    }
+    plan.all_features = all;
   }
   response.rows.assign(request.entity_rows.size(), empty_row);
   if (request.entity_rows.empty() || plans.empty()) return response;
@@ -360,11 +518,26 @@ absl::StatusOr<OnlineResponse> ClientImpl::GetOnlineFeatures(const OnlineRequest
     return absl::UnavailableError("cluster map has no partitions yet (no node joined)");
   }
 
-  ReadCall call(*snap.map, std::move(plans), std::move(items), &response, SuspectNodes(),
-                deadline, options_.min_attempt_timeout);
-  absl::Status s = call.Run([this](const std::string& address) { return StubFor(address); },
-                            [this](uint32_t node) { MarkSuspect(node); },
-                            [this](uint64_t epoch) { NoteEpoch(epoch); });
+  ReadHooks hooks;
+  hooks.stub_for = [this](const std::string& address) { return StubFor(address); };
+  hooks.on_failure = [this](uint32_t node) { MarkSuspect(node); };
+  hooks.on_epoch = [this](uint64_t epoch) { NoteEpoch(epoch); };
+  hooks.on_latency = [this](uint32_t node, Clock::duration d) { hedger_.Record(node, d); };
+  hooks.hedge_after = [this](uint32_t node) { return hedger_.HedgeAfter(node); };
+  hooks.take_hedge = [this] { return hedger_.TakeHedge(); };
+  hedger_.NoteCall();
+  auto run = [&](auto& call) { return call.Run(hooks); };
+  absl::Status s;
+  if (options_.lean_lookups && snap.map->AllServeLean()) {
+    ReadCall<LeanFanout> call(*snap.map, std::move(plans), std::move(items), &response,
+                              SuspectNodes(), deadline, options_.min_attempt_timeout, &lean_pool_);
+    s = run(call);
+  } else {
+    ReadCall<RpcFanout<quiver::v1::GetResponse>> call(*snap.map, std::move(plans),
+                                                      std::move(items), &response, SuspectNodes(),
+                                                      deadline, options_.min_attempt_timeout);
+    s = run(call);
+  }
   if (!s.ok()) return s;
   return response;
 }

@@ -26,6 +26,8 @@ absl::StatusOr<ClusterMapView> ClusterMapView::Build(const quiver::v1::ClusterMa
                                                    map.num_partitions()));
   }
   view.nodes_.assign(map.nodes().begin(), map.nodes().end());
+  view.all_lean_ = !view.nodes_.empty();
+  for (const auto& n : view.nodes_) view.all_lean_ = view.all_lean_ && !n.lookup_address().empty();
   for (size_t i = 0; i < view.nodes_.size(); ++i) {
     if (!view.node_pos_.emplace(view.nodes_[i].id(), i).second) {
       return absl::InvalidArgumentError(
@@ -66,6 +68,12 @@ const std::string& ClusterMapView::AddressOf(uint32_t node_id) const {
   static const std::string kEmpty;
   auto it = node_pos_.find(node_id);
   return it == node_pos_.end() ? kEmpty : nodes_[it->second].address();
+}
+
+const std::string& ClusterMapView::LookupAddressOf(uint32_t node_id) const {
+  static const std::string kEmpty;
+  auto it = node_pos_.find(node_id);
+  return it == node_pos_.end() ? kEmpty : nodes_[it->second].lookup_address();
 }
 
 bool ClusterMapView::IsUp(uint32_t node_id) const {

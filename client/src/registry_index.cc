@@ -65,7 +65,18 @@ absl::StatusOr<std::shared_ptr<const RegistryIndex>> RegistryIndex::Build(
       return absl::InvalidArgumentError(absl::StrCat("registry: view '", v.name(), "' defined twice"));
     }
   }
+  // Services resolve once per registry, not once per lookup.
+  for (const auto& fs : r.feature_services()) {
+    index->services_.emplace(
+        fs.name(), index->Resolve(std::vector<std::string>(fs.features().begin(), fs.features().end())));
+  }
   return std::shared_ptr<const RegistryIndex>(std::move(index));
+}
+
+const absl::StatusOr<std::vector<ResolvedFeature>>* RegistryIndex::FindService(
+    const std::string& service) const {
+  auto it = services_.find(service);
+  return it == services_.end() ? nullptr : &it->second;
 }
 
 const ViewInfo* RegistryIndex::FindView(const std::string& name) const {
@@ -127,11 +138,7 @@ absl::StatusOr<std::vector<ResolvedFeature>> RegistryIndex::Resolve(
 
 absl::StatusOr<std::vector<ResolvedFeature>> RegistryIndex::ResolveService(
     const std::string& service) const {
-  for (const auto& fs : registry_.feature_services()) {
-    if (fs.name() == service) {
-      return Resolve(std::vector<std::string>(fs.features().begin(), fs.features().end()));
-    }
-  }
+  if (const auto* resolved = FindService(service)) return *resolved;
   return absl::NotFoundError(absl::StrCat("unknown feature service '", service, "'"));
 }
 

@@ -240,9 +240,11 @@ absl::StatusOr<quiver::v1::RegisterResponse> Coordinator::Register(
   }
   const bool changed = is_new || node->address() != req.address() ||
                        node->metrics_address() != req.metrics_address() ||
+                       node->lookup_address() != req.lookup_address() ||
                        node->state() != quiver::v1::UP;
   node->set_address(req.address());
   node->set_metrics_address(req.metrics_address());
+  node->set_lookup_address(req.lookup_address());
   node->set_state(quiver::v1::UP);
   node->set_last_heartbeat_us(Now());
   const uint32_t id = node->id();

@@ -29,18 +29,22 @@ absl::StatusOr<quiver::coordinator::ServerOptions> ParseOptions(const quiver::ru
   auto rf = f.GetInt("replication-factor", 3);
   auto hb = f.GetInt("heartbeat-timeout-ms", 2000);
   auto lease = f.GetInt("lease-ms", 30000);
-  for (const auto* v : {&partitions, &rf, &hb, &lease}) {
+  auto task_rows = f.GetInt("max-task-rows", 250000);
+  for (const auto* v : {&partitions, &rf, &hb, &lease, &task_rows}) {
     if (!v->ok()) return v->status();
   }
-  if (*partitions <= 0 || *partitions > (1 << 24) || *rf <= 0 || *rf > 255 || *hb <= 0 || *lease <= 0) {
+  if (*partitions <= 0 || *partitions > (1 << 24) || *rf <= 0 || *rf > 255 || *hb <= 0 ||
+      *lease <= 0 || *task_rows <= 0) {
     return absl::InvalidArgumentError(
-        "--partitions, --replication-factor, --heartbeat-timeout-ms and --lease-ms must be positive "
+        "--partitions, --replication-factor, --heartbeat-timeout-ms, --lease-ms and "
+        "--max-task-rows must be positive "
         "(partitions up to 2^24, replication factor up to 255)");
   }
   o.coordinator.num_partitions = static_cast<uint32_t>(*partitions);
   o.coordinator.replication_factor = static_cast<uint32_t>(*rf);
   o.coordinator.heartbeat_timeout_us = *hb * 1000;
   o.coordinator.lease_us = *lease * 1000;
+  o.coordinator.max_task_rows = static_cast<uint64_t>(*task_rows);
   return o;
 }
 
@@ -51,7 +55,7 @@ int main(int argc, char** argv) {
   auto flags = quiver::runtime::Flags::Parse(
       argc, argv, 1,
       {"listen", "metrics-listen", "data-dir", "partitions", "replication-factor",
-       "heartbeat-timeout-ms", "lease-ms", "log-level"});
+       "heartbeat-timeout-ms", "lease-ms", "max-task-rows", "log-level"});
   if (!flags.ok()) return Fail(flags.status());
   if (auto s = quiver::runtime::SetupLogging("quiver-coordinator", flags->Get("log-level", "info"));
       !s.ok()) {

@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "listening=" << (*node)->listen_address() << " metrics=" << (*node)->metrics_address()
-            << " node_id=" << (*node)->node_id() << std::endl;
+            << " lookup=" << (*node)->lookup_address() << " node_id=" << (*node)->node_id()
+            << std::endl;
   shutdown->WaitForNotification();
   spdlog::info("shutting down");
   (*node)->Stop();

@@ -4,6 +4,7 @@
 #include <prometheus/counter.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -63,24 +64,102 @@ absl::StatusOr<storage::LatestQuery> BuildLatestQuery(const client::RegistryInde
   return query;
 }
 
+namespace {
+
+// Hands batches to `sink` on `writers` threads, so that the scan reads and
+// encodes the next batch while earlier ones travel to the replicas. At most
+// `writers` batches are written at once and one more is being built: memory
+// stays bounded by the batch size. Rows of one task have distinct keys, so
+// the order in which batches land does not matter.
+class PipelinedSink {
+ public:
+  PipelinedSink(RowSink& sink, const std::string& view, uint32_t schema_version, size_t writers)
+      : sink_(sink), view_(view), schema_version_(schema_version) {
+    for (size_t i = 0; i < std::max<size_t>(writers, 1); ++i) {
+      threads_.emplace_back([this] { Loop(); });
+    }
+  }
+  ~PipelinedSink() { (void)Finish(); }
+
+  // Blocks while every writer is busy. Returns the first error of an earlier
+  // batch (then `batch` is dropped).
+  absl::Status Submit(std::vector<client::EncodedRow> batch) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !error_.ok() || queued_.empty(); });
+    if (!error_.ok()) return error_;
+    queued_.push_back(std::move(batch));
+    cv_.notify_all();
+    return absl::OkStatus();
+  }
+
+  // Waits for every submitted batch; the first error, if any.
+  absl::Status Finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+    return error_;
+  }
+
+  uint64_t rows_written() const { return rows_written_.load(); }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return done_ || !queued_.empty(); });
+      if (queued_.empty()) return;  // done
+      std::vector<client::EncodedRow> batch = std::move(queued_.front());
+      queued_.erase(queued_.begin());
+      const bool skip = !error_.ok();
+      cv_.notify_all();  // a slot is free
+      lock.unlock();
+      absl::Status s = skip ? absl::OkStatus() : sink_.Write(view_, schema_version_, batch);
+      if (s.ok() && !skip) rows_written_ += batch.size();
+      batch = {};
+      lock.lock();
+      if (!s.ok() && error_.ok()) error_ = s;
+      cv_.notify_all();
+    }
+  }
+
+  RowSink& sink_;
+  const std::string& view_;
+  const uint32_t schema_version_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::vector<client::EncodedRow>> queued_;  // at most one waits
+  bool done_ = false;
+  absl::Status error_;
+  std::atomic<uint64_t> rows_written_{0};
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
 absl::StatusOr<TaskResult> RunMaterializationTask(const client::RegistryIndex& registry,
                                                   const quiver::v1::MaterializationTask& task,
                                                   storage::OfflineStore& offline, RowSink& sink,
                                                   size_t batch_rows,
-                                                  const std::function<bool()>& cancelled) {
+                                                  const std::function<bool()>& cancelled,
+                                                  size_t writers) {
   auto query = BuildLatestQuery(registry, task);
   if (!query.ok()) return query.status();
   const uint32_t schema_version = registry.FindView(task.view())->view->schema_version();
   TaskResult result;
-  std::vector<client::EncodedRow> encoded;
+  PipelinedSink pipeline(sink, task.view(), schema_version, writers);
   absl::Status status = offline.ScanLatest(
       *query, batch_rows == 0 ? 1 : batch_rows, [&](std::vector<storage::OfflineRow>& batch) {
         if (cancelled && cancelled()) return absl::CancelledError("materialization cancelled");
-        encoded.clear();
+        std::vector<client::EncodedRow> encoded;
         encoded.reserve(batch.size());
+        std::vector<KeyPart> parts;
         for (storage::OfflineRow& row : batch) {
-          std::vector<KeyPart> parts;
-          parts.reserve(query->join_keys.size());
+          parts.clear();
           for (size_t i = 0; i < query->join_keys.size() && i < row.join_key_values.size(); ++i) {
             parts.push_back({query->join_keys[i].name, std::move(row.join_key_values[i])});
           }
@@ -93,11 +172,13 @@ absl::StatusOr<TaskResult> RunMaterializationTask(const client::RegistryIndex& r
               {*std::move(key), row.event_ts_us, row.created_ts_us, std::move(row.values)});
         }
         if (encoded.empty()) return absl::OkStatus();
-        if (absl::Status s = sink.Write(task.view(), schema_version, encoded); !s.ok()) return s;
-        result.rows_written += encoded.size();
-        return absl::OkStatus();
+        return pipeline.Submit(std::move(encoded));
       });
+  // A scan error (or cancellation) wins over a sink error it may have caused.
+  absl::Status written = pipeline.Finish();
   if (!status.ok()) return status;
+  if (!written.ok()) return written;
+  result.rows_written = pipeline.rows_written();
   return result;
 }
 
@@ -179,7 +260,7 @@ void MaterializationWorker::RunTask(const quiver::v1::MaterializationTask& task)
   } else {
     ClientRowSink sink(client_, options_.write_quorum);
     auto ran = RunMaterializationTask(*registry, task, *offline_, sink, options_.batch_rows,
-                                      [this] { return stop_.load(); });
+                                      [this] { return stop_.load(); }, options_.writers);
     if (ran.ok()) {
       result = *ran;
     } else {

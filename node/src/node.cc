@@ -26,6 +26,7 @@
 #include "quiver/client/client.h"
 #include "quiver/keys/entity_key.h"
 #include "quiver/node/grpc_service.h"
+#include "quiver/node/lookup_server.h"
 #include "quiver/node/materializer.h"
 #include "quiver/node/metrics.h"
 #include "quiver/node/request_handler.h"
@@ -187,7 +188,8 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
   static const std::set<std::string> kKnown = {
       "listen",    "advertise",      "metrics-listen", "coordinator",
       "data-dir",  "block-cache-mb", "heartbeat-ms",   "write-quorum",
-      "materialize-batch-rows",      "log-level"};
+      "materialize-batch-rows",      "log-level",      "lookup-listen",
+      "lookup-threads"};
   auto flags = runtime::Flags::Parse(argc, argv, 1, kKnown);
   if (!flags.ok()) return flags.status();
   if (!flags->positional().empty()) {
@@ -201,6 +203,7 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
   o.coordinator = flags->Get("coordinator", "");
   o.data_dir = flags->Get("data-dir", "");
   o.log_level = flags->Get("log-level", o.log_level);
+  o.lookup_listen = flags->Get("lookup-listen", "");
   if (o.coordinator.empty()) return absl::InvalidArgumentError("--coordinator is required");
   if (o.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is required");
   for (const auto& [name, value] : {std::pair<const char*, const std::string&>{"listen", o.listen},
@@ -208,6 +211,11 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
                                     {"coordinator", o.coordinator}}) {
     if (auto hp = runtime::SplitHostPort(value); !hp.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", hp.status().message()));
+    }
+  }
+  if (!o.lookup_listen.empty()) {
+    if (auto hp = runtime::SplitHostPort(o.lookup_listen); !hp.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--lookup-listen: ", hp.status().message()));
     }
   }
   if (!o.advertise.empty()) {
@@ -221,14 +229,16 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
   auto heartbeat = IntFlag(*flags, "heartbeat-ms", 500, 10, 600000);
   auto quorum = IntFlag(*flags, "write-quorum", 0, 0, 255);
   auto batch = IntFlag(*flags, "materialize-batch-rows", 10000, 1, 10000000);
+  auto lookup_threads = IntFlag(*flags, "lookup-threads", 2, 1, 256);
   for (const absl::Status& s : {cache.status(), heartbeat.status(), quorum.status(),
-                                batch.status()}) {
+                                batch.status(), lookup_threads.status()}) {
     if (!s.ok()) return s;
   }
   o.block_cache_mb = static_cast<uint64_t>(*cache);
   o.heartbeat = std::chrono::milliseconds(*heartbeat);
   o.write_quorum = static_cast<uint32_t>(*quorum);
   o.materialize_batch_rows = static_cast<size_t>(*batch);
+  o.lookup_threads = static_cast<int>(*lookup_threads);
   return o;
 }
 
@@ -243,6 +253,7 @@ class Node::Impl {
   NodeOptions options_;
   std::string listen_address_;
   std::string advertise_address_;
+  std::string lookup_advertise_address_;
   std::atomic<uint32_t> node_id_{0};
 
  private:
@@ -263,6 +274,7 @@ class Node::Impl {
   std::unique_ptr<RequestHandler> handler_;
   std::unique_ptr<NodeGrpcService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<LookupServer> lookup_server_;
   std::unique_ptr<MaterializationWorker> worker_;
   std::thread heartbeat_thread_;
   std::mutex mu_;
@@ -291,6 +303,7 @@ absl::Status Node::Impl::Register() {
   request.set_node_id(node_id_.load());
   request.set_address(advertise_address_);
   request.set_metrics_address(metrics_server_->address());
+  request.set_lookup_address(lookup_advertise_address_);
   quiver::v1::RegisterResponse response;
   auto ctx = CoordinatorContext();
   absl::Status s = FromGrpcStatus(coordinator_->Register(ctx.get(), request, &response));
@@ -336,6 +349,11 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   }
 
   if (absl::Status s = ProbeBind(options_.listen); !s.ok()) return s;
+  const std::string lookup_listen =
+      options_.lookup_listen.empty()
+          ? absl::StrCat(runtime::SplitHostPort(options_.listen)->first, ":0")
+          : options_.lookup_listen;
+  if (absl::Status s = ProbeBind(lookup_listen); !s.ok()) return s;
   metrics_ = std::make_unique<NodeMetrics>(*prometheus_);
   rpc_metrics_ = std::make_unique<runtime::RpcMetrics>(*prometheus_, "NodeService");
   auto metrics_server = runtime::MetricsServer::Start(options_.metrics_listen, prometheus_);
@@ -391,6 +409,17 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   listen_address_ = absl::StrCat(host, ":", port);
   advertise_address_ = options_.advertise.empty() ? listen_address_ : options_.advertise;
 
+  LookupServerOptions lookup_options;
+  lookup_options.listen = lookup_listen;
+  lookup_options.threads = options_.lookup_threads;
+  lookup_options.max_frame_bytes = options_.max_message_bytes;
+  auto lookup_server = LookupServer::Start(lookup_options, handler_.get(), rpc_metrics_.get());
+  if (!lookup_server.ok()) return lookup_server.status();
+  lookup_server_ = *std::move(lookup_server);
+  lookup_advertise_address_ =
+      absl::StrCat(runtime::SplitHostPort(advertise_address_)->first, ":",
+                   runtime::SplitHostPort(lookup_server_->address())->second);
+
   if (s = RetryWithBackoff("registering with the coordinator", cancel, [&] { return Register(); });
       !s.ok()) {
     return s;
@@ -399,6 +428,9 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   s = RetryWithBackoff("connecting the client", cancel, [&] {
     client::ClientOptions client_options;
     client_options.coordinator_address = options_.coordinator;
+    // One Write RPC per replica per materialization batch: large sorted
+    // batches make RocksDB's memtable inserts cheap (bench/README.md).
+    client_options.write_batch_rows = std::max<size_t>(1, options_.materialize_batch_rows);
     auto c = client::Client::Create(client_options);
     if (!c.ok()) return c.status();
     client = std::shared_ptr<client::Client>(std::move(*c));
@@ -416,9 +448,9 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
                                                     client.get(), offline_.get(), metrics_.get());
   worker_->Start();
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
-  spdlog::info("listening={} metrics={} node_id={} advertise={} partitions={}", listen_address_,
-               metrics_server_->address(), node_id_.load(), advertise_address_,
-               map.num_partitions());
+  spdlog::info("listening={} metrics={} lookup={} node_id={} advertise={} partitions={}",
+               listen_address_, metrics_server_->address(), lookup_server_->address(),
+               node_id_.load(), advertise_address_, map.num_partitions());
   return absl::OkStatus();
 }
 
@@ -489,6 +521,7 @@ void Node::Impl::Stop() {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     server_->Wait();
   }
+  if (lookup_server_) lookup_server_->Stop();
   // Nothing calls the handler any more: release the client's threads and the
   // RocksDB lock, so the same data dir can be opened again in this process.
   worker_.reset();
@@ -510,6 +543,10 @@ void Node::Stop() { impl_->Stop(); }
 const std::string& Node::listen_address() const { return impl_->listen_address_; }
 const std::string& Node::advertise_address() const { return impl_->advertise_address_; }
 const std::string& Node::metrics_address() const { return impl_->metrics_server_->address(); }
+const std::string& Node::lookup_address() const { return impl_->lookup_server_->address(); }
+const std::string& Node::lookup_advertise_address() const {
+  return impl_->lookup_advertise_address_;
+}
 uint32_t Node::node_id() const { return impl_->node_id_.load(); }
 
 }  // namespace quiver::node

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "quiver/client/convert.h"
+#include "quiver/client/packed_rows.h"
 #include "quiver/keys/entity_key.h"
 #include "quiver/node/metrics.h"
 #include "request_handler_internal.h"
@@ -149,10 +150,33 @@ absl::Status RequestHandler::Get(const quiver::v1::GetRequest& request,
         indices.push_back(it->second);
       }
     }
+    quiver::v1::ViewResult* result = response->add_results();
+    if (request.packed()) {
+      // The stored cells go straight into the response: nothing is decoded.
+      std::vector<std::string_view> keys(lookup.entity_keys().begin(), lookup.entity_keys().end());
+      client::PackedRowWriter writer(result->mutable_packed_rows());
+      absl::Status s = store_->MultiGetCells(
+          lookup.view(), keys, indices, info->view->schema_version(),
+          [&writer](size_t, storage::RowStatus status, int64_t event_ts_us,
+                    std::span<const std::string_view> cells) {
+            switch (status) {
+              case storage::RowStatus::kNotFound:
+                writer.NotFound();
+                break;
+              case storage::RowStatus::kOutsideMaxAge:
+                writer.OutsideMaxAge(event_ts_us);
+                break;
+              case storage::RowStatus::kPresent:
+                writer.Present(event_ts_us, cells);
+                break;
+            }
+          });
+      if (!s.ok()) return s;
+      continue;
+    }
     std::vector<std::string> keys(lookup.entity_keys().begin(), lookup.entity_keys().end());
     auto reads = store_->MultiGet(lookup.view(), keys, indices, info->view->schema_version());
     if (!reads.ok()) return reads.status();
-    quiver::v1::ViewResult* result = response->add_results();
     result->mutable_rows()->Reserve(static_cast<int>(reads->size()));
     for (const storage::RowRead& read : *reads) {
       quiver::v1::RowResult* row = result->add_rows();

@@ -1,7 +1,9 @@
 // RequestHandler::Write: the node's write path (materialization and Push).
 #include <prometheus/counter.h>
 
+#include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -12,6 +14,110 @@
 #include "request_handler_internal.h"
 
 namespace quiver::node {
+namespace {
+
+bool TakeU32(std::string_view* in, uint32_t* v) {
+  if (in->size() < 4) return false;
+  *v = 0;
+  for (int i = 3; i >= 0; --i) *v = (*v << 8) | static_cast<uint8_t>((*in)[i]);
+  in->remove_prefix(4);
+  return true;
+}
+
+// Bytes of a fixed-width scalar payload; 0 for STRING, BYTES and lists, whose
+// cells carry a u32 length.
+size_t FixedPayloadBytes(ValueType t) {
+  switch (t) {
+    case ValueType::kBool:
+      return 1;
+    case ValueType::kInt32:
+    case ValueType::kFloat:
+      return 4;
+    case ValueType::kInt64:
+    case ValueType::kDouble:
+    case ValueType::kUnixTimestamp:
+      return 8;
+    default:
+      return 0;
+  }
+}
+
+// Decodes WriteRow.packed_values (format in proto/quiver.proto) into one
+// value per declared type. Errors: kInvalidArgument naming the feature.
+absl::Status UnpackValues(std::string_view in, const client::ViewInfo& view,
+                          std::vector<Value>* out) {
+  const std::vector<ValueType>& types = view.feature_types;
+  for (size_t i = 0; i < types.size(); ++i) {
+    auto bad = [&](std::string_view what) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "feature '", view.view->features(static_cast<int>(i)).name(), "': ", std::string(what)));
+    };
+    if (in.empty()) return bad("packed values end early");
+    const uint8_t tag = static_cast<uint8_t>(in[0]);
+    in.remove_prefix(1);
+    if (tag == 0) {
+      out->push_back(Value::Null(types[i]));
+      continue;
+    }
+    if (tag != static_cast<uint8_t>(types[i])) {
+      return bad(absl::StrCat("has type tag ", tag, ", declared ", TypeName(types[i])));
+    }
+    size_t n = FixedPayloadBytes(types[i]);
+    if (n == 0) {
+      uint32_t len = 0;
+      if (!TakeU32(&in, &len)) return bad("packed values end early");
+      n = len;
+    }
+    if (in.size() < n) return bad("packed values end early");
+    absl::StatusOr<Value> v = DecodePayload(types[i], in.substr(0, n));
+    if (!v.ok()) return bad(std::string(v.status().message()));
+    if (absl::Status s = CheckValue(*v); !s.ok()) return bad(std::string(s.message()));
+    in.remove_prefix(n);
+    out->push_back(*std::move(v));
+  }
+  if (!in.empty()) return absl::InvalidArgumentError("packed values have trailing bytes");
+  return absl::OkStatus();
+}
+
+// Values of a row sent as Value messages (other writers, e.g. Push clients).
+absl::Status ConvertValues(const quiver::v1::WriteRow& in, const client::ViewInfo& view,
+                           std::vector<Value>* out) {
+  const size_t num_features = view.feature_types.size();
+  if (static_cast<size_t>(in.values_size()) != num_features) {
+    return absl::InvalidArgumentError(absl::StrCat(in.values_size(), " values; view '",
+                                                   view.view->name(), "' has ", num_features,
+                                                   " features"));
+  }
+  for (size_t i = 0; i < num_features; ++i) {
+    auto value = client::FromProto(in.values(static_cast<int>(i)), view.feature_types[i]);
+    if (!value.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("feature '",
+                                                     view.view->features(static_cast<int>(i)).name(),
+                                                     "': ", value.status().message()));
+    }
+    out->push_back(*std::move(value));
+  }
+  return absl::OkStatus();
+}
+
+// Nearly the order of the store's row keys (big-endian partition, then the
+// entity key; the partition is the top bits of the token): a batch applied in
+// that order inserts into RocksDB's memtable skip list next to the previous
+// insert instead of searching the list from its top, several times cheaper
+// for a large memtable. Within one partition the order is only a hint.
+void SortByToken(std::vector<storage::RowWrite>* rows) {
+  std::vector<std::pair<uint64_t, uint32_t>> order(rows->size());  // token, index
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    order[i] = {EntityKeyToken((*rows)[i].entity_key), i};
+  }
+  std::sort(order.begin(), order.end());
+  std::vector<storage::RowWrite> sorted;
+  sorted.reserve(rows->size());
+  for (const auto& [token, i] : order) sorted.push_back(std::move((*rows)[i]));
+  *rows = std::move(sorted);
+}
+
+}  // namespace
 
 absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
                                    quiver::v1::WriteResponse* response) {
@@ -46,26 +152,16 @@ absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
     if (absl::Status s = CheckKey(in.entity_key()); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("row ", r, ": ", s.message()));
     }
-    if (static_cast<size_t>(in.values_size()) != num_features) {
-      return absl::InvalidArgumentError(absl::StrCat("row ", r, " has ", in.values_size(),
-                                                     " values; view '", request.view(),
-                                                     "' has ", num_features, " features"));
-    }
     storage::RowWrite& out = rows.emplace_back();
     out.entity_key = in.entity_key();
     out.event_ts_us = in.event_ts_us();
     out.created_ts_us = in.created_ts_us();
     out.values.reserve(num_features);
-    for (size_t i = 0; i < num_features; ++i) {
-      auto value = client::FromProto(in.values(static_cast<int>(i)), info->feature_types[i]);
-      if (!value.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("row ", r, ", feature '", info->view->features(static_cast<int>(i)).name(),
-                         "': ", value.status().message()));
-      }
-      out.values.push_back(*std::move(value));
-    }
+    absl::Status s = in.packed_values().empty() ? ConvertValues(in, *info, &out.values)
+                                                : UnpackValues(in.packed_values(), *info, &out.values);
+    if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("row ", r, ": ", s.message()));
   }
+  SortByToken(&rows);
   if (absl::Status s = store_->Write(request.view(), rows, request.schema_version()); !s.ok()) {
     return s;
   }

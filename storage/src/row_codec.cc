@@ -34,27 +34,30 @@ uint32_t EndOffset(std::string_view row, int i) {
 
 }  // namespace
 
-std::string EncodeRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version,
-                      std::span<const Value> values) {
-  std::string area;
-  std::string out;
-  out.reserve(kRowHeaderBytes + 4 * values.size() + 16 * values.size());
-  out.push_back(static_cast<char>(kRowFormat));
-  PutLE(event_ts_us, &out);
-  PutLE(created_ts_us, &out);
-  PutLE(schema_version, &out);
-  PutLE(static_cast<uint16_t>(values.size()), &out);
-  for (const Value& v : values) {
+void AppendRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version,
+               std::span<const Value> values, std::string* out) {
+  out->push_back(static_cast<char>(kRowFormat));
+  PutLE(event_ts_us, out);
+  PutLE(created_ts_us, out);
+  PutLE(schema_version, out);
+  PutLE(static_cast<uint16_t>(values.size()), out);
+  // The offset table is filled in once each value's end is known.
+  const size_t table = out->size();
+  out->resize(table + 4 * values.size());
+  const size_t area = out->size();
+  for (size_t i = 0; i < values.size(); ++i) {
+    const Value& v = values[i];
     if (v.is_null()) {
-      area.push_back(0);
+      out->push_back(0);
     } else {
-      area.push_back(static_cast<char>(v.type));
-      AppendPayload(v, &area);
+      out->push_back(static_cast<char>(v.type));
+      AppendPayload(v, out);
     }
-    PutLE(static_cast<uint32_t>(area.size()), &out);
+    uint32_t end = static_cast<uint32_t>(out->size() - area);
+    for (size_t b = 0; b < 4; ++b, end >>= 8) {
+      (*out)[table + 4 * i + b] = static_cast<char>(end & 0xff);
+    }
   }
-  out += area;
-  return out;
 }
 
 std::optional<RowHeader> ParseRowHeader(std::string_view row) {
@@ -80,26 +83,25 @@ std::optional<RowHeader> ParseRowHeader(std::string_view row) {
   return h;
 }
 
-absl::StatusOr<Value> DecodeRowValue(std::string_view row, const RowHeader& header, int index,
-                                     ValueType declared) {
-  if (index < 0 || index >= header.num_values) {
-    return absl::DataLossError(absl::StrCat("stored row has ", header.num_values,
-                                            " values, feature index ", index, " is missing"));
-  }
+std::string_view RowCell(std::string_view row, const RowHeader& header, int index) {
   const size_t area = kRowHeaderBytes + 4 * size_t{header.num_values};
   const uint32_t begin = index == 0 ? 0 : EndOffset(row, index - 1);
   const uint32_t end = EndOffset(row, index);
-  std::string_view bytes = row.substr(area + begin, end - begin);
-  const uint8_t tag = static_cast<uint8_t>(bytes[0]);
+  return row.substr(area + begin, end - begin);
+}
+
+absl::Status CheckCell(std::string_view cell, int index, ValueType declared) {
+  // ParseRowHeader guarantees every cell holds at least its tag.
+  const uint8_t tag = static_cast<uint8_t>(cell[0]);
   if (tag == 0) {
-    if (bytes.size() != 1) return absl::DataLossError("stored null value has a payload");
-    return Value::Null(declared);
+    if (cell.size() != 1) return absl::DataLossError("stored null value has a payload");
+    return absl::OkStatus();
   }
   if (tag != static_cast<uint8_t>(declared)) {
     return absl::DataLossError(absl::StrCat("stored value ", index, " has type tag ", tag,
                                             ", schema says ", TypeName(declared)));
   }
-  return DecodePayload(declared, bytes.substr(1));
+  return absl::OkStatus();
 }
 
 bool RowWins(std::string_view a, std::string_view b) {

@@ -33,20 +33,25 @@ struct RowHeader {
   uint16_t num_values = 0;
 };
 
-// Encodes a row. `values` must already be checked (CheckValue, declared types)
-// and hold at most 65535 entries.
-std::string EncodeRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version,
-                      std::span<const Value> values);
+// Appends the encoding of a row to `*out` (the write path reuses one buffer
+// for a whole batch: no allocation per row once it has grown). `values` must
+// already be checked (CheckValue, declared types) and hold at most 65535
+// entries.
+void AppendRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version,
+               std::span<const Value> values, std::string* out);
 
 // Parses the fixed header and checks that the offset table is consistent with
 // the value's size. Returns nullopt for anything that is not a format-1 row.
 std::optional<RowHeader> ParseRowHeader(std::string_view row);
 
-// Decodes feature `index` of a row whose header parsed; `declared` is the
-// schema's type (a stored tag other than 0 or `declared` is corruption).
-// Errors: kDataLoss.
-absl::StatusOr<Value> DecodeRowValue(std::string_view row, const RowHeader& header, int index,
-                                     ValueType declared);
+// The stored bytes of feature `index` (u8 type tag, then the payload) of a row
+// whose header parsed; `index` must be < header.num_values. A view into `row`.
+std::string_view RowCell(std::string_view row, const RowHeader& header, int index);
+
+// Checks a cell's tag against the schema's type: 0 (null, no payload) or
+// `declared`. The payload itself is checked by DecodePayload. Errors:
+// kDataLoss naming feature `index`.
+absl::Status CheckCell(std::string_view cell, int index, ValueType declared);
 
 // True when row `a` wins over row `b` under last-writer-wins: greater
 // (event_ts, created_ts), then greater bytes. A row that does not parse loses

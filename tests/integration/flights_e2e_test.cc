@@ -56,7 +56,8 @@ TEST(FlightsEndToEnd, EveryEntityMatchesDuckDbLatestRow) {
     auto metrics = quiver::testing::Run({"curl", "-sf", "http://" + addr + "/metrics"}, 30);
     if (metrics.exit_code != 0) continue;  // a gRPC port
     EXPECT_NE(metrics.out.find("quiver_rpc_requests_total"), std::string::npos) << addr;
-    if (metrics.out.find("method=\"Get\"") != std::string::npos) ++served_gets;
+    // The C++ client reads through the lean lookup protocol (LeanGet).
+    if (metrics.out.find("method=\"LeanGet\"") != std::string::npos) ++served_gets;
   }
   EXPECT_EQ(served_gets, 3);  // every node answered lookups
 

@@ -220,6 +220,23 @@ TEST_F(ClientTest, FailsOverFromAHungReplicaWithinTheDeadline) {
   ExpectSampleValues(*resp);
 }
 
+TEST_F(ClientTest, HedgesACallRunningPastTheReplicasRecentP95) {
+  StartCluster(3, 2);
+  SeedSample();
+  auto client = NewClient();
+  // Warm the per-node latency windows and earn hedging budget.
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(client->GetOnlineFeatures(SampleRequest()).ok());
+  Node(2).SetHang(true);
+  // Without a hedge the hung replica holds its rows for its whole attempt
+  // timeout (half of the 4 s deadline); the hedge answers them within ~p95.
+  const auto start = std::chrono::steady_clock::now();
+  auto resp = client->GetOnlineFeatures(SampleRequest(std::chrono::milliseconds(4000)));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  ExpectSampleValues(*resp);
+  EXPECT_LT(elapsed, std::chrono::milliseconds(1000));
+}
+
 TEST_F(ClientTest, RetriesNotFoundButNotInvalidArgument) {
   StartCluster(3, 2);
   SeedSample();

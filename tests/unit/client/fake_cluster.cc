@@ -1,9 +1,12 @@
 #include "fake_cluster.h"
 
 #include <chrono>
+#include <string_view>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "quiver/client/convert.h"
+#include "quiver/keys/value.h"
 
 namespace quiver::testing {
 namespace {
@@ -144,13 +147,59 @@ class FakeNode::Service final : public quiver::v1::NodeService::Service {
                      quiver::v1::WriteResponse* out) override {
     owner_->write_calls_.fetch_add(1);
     if (grpc::Status s = Injected(ctx); !s.ok()) return s;
-    if (FindView(req->view()) == nullptr) {
+    const quiver::v1::FeatureView* view = FindView(req->view());
+    if (view == nullptr) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown view");
     }
-    for (const auto& row : req->rows()) owner_->Put(req->view(), row);
+    for (const auto& row : req->rows()) {
+      if (row.packed_values().empty()) {
+        owner_->Put(req->view(), row);
+        continue;
+      }
+      auto unpacked = Unpacked(*view, row);
+      if (!unpacked.has_value()) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed packed values");
+      }
+      owner_->Put(req->view(), *unpacked);
+    }
     out->set_rows_written(req->rows_size());
     out->set_epoch(owner_->epoch_.load());
     return grpc::Status::OK;
+  }
+
+  // The row with WriteRow.packed_values (format in proto/quiver.proto) turned
+  // into Value messages; nullopt if malformed.
+  static std::optional<quiver::v1::WriteRow> Unpacked(const quiver::v1::FeatureView& view,
+                                                      const quiver::v1::WriteRow& row) {
+    quiver::v1::WriteRow out = row;
+    out.clear_packed_values();
+    std::string_view in = row.packed_values();
+    for (const auto& feature : view.features()) {
+      const ValueType t = client::FromProtoType(feature.type());
+      if (in.empty()) return std::nullopt;
+      const uint8_t tag = static_cast<uint8_t>(in[0]);
+      in.remove_prefix(1);
+      quiver::v1::Value* value = out.add_values();
+      if (tag == 0) continue;
+      if (tag != static_cast<uint8_t>(t)) return std::nullopt;
+      size_t n = 0;
+      switch (t) {
+        case ValueType::kBool: n = 1; break;
+        case ValueType::kInt32: case ValueType::kFloat: n = 4; break;
+        case ValueType::kInt64: case ValueType::kDouble: case ValueType::kUnixTimestamp: n = 8; break;
+        default:  // STRING, BYTES, lists: u32 length first
+          if (in.size() < 4) return std::nullopt;
+          for (int i = 3; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(in[i]);
+          in.remove_prefix(4);
+      }
+      if (in.size() < n) return std::nullopt;
+      auto decoded = DecodePayload(t, in.substr(0, n));
+      if (!decoded.ok()) return std::nullopt;
+      client::ToProto(*decoded, value);
+      in.remove_prefix(n);
+    }
+    if (!in.empty()) return std::nullopt;
+    return out;
   }
 
   grpc::Status Health(grpc::ServerContext*, const quiver::v1::HealthRequest*,

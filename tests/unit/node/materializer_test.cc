@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -24,11 +25,13 @@ constexpr int64_t kDayUs = 24LL * 3600 * 1000 * 1000;
 // 2024-01-01T00:00:00Z
 constexpr int64_t kBaseUs = 1704067200LL * 1000 * 1000;
 
-// Collects what a task would send to the replicas.
+// Collects what a task would send to the replicas (called from the task's
+// writer threads).
 class CollectingSink final : public RowSink {
  public:
   absl::Status Write(const std::string& view, uint32_t schema_version,
                      const std::vector<client::EncodedRow>& rows) override {
+    std::lock_guard<std::mutex> lock(mu);
     if (!fail_with.ok()) return fail_with;
     views.push_back(view);
     schema_versions.push_back(schema_version);
@@ -36,6 +39,7 @@ class CollectingSink final : public RowSink {
     collected.insert(collected.end(), rows.begin(), rows.end());
     return absl::OkStatus();
   }
+  std::mutex mu;
   absl::Status fail_with;
   std::vector<std::string> views;
   std::vector<uint32_t> schema_versions;

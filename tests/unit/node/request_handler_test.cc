@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -249,6 +250,73 @@ TEST_F(RequestHandlerTest, HealthReportsIdEpochAndRegistryVersion) {
   EXPECT_EQ(health.epoch(), 7u);
   EXPECT_EQ(health.registry_version(), 1u);
   EXPECT_TRUE(health.serving());
+}
+
+// WriteRow.packed_values built byte by byte from the format in
+// proto/quiver.proto, independent of the client's encoder.
+std::string PackedUser(int64_t clicks, bool null_score, const std::string& name) {
+  auto le = [](uint64_t v, int bytes) {
+    std::string out;
+    for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    return out;
+  };
+  auto bits = [](auto x) {
+    uint64_t u = 0;
+    std::memcpy(&u, &x, sizeof(x));
+    return u;
+  };
+  std::string p;
+  p += '\x02' + le(static_cast<uint64_t>(clicks), 8);                       // INT64
+  p += null_score ? std::string(1, '\0') : '\x04' + le(bits(0.75), 8);        // DOUBLE or null
+  p += '\x06' + le(name.size(), 4) + name;                                    // STRING
+  p += '\x13' + le(12, 4) + le(2, 4) + le(bits(0.5f), 4) + le(bits(-1.25f), 4);  // LIST<FLOAT>
+  return p;
+}
+
+quiver::v1::WriteRow PackedRow(int64_t user_id, int64_t event_ts_us, std::string packed) {
+  quiver::v1::WriteRow row;
+  row.set_entity_key(Key(user_id));
+  row.set_event_ts_us(event_ts_us);
+  row.set_created_ts_us(event_ts_us);
+  row.set_packed_values(std::move(packed));
+  return row;
+}
+
+TEST_F(RequestHandlerTest, PackedAndValueRowsReadBackAlike) {
+  ASSERT_TRUE(Write({PackedRow(1, kStartUs - 1000, PackedUser(5, false, "ann")),
+                     Row(2, kStartUs - 1000, UserValues(5, 0.75, "ann")),
+                     PackedRow(3, kStartUs - 2000, PackedUser(9, true, "bob"))})
+                  .ok());
+  auto response = Get("user_stats", {1, 2, 3});
+  ASSERT_TRUE(response.ok()) << response.status();
+  const auto& rows = response->results(0).rows();
+  ASSERT_EQ(rows.size(), 3);
+  const auto expected = UserValues(5, 0.75, "ann");
+  const ValueType types[] = {ValueType::kInt64, ValueType::kDouble, ValueType::kString,
+                             ValueType::kFloatList};
+  for (int r : {0, 1}) {
+    EXPECT_EQ(rows[r].status(), quiver::v1::PRESENT);
+    EXPECT_EQ(rows[r].event_ts_us(), kStartUs - 1000);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(Decode(rows[r].values(i), types[i]), expected[i]) << i;
+  }
+  EXPECT_EQ(rows[2].status(), quiver::v1::PRESENT);
+  EXPECT_EQ(rows[2].values(0).int64_val(), 9);
+  EXPECT_EQ(rows[2].values(1).val_case(), quiver::v1::Value::VAL_NOT_SET);  // null score
+  EXPECT_EQ(rows[2].values(2).string_val(), "bob");
+}
+
+TEST_F(RequestHandlerTest, MalformedPackedValuesAreInvalidArgumentAndWriteNothing) {
+  const std::string good = PackedUser(5, false, "ann");
+  std::string wrong_tag = good;
+  wrong_tag[0] = '\x01';  // INT32 where INT64 is declared
+  std::string long_string = good;
+  long_string[1 + 8 + 1 + 8 + 1] = '\x7f';  // string length past the end
+  for (const std::string& bad : {wrong_tag, good.substr(0, good.size() - 1), good + "x",
+                                 long_string, std::string()}) {
+    absl::Status s = Write({PackedRow(1, kStartUs, good), PackedRow(2, kStartUs, bad)});
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  }
+  EXPECT_EQ(store_->CountRows("user_stats").value(), 0u);
 }
 
 }  // namespace

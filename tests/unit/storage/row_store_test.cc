@@ -79,7 +79,7 @@ TEST_F(RowStoreTest, LastWriterWinsWhateverTheArrivalOrder) {
       w.event_ts_us = kT0 + static_cast<int64_t>(rng() % 3) * kSecond;
       w.created_ts_us = static_cast<int64_t>(rng() % 2);
       w.values = {Value::Int64(static_cast<int64_t>(rng() % 1000)),
-                  Value::String("v" + std::to_string(rng() % 5))};
+                  Value::String(std::string("v").append(std::to_string(rng() % 5)))};
       writes.push_back(w);
     }
     writes.push_back(writes.back());  // an exact duplicate (a retry)
@@ -316,7 +316,7 @@ TEST_F(RowStoreTest, ReopenKnowsViewsBeforeEnsureView) {
   ASSERT_TRUE(store_->EnsureView(Schema("b", {ValueType::kInt64})).ok());
   std::vector<RowWrite> rows;
   for (int i = 0; i < 100; ++i) {
-    rows.push_back({Key(i), kT0, 0, {Value::String("s" + std::to_string(i))}});
+    rows.push_back({Key(i), kT0, 0, {Value::String(std::string("s").append(std::to_string(i)))}});
   }
   ASSERT_TRUE(store_->Write("a", rows).ok());
   Reopen();

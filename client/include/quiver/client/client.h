@@ -51,6 +51,10 @@ struct ClientOptions {
   // Deadline of one attempt on one replica before failing over, as a fraction
   // of the time left: attempt_timeout = max(min_attempt_timeout, left / replicas_left).
   std::chrono::milliseconds min_attempt_timeout{20};
+  // Lookups use the nodes' lean lookup protocol (persistent TCP, protobuf
+  // frames; docs/architecture.md) when every node in the map serves it, and
+  // gRPC otherwise. false: always gRPC.
+  bool lean_lookups = true;
   // Bounds a request (bad input is refused before any RPC).
   size_t max_entity_rows = 10000;
   size_t max_features = 1000;

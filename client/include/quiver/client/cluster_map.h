@@ -34,9 +34,14 @@ class ClusterMapView {
   // Every replica of `partition`, including DOWN ones, in the coordinator's order.
   std::span<const uint32_t> AllReplicasOf(uint32_t partition) const;
 
-  // "" if unknown.
+  // The node's gRPC address; "" if unknown.
   const std::string& AddressOf(uint32_t node_id) const;
+  // The node's lean lookup address (docs/architecture.md); "" if unknown or
+  // the node serves none (lookups then use gRPC).
+  const std::string& LookupAddressOf(uint32_t node_id) const;
   bool IsUp(uint32_t node_id) const;
+  // True when every node of the map advertises a lean lookup address.
+  bool AllServeLean() const { return all_lean_; }
   const std::vector<quiver::v1::NodeInfo>& nodes() const { return nodes_; }
   const quiver::v1::ClusterMap& proto() const { return proto_; }
 
@@ -48,6 +53,7 @@ class ClusterMapView {
   std::unordered_map<uint32_t, size_t> node_pos_;
   std::vector<std::vector<uint32_t>> replicas_;  // UP first
   std::vector<std::vector<uint32_t>> all_replicas_;
+  bool all_lean_ = false;
 };
 
 }  // namespace quiver::client

@@ -64,6 +64,10 @@ class RegistryIndex {
   absl::StatusOr<std::vector<ResolvedFeature>> Resolve(const std::vector<std::string>& refs) const;
   // Errors: kNotFound for an unknown service, else as Resolve.
   absl::StatusOr<std::vector<ResolvedFeature>> ResolveService(const std::string& service) const;
+  // The service's features as ResolveService gives them, resolved once when
+  // the index was built (the lookup path: no copy); nullptr for an unknown
+  // service.
+  const absl::StatusOr<std::vector<ResolvedFeature>>* FindService(const std::string& service) const;
 
   // Builds the serialized entity key of `view` from one entity row given as
   // (join key -> value); join keys not used by the view are ignored.
@@ -76,6 +80,7 @@ class RegistryIndex {
   quiver::v1::Registry registry_;
   std::map<std::string, ViewInfo> views_;
   std::map<std::string, const quiver::v1::Entity*> entities_;
+  std::map<std::string, absl::StatusOr<std::vector<ResolvedFeature>>> services_;
 };
 
 }  // namespace quiver::client

@@ -44,7 +44,10 @@ struct CoordinatorOptions {
   int64_t heartbeat_timeout_us = 2'000'000;  // unit: µs without heartbeat before DOWN
   int64_t lease_us = 30'000'000;  // unit: µs a leased task stays with its node
   uint32_t max_task_attempts = 5;  // leases of one task before its job fails
-  uint64_t max_task_rows = 1'000'000;  // adjacent row groups merge into tasks up to this
+  // Adjacent row groups merge into tasks up to this many rows. Smaller tasks
+  // spread one file over more nodes (and bound each task's memory); larger
+  // ones deduplicate more rows per entity before writing.
+  uint64_t max_task_rows = 250'000;
   size_t max_finished_jobs = 100;  // older finished jobs are forgotten
   // unit: µs since the Unix epoch. Empty: the system clock.
   std::function<int64_t()> clock;

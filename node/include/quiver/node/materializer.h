@@ -68,13 +68,19 @@ absl::StatusOr<storage::LatestQuery> BuildLatestQuery(const client::RegistryInde
                                                       const quiver::v1::MaterializationTask& task);
 
 // Runs one task, `batch_rows` rows per sink call. `cancelled` (may be empty)
-// is polled between batches. Errors: from BuildLatestQuery, ScanLatest and the
-// sink; kCancelled when `cancelled` returned true.
+// is polled between batches. The scan builds the next batch while up to
+// `writers` (at least 1) threads write earlier ones, so `sink` must accept
+// concurrent calls when `writers` > 1; memory is bounded by (writers + 2)
+// batches plus DuckDB's working set for the task's row range. Blocks until
+// every batch was written or the task failed.
+// Errors: from BuildLatestQuery, ScanLatest and the sink (the scan's error
+// first); kCancelled when `cancelled` returned true.
 absl::StatusOr<TaskResult> RunMaterializationTask(const client::RegistryIndex& registry,
                                                   const quiver::v1::MaterializationTask& task,
                                                   storage::OfflineStore& offline, RowSink& sink,
                                                   size_t batch_rows,
-                                                  const std::function<bool()>& cancelled = {});
+                                                  const std::function<bool()>& cancelled = {},
+                                                  size_t writers = 2);
 
 // Whether another attempt of a task that failed with `status` may succeed.
 bool IsRetryable(const absl::Status& status);
@@ -83,6 +89,7 @@ struct WorkerOptions {
   std::function<uint32_t()> node_id;  // 0: not registered yet, no lease
   std::chrono::milliseconds poll_interval{200};  // between LeaseTask calls when idle
   size_t batch_rows = 10000;
+  size_t writers = 2;  // batches written at once per task (RunMaterializationTask)
   uint32_t write_quorum = 0;  // 0: majority
 };
 

@@ -1,6 +1,7 @@
 // Node: the quiver-node process assembled from its parts — the RowStore, the
 // NodeService gRPC server, registration and heartbeats with the coordinator,
-// registry sync, the metrics endpoint and the materialization worker.
+// registry sync, the metrics endpoint, the materialization worker and the
+// lean lookup server (lookup_server.h: Get frames over plain TCP).
 //
 // Start-up order: fetch the cluster map's partition count Q (the store's Q is
 // persisted in DATA_DIR/num_partitions and must match it), open RocksDB under
@@ -34,7 +35,11 @@ struct NodeOptions {
   uint32_t write_quorum = 0;  // 0: majority of each partition's replicas
   size_t materialize_batch_rows = 10000;
   std::string log_level = "info";
-  size_t max_message_bytes = 64u << 20;  // gRPC send/receive limit
+  size_t max_message_bytes = 64u << 20;  // gRPC send/receive limit; also the lookup frame limit
+  // host:port of the lean lookup server; empty: the listen host, port 0 (a
+  // free port). Advertised to the coordinator with the advertise host.
+  std::string lookup_listen;
+  int lookup_threads = 2;  // io threads of the lookup server
 };
 
 // Parses the command line (and --config FILE). Errors: kInvalidArgument naming
@@ -63,6 +68,10 @@ class Node {
   const std::string& listen_address() const;
   const std::string& advertise_address() const;
   const std::string& metrics_address() const;
+  // The lookup server's bound "host:port" (lookup_listen host, bound port).
+  const std::string& lookup_address() const;
+  // What the coordinator tells clients: the advertise host, the bound port.
+  const std::string& lookup_advertise_address() const;
   uint32_t node_id() const;
 
   class Impl;

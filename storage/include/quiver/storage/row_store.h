@@ -20,6 +20,13 @@
 // dropped by a compaction filter (RocksDB CompactionFilter docs; ttl 0 means
 // never expires). "now" comes from the injected clock.
 //
+// Reads (docs/architecture.md, "Storage"): tuned for point lookups — whole-key
+// bloom filters (also on the memtable), a hash index inside data blocks,
+// index and filter blocks pinned in the block cache, every SST file kept open,
+// LZ4 when the RocksDB build has it. A batch is one RocksDB MultiGet, whose
+// block reads per SST file are one MultiRead, served by io_uring when enabled
+// (io_uring_fs.h).
+//
 // Thread-safety: all methods are thread-safe (RocksDB's own guarantees; the
 // view table is guarded by a shared mutex). Methods block on disk I/O.
 #ifndef QUIVER_STORAGE_ROW_STORE_H_
@@ -34,6 +41,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "quiver/keys/value.h"
@@ -47,11 +55,20 @@ int64_t SystemNowMicros();
 struct RowStoreOptions {
   std::string path;  // RocksDB directory; created if missing
   uint32_t num_partitions = 4096;  // Q, a power of two; fixed for a store's life
-  uint64_t block_cache_bytes = 256ull << 20;  // unit: bytes
+  // unit: bytes. Index and filter blocks of every SST file are pinned in this
+  // cache (about 2% of the stored bytes; they may exceed a small cache).
+  uint64_t block_cache_bytes = 256ull << 20;
   Clock clock = SystemNowMicros;
   // unit: seconds. How often RocksDB rewrites old files so the TTL filter sees
   // them (periodic_compaction_seconds). 0 means RocksDB's default.
   uint64_t periodic_compaction_seconds = 24 * 3600;
+  // Serve MultiGet's batched block reads through io_uring (io_uring_fs.h).
+  // Used only when IoUringSupported() and QUIVER_DISABLE_IO_URING is unset;
+  // otherwise the store falls back to RocksDB's preads (logged once).
+  bool use_io_uring = true;
+  // O_DIRECT reads of SST files (bypass the page cache; the block cache is
+  // then the only cache of the store's data).
+  bool use_direct_reads = false;
 };
 
 // What the store needs to know of a feature view.
@@ -71,6 +88,16 @@ struct RowWrite {
 };
 
 enum class RowStatus { kPresent, kNotFound, kOutsideMaxAge };
+
+// Called by MultiGetCells once per entity key, in order. `index` is the key's
+// position; `event_ts_us` is 0 for kNotFound. For kPresent rows, `cells[j]`
+// are the stored bytes of feature feature_indices[j] exactly as in the row's
+// values area (u8 type tag, 0 = null with no payload, else the declared type's
+// tag followed by the AppendPayload bytes of quiver/keys/value.h), so
+// DecodePayload(type, cell.substr(1)) decodes a non-null cell. For other
+// statuses `cells` is empty. Every view is valid only during the call.
+using RowVisitor = absl::FunctionRef<void(size_t index, RowStatus status, int64_t event_ts_us,
+                                          std::span<const std::string_view> cells)>;
 
 struct RowRead {
   RowStatus status = RowStatus::kNotFound;
@@ -130,6 +157,17 @@ class RowStore {
                                                 std::span<const std::string> entity_keys,
                                                 std::span<const int> feature_indices,
                                                 uint32_t expected_schema_version = 0);
+
+  // Zero-copy batched lookup, the node's hot path: the same lookup, rules and
+  // errors as MultiGet, but instead of decoding values it hands `visit` the
+  // stored bytes of the requested features (see RowVisitor). Tags are checked
+  // (0 or the declared type, else kDataLoss), payloads are not decoded.
+  // Visits every key in order, exactly once, unless an error is returned:
+  // then the caller discards what it was given (visits may have happened).
+  // No heap allocation per key.
+  absl::Status MultiGetCells(std::string_view view, std::span<const std::string_view> entity_keys,
+                             std::span<const int> feature_indices,
+                             uint32_t expected_schema_version, RowVisitor visit);
 
   // Number of rows (not expired, any schema version) of `view`, by a full
   // scan; for tests and verify. Errors: kNotFound, kDataLoss (corrupt row).
