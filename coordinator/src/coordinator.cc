@@ -432,7 +432,7 @@ absl::StatusOr<Job> Coordinator::StartMaterialization(const quiver::v1::Material
     }
   }
   // Reading Parquet metadata may take a while: no lock held.
-  auto tasks = PlanTasks(*offline_, registry, windows, options_.max_task_rows);
+  auto tasks = PlanTasks(*offline_, registry, windows, options_.max_task_rows, options_.task_split);
   if (!tasks.ok()) return tasks.status();
 
   absl::MutexLock lock(&mu_);

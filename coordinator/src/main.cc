@@ -29,7 +29,7 @@ absl::StatusOr<quiver::coordinator::ServerOptions> ParseOptions(const quiver::ru
   auto rf = f.GetInt("replication-factor", 3);
   auto hb = f.GetInt("heartbeat-timeout-ms", 2000);
   auto lease = f.GetInt("lease-ms", 30000);
-  auto task_rows = f.GetInt("max-task-rows", 250000);
+  auto task_rows = f.GetInt("max-task-rows", 1000000);
   for (const auto* v : {&partitions, &rf, &hb, &lease, &task_rows}) {
     if (!v->ok()) return v->status();
   }
@@ -45,6 +45,12 @@ absl::StatusOr<quiver::coordinator::ServerOptions> ParseOptions(const quiver::ru
   o.coordinator.heartbeat_timeout_us = *hb * 1000;
   o.coordinator.lease_us = *lease * 1000;
   o.coordinator.max_task_rows = static_cast<uint64_t>(*task_rows);
+  const std::string split = f.Get("task-split", "hash");
+  if (split != "hash" && split != "rows") {
+    return absl::InvalidArgumentError("--task-split must be hash or rows");
+  }
+  o.coordinator.task_split = split == "hash" ? quiver::coordinator::TaskSplit::kEntityHash
+                                             : quiver::coordinator::TaskSplit::kRowRanges;
   return o;
 }
 
@@ -55,7 +61,7 @@ int main(int argc, char** argv) {
   auto flags = quiver::runtime::Flags::Parse(
       argc, argv, 1,
       {"listen", "metrics-listen", "data-dir", "partitions", "replication-factor",
-       "heartbeat-timeout-ms", "lease-ms", "max-task-rows", "log-level"});
+       "heartbeat-timeout-ms", "lease-ms", "max-task-rows", "task-split", "log-level"});
   if (!flags.ok()) return Fail(flags.status());
   if (auto s = quiver::runtime::SetupLogging("quiver-coordinator", flags->Get("log-level", "info"));
       !s.ok()) {

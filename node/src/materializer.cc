@@ -53,6 +53,8 @@ absl::StatusOr<storage::LatestQuery> BuildLatestQuery(const client::RegistryInde
   query.row_end = task.row_end();
   query.start_us = task.start_us();
   query.end_us = task.end_us();
+  query.bucket = task.bucket();
+  query.buckets = task.buckets();
   for (const client::JoinKeySpec& jk : info->join_keys) {
     query.join_keys.push_back({jk.join_key, jk.type});
   }

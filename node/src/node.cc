@@ -385,7 +385,9 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   auto store = storage::RowStore::Open(store_options);
   if (!store.ok()) return store.status();
   store_ = *std::move(store);
-  auto offline = storage::OfflineStore::Open();
+  // DuckDB's memory is capped (its default is 80 % of RAM); a materialization
+  // task holds at most its own rows (max_task_rows) anyway.
+  auto offline = storage::OfflineStore::Open(0, "1GB");
   if (!offline.ok()) return offline.status();
   offline_ = *std::move(offline);
 

@@ -293,6 +293,10 @@ class OfflineStore::Impl {
     where.push_back(absl::StrCat(QuoteIdent(q.timestamp_field),
                                  " < ", TimestampLiteral(q.end_us, ts_type)));
     for (const std::string& k : key_cols) where.push_back(k + " IS NOT NULL");
+    if (q.buckets > 1) {
+      where.push_back(absl::StrCat("hash(", absl::StrJoin(key_cols, ", "), ") % ", q.buckets,
+                                   " = ", q.bucket));
+    }
     const std::string sql = absl::StrCat(
         "SELECT ", absl::StrJoin(select, ", "), " FROM read_parquet(", QuoteLiteral(q.file),
         ", file_row_number = true) WHERE ", absl::StrJoin(where, " AND "),

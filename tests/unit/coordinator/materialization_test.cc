@@ -1,5 +1,6 @@
 // Materialization planning, leasing and completion against Parquet files
 // written by DuckDB; expected row groups come from DuckDB's parquet_metadata.
+#include <map>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -36,6 +37,7 @@ class MaterializationTest : public ::testing::Test {
     ASSERT_TRUE(copy.ok()) << copy.status();
     options_ = TestOptions(dir_.File("state"), clock_);
     options_.max_task_rows = 1;  // one task per row group unless a test says otherwise
+    options_.task_split = TaskSplit::kRowRanges;
     clock_.Advance(kRows * kMinuteUs);  // "now" is after the data
   }
 
@@ -175,6 +177,55 @@ TEST_F(MaterializationTest, AdjacentRowGroupsMergeUpToTheRowLimit) {
   const auto t = c_->State().pending_tasks(0);
   EXPECT_EQ(t.row_begin(), 0u);
   EXPECT_EQ(t.row_end(), static_cast<uint64_t>(kRows));
+}
+
+TEST_F(MaterializationTest, EntityHashSplitGivesEachEntityToExactlyOneTask) {
+  options_.max_task_rows = 15000;  // 40,000 rows -> 3 buckets over the whole file
+  options_.task_split = TaskSplit::kEntityHash;
+  Open();
+  ApplyRegistry();
+  auto job = Start(kBaseUs, kBaseUs + kRows * kMinuteUs);
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_EQ(job->tasks_size(), 3);
+  // Run each task's query: the buckets partition the entities, and together
+  // they give DuckDB's latest row of every origin, each exactly once.
+  std::map<std::string, int64_t> latest;
+  for (int i = 0; i < 3; ++i) {
+    const auto t = c_->State().pending_tasks(i);
+    EXPECT_EQ(t.row_begin(), 0u);
+    EXPECT_EQ(t.row_end(), static_cast<uint64_t>(kRows));
+    EXPECT_EQ(t.buckets(), 3u);
+    storage::LatestQuery q;
+    q.file = t.file();
+    q.row_begin = t.row_begin();
+    q.row_end = t.row_end();
+    q.start_us = t.start_us();
+    q.end_us = t.end_us();
+    q.join_keys = {{"origin", ValueType::kString}};
+    q.timestamp_field = "date";
+    q.features = {{"delay", ValueType::kInt64}};
+    q.bucket = t.bucket();
+    q.buckets = t.buckets();
+    ASSERT_TRUE(offline_
+                    ->ScanLatest(q, 7,
+                                 [&](std::vector<storage::OfflineRow>& rows) {
+                                   for (const auto& r : rows) {
+                                     const auto& origin =
+                                         std::get<std::string>(r.join_key_values[0].data);
+                                     EXPECT_TRUE(latest.emplace(origin, std::get<int64_t>(r.values[0].data)).second)
+                                         << origin << " in two buckets";
+                                   }
+                                   return absl::OkStatus();
+                                 })
+                    .ok());
+  }
+  ASSERT_EQ(latest.size(), 10u);  // origins A0..A9
+  for (const auto& [origin, delay] : latest) {
+    auto want = offline_->QueryScalar(absl::StrCat("SELECT max(i) FROM range(", kRows,
+                                                   ") t(i) WHERE 'A' || (i % 10) = '", origin, "'"));
+    ASSERT_TRUE(want.ok());
+    EXPECT_EQ(std::to_string(delay), *want) << origin;
+  }
 }
 
 TEST_F(MaterializationTest, AWindowWithoutDataSucceedsAtOnce) {

@@ -37,6 +37,12 @@ class OfflineStore;
 
 namespace quiver::coordinator {
 
+// How materialization cuts a large range of Parquet rows into tasks.
+enum class TaskSplit {
+  kEntityHash,  // by hash of the entity key: exact per-entity dedup (default)
+  kRowRanges,   // by adjacent row groups
+};
+
 struct CoordinatorOptions {
   std::string data_dir;  // required; created if missing
   uint32_t num_partitions = 4096;  // Q, a power of two; fixed when the state is created
@@ -47,7 +53,9 @@ struct CoordinatorOptions {
   // Adjacent row groups merge into tasks up to this many rows. Smaller tasks
   // spread one file over more nodes (and bound each task's memory); larger
   // ones deduplicate more rows per entity before writing.
-  uint64_t max_task_rows = 250'000;
+  uint64_t max_task_rows = 1'000'000;
+  // How a large range of rows is cut into tasks (planner.h).
+  TaskSplit task_split = TaskSplit::kEntityHash;
   size_t max_finished_jobs = 100;  // older finished jobs are forgotten
   // unit: µs since the Unix epoch. Empty: the system clock.
   std::function<int64_t()> clock;

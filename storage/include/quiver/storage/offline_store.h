@@ -63,6 +63,10 @@ struct LatestQuery {
   std::string timestamp_field;
   std::string created_timestamp_column;  // empty: none (created_ts = 0)
   std::vector<NamedType> features;
+  // buckets > 1: only rows whose join keys hash (DuckDB's hash(), the same
+  // on every node of one build) to `bucket` modulo `buckets`.
+  uint32_t bucket = 0;
+  uint32_t buckets = 0;
 };
 
 struct OfflineRow {
