@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "client_impl.h"
+
+#include <google/protobuf/util/message_differencer.h>
 #include "spdlog/spdlog.h"
 
 namespace quiver::client {
@@ -133,6 +135,17 @@ absl::Status ClientImpl::Fetch(bool wait_for_ready) {
     return coordinator_->GetRegistry(ctx, quiver::v1::GetRegistryRequest(), &registry_proto);
   });
   if (!s.ok()) return s;
+  {
+    // Unchanged (the usual case each second; the epoch and the registry
+    // version grow with every change): keep the built snapshot, so the lookup
+    // path's structures are not rebuilt and freed for nothing.
+    absl::MutexLock l(&state_mu_);
+    if (state_.map != nullptr && state_.registry != nullptr &&
+        state_.map->epoch() == map_proto.epoch() &&
+        state_.registry->version() == registry_proto.version()) {
+      return absl::OkStatus();
+    }
+  }
   auto map = ClusterMapView::Build(map_proto);
   if (!map.ok()) return map.status();
   auto registry = RegistryIndex::Build(std::move(registry_proto));

@@ -497,20 +497,46 @@ absl::StatusOr<OnlineResponse> ClientImpl::GetOnlineFeatures(const OnlineRequest
   response.rows.assign(request.entity_rows.size(), empty_row);
   if (request.entity_rows.empty() || plans.empty()) return response;
 
+  // Views keyed by the same join keys share one entity key per row: encode
+  // and hash it once (a service over many views of one entity is the common
+  // case).
+  std::vector<size_t> key_source(plans.size());
+  for (size_t v = 0; v < plans.size(); ++v) {
+    key_source[v] = v;
+    for (size_t u = 0; u < v; ++u) {
+      const auto& a = plans[u].info->join_keys;
+      const auto& b = plans[v].info->join_keys;
+      const bool same = a.size() == b.size() &&
+                        std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) {
+                          return x.join_key == y.join_key && x.type == y.type;
+                        });
+      if (same) {
+        key_source[v] = u;
+        break;
+      }
+    }
+  }
   std::vector<Item> items;
   items.reserve(request.entity_rows.size() * plans.size());
   for (size_t r = 0; r < request.entity_rows.size(); ++r) {
+    const size_t first = items.size();
     for (size_t v = 0; v < plans.size(); ++v) {
-      auto key = snap.registry->EntityKeyFor(*plans[v].info, request.entity_rows[r]);
-      if (!key.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("entity row ", r, ": ", key.status().message()));
-      }
       Item item;
       item.row = static_cast<uint32_t>(r);
       item.view = static_cast<uint32_t>(v);
-      item.replicas = snap.map->ReplicasOf(PartitionOf(*key, snap.map->num_partitions()));
-      item.key = *std::move(key);
+      if (key_source[v] != v) {
+        const Item& same = items[first + key_source[v]];
+        item.key = same.key;
+        item.replicas = same.replicas;
+      } else {
+        auto key = snap.registry->EntityKeyFor(*plans[v].info, request.entity_rows[r]);
+        if (!key.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("entity row ", r, ": ", key.status().message()));
+        }
+        item.replicas = snap.map->ReplicasOf(PartitionOf(*key, snap.map->num_partitions()));
+        item.key = *std::move(key);
+      }
       items.push_back(std::move(item));
     }
   }

@@ -18,7 +18,9 @@
 #include "rocksdb/env.h"
 #include "rocksdb/file_system.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/memtablerep.h"
 #include "rocksdb/merge_operator.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "row_codec.h"
@@ -40,7 +42,8 @@ constexpr char kViewCfPrefix[] = "fv:";
 constexpr char kViewMetaPrefix[] = "quiver/view/";
 constexpr char kPartitionsKey[] = "quiver/num_partitions";
 constexpr char kViewMetaMagic[] = "QVS1";
-constexpr size_t kMaxFeatures = 65535;  // u16 count in the row format
+constexpr size_t kMaxFeatures = 65535;
+constexpr size_t kMemtableBuckets = 8192;  // >= the usual partition count (4096)  // u16 count in the row format
 // SST files of a view: MultiGet reads each file's blocks with one MultiRead,
 // one file after the other, so fewer, larger files mean larger batches for
 // io_uring to run in parallel (RocksDB's default is 64 MiB).
@@ -281,6 +284,13 @@ class RowStore::Impl {
     // not written lately skips the memtable search.
     cf.memtable_prefix_bloom_size_ratio = 0.02;
     cf.memtable_whole_key_filtering = true;
+    // A view's rows stay in the memtable until it fills (64 MiB: a whole view
+    // of a small deployment). A hash of skip lists keyed by the 4-byte
+    // partition prefix keeps each search within one partition's few rows
+    // instead of one skip list over all of them (RocksDB's HashSkipList
+    // memtable; iterators then need total_order_seek).
+    cf.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(4));
+    cf.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(kMemtableBuckets));
     if (options_.periodic_compaction_seconds > 0) {
       cf.periodic_compaction_seconds = options_.periodic_compaction_seconds;
     }
@@ -293,6 +303,8 @@ class RowStore::Impl {
     db_options.create_missing_column_families = true;
     db_options.max_background_jobs = 4;
     db_options.bytes_per_sync = 1 << 20;
+    // The hashed memtable (ViewCfOptions) takes one writer at a time.
+    db_options.allow_concurrent_memtable_write = false;
     db_options.max_open_files = -1;  // table readers (and pinned metadata) stay loaded
     db_options.use_direct_reads = options_.use_direct_reads;
     if (options_.use_io_uring) env_ = NewIoUringEnvOrNull();
@@ -598,6 +610,7 @@ class RowStore::Impl {
     const int64_t ttl = v->schema->ttl.count();
     const int64_t now = options_.clock();
     rocksdb::ReadOptions ro;
+    ro.total_order_seek = true;  // the memtable is hashed by partition
     ro.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, v->cf));
     uint64_t count = 0;
