@@ -6,7 +6,7 @@
 //       [--duration-ms 5000] [--warmup-ms 1000] [--open-threads 16]
 //       [--open-fraction 0.5] [--verify-calls 200] [--deadline-ms 1000]
 //       [--systems quiver,redis] [--out FILE.json] [--plot-data FILE.tsv]
-//       [--label TEXT]
+//       [--label TEXT] [--hedge on|off]
 //
 // 1. Verifies: --verify-calls random calls per workload must give equal
 //    tables from both systems (exit 1 otherwise).
@@ -149,7 +149,7 @@ int Main(int argc, char** argv) {
       argc, argv, 1,
       {"coordinator", "redis", "project", "entities", "workloads", "concurrency", "duration-ms",
        "warmup-ms", "open-threads", "open-fraction", "verify-calls", "deadline-ms", "systems",
-       "out", "plot-data", "label", "log-level"});
+       "out", "plot-data", "label", "hedge", "log-level"});
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
   (void)runtime::SetupLogging("bench", flags->Get("log-level", "warn"));
   auto entities = flags->GetInt("entities", 0);
@@ -178,6 +178,7 @@ int Main(int argc, char** argv) {
 
   client::ClientOptions opts;
   opts.coordinator_address = flags->Get("coordinator", "127.0.0.1:6000");
+  opts.hedged_reads = flags->Get("hedge", "on") != "off";
   auto client = client::Client::Create(opts);
   if (!client.ok()) return Fail(client.status().ToString());
   auto registry = (*client)->registry();

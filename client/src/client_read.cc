@@ -549,7 +549,9 @@ absl::StatusOr<OnlineResponse> ClientImpl::GetOnlineFeatures(const OnlineRequest
   hooks.on_failure = [this](uint32_t node) { MarkSuspect(node); };
   hooks.on_epoch = [this](uint64_t epoch) { NoteEpoch(epoch); };
   hooks.on_latency = [this](uint32_t node, Clock::duration d) { hedger_.Record(node, d); };
-  hooks.hedge_after = [this](uint32_t node) { return hedger_.HedgeAfter(node); };
+  hooks.hedge_after = [this](uint32_t node) {
+    return options_.hedged_reads ? hedger_.HedgeAfter(node) : Clock::duration::max();
+  };
   hooks.take_hedge = [this] { return hedger_.TakeHedge(); };
   hedger_.NoteCall();
   auto run = [&](auto& call) { return call.Run(hooks); };

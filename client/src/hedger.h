@@ -25,9 +25,10 @@ class Hedger {
   static constexpr size_t kMinSamples = 16;  // below this, never hedge
   static constexpr double kBudgetPerCall = 0.1;
   static constexpr double kMaxTokens = 20;
-  // A hedge never fires sooner than this: below it, a second request costs
-  // more than it can save. unit: µs
-  static constexpr int64_t kFloorUs = 200;
+  // A hedge never fires sooner than this. Below it, slowness is usually the
+  // whole machine's (CPU queueing, measured with bench/lookup --hedge on|off),
+  // where a second request only adds load. unit: µs
+  static constexpr int64_t kFloorUs = 1000;
 
   void Record(uint32_t node, Clock::duration latency) {
     absl::MutexLock lock(&mu_);

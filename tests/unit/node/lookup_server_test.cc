@@ -109,6 +109,7 @@ class Conn {
     size_t got = 0;
     while (got < n) {
       const ssize_t r = recv(fd_, out->data() + got, n - got, 0);
+      if (r < 0 && errno == EINTR) continue;
       if (r <= 0) return false;
       got += static_cast<size_t>(r);
     }

@@ -55,6 +55,10 @@ struct ClientOptions {
   // frames; docs/architecture.md) when every node in the map serves it, and
   // gRPC otherwise. false: always gRPC.
   bool lean_lookups = true;
+  // Hedged reads: a per-node call still running after that node's recent p95
+  // latency (at least 1 ms) is also sent to the next replica; the first
+  // answer wins. At most 0.1 hedge per call on average (docs/architecture.md).
+  bool hedged_reads = true;
   // Bounds a request (bad input is refused before any RPC).
   size_t max_entity_rows = 10000;
   size_t max_features = 1000;
