@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client_impl.h"
+#include "quiver/client/packed_rows.h"
 #include "quiver/keys/entity_key.h"
 #include "rpc_fanout.h"
 #include "spdlog/spdlog.h"
@@ -49,37 +50,11 @@ absl::Status ValidateRow(const ViewInfo& view, size_t index, const EncodedRow& r
   return absl::OkStatus();
 }
 
-void PutU32(uint32_t v, char* p) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-// WriteRow.packed_values (proto/quiver.proto): per feature u8 tag (0 = null),
-// then a u32 length for STRING, BYTES and lists, then the payload. `values`
-// passed ValidateRow.
-void PackValues(const std::vector<Value>& values, std::string* out) {
-  for (const Value& v : values) {
-    if (v.is_null()) {
-      out->push_back(0);
-      continue;
-    }
-    out->push_back(static_cast<char>(v.type));
-    const bool sized = IsList(v.type) || v.type == ValueType::kString || v.type == ValueType::kBytes;
-    if (!sized) {
-      AppendPayload(v, out);
-      continue;
-    }
-    const size_t at = out->size();
-    out->append(4, '\0');
-    AppendPayload(v, out);
-    PutU32(static_cast<uint32_t>(out->size() - at - 4), out->data() + at);
-  }
-}
-
 void ToWireRow(const EncodedRow& row, quiver::v1::WriteRow* out) {
   out->set_entity_key(row.entity_key);
   out->set_event_ts_us(row.event_ts_us);
   out->set_created_ts_us(row.created_ts_us);
-  PackValues(row.values, out->mutable_packed_values());
+  AppendPackedValues(row.values, out->mutable_packed_values());
 }
 
 }  // namespace

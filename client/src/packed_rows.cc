@@ -1,5 +1,7 @@
 #include "quiver/client/packed_rows.h"
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "fixed.h"
 
@@ -65,6 +67,61 @@ absl::StatusOr<Value> PackedRowReader::NextCell(ValueType declared) {
                                             ", expected ", TypeName(declared)));
   }
   return DecodePayload(declared, cell.substr(1));
+}
+
+void AppendPackedValues(std::span<const Value> values, std::string* out) {
+  for (const Value& v : values) {
+    if (v.is_null()) {
+      out->push_back(0);
+      continue;
+    }
+    out->push_back(static_cast<char>(v.type));
+    if (FixedPayloadBytes(v.type) != 0) {
+      AppendPayload(v, out);
+      continue;
+    }
+    const size_t at = out->size();
+    out->append(4, '\0');
+    AppendPayload(v, out);
+    const auto len = static_cast<uint32_t>(out->size() - at - 4);
+    std::memcpy(out->data() + at, &len, sizeof(len));  // little-endian hosts, as PutFixed
+  }
+}
+
+absl::Status UnpackValues(std::string_view in, std::span<const ValueType> types,
+                          std::vector<Value>* out, size_t* bad_feature) {
+  for (size_t i = 0; i < types.size(); ++i) {
+    auto bad = [&](const std::string& what) {
+      if (bad_feature != nullptr) *bad_feature = i;
+      return absl::InvalidArgumentError(what);
+    };
+    if (in.empty()) return bad("packed values end early");
+    const uint8_t tag = static_cast<uint8_t>(in.front());
+    in.remove_prefix(1);
+    if (tag == 0) {
+      out->push_back(Value::Null(types[i]));
+      continue;
+    }
+    if (tag != static_cast<uint8_t>(types[i])) {
+      return bad(absl::StrCat("has type tag ", tag, ", declared ", TypeName(types[i])));
+    }
+    size_t n = FixedPayloadBytes(types[i]);
+    if (n == 0) {
+      uint32_t len = 0;
+      if (!GetFixed<uint32_t>(&in, &len)) return bad("packed values end early");
+      n = len;
+    }
+    if (in.size() < n) return bad("packed values end early");
+    absl::StatusOr<Value> v = DecodePayload(types[i], in.substr(0, n));
+    if (!v.ok()) return bad(std::string(v.status().message()));
+    in.remove_prefix(n);
+    out->push_back(*std::move(v));
+  }
+  if (!in.empty()) {
+    if (bad_feature != nullptr) *bad_feature = types.size();
+    return absl::InvalidArgumentError("packed values have trailing bytes");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace quiver::client

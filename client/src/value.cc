@@ -18,23 +18,6 @@ namespace {
 using internal::GetFixed;
 using internal::PutFixed;
 
-// Width in bytes of a fixed-width scalar element; 0 for variable-width ones.
-size_t FixedWidth(ValueType element) {
-  switch (element) {
-    case ValueType::kInt32:
-    case ValueType::kFloat:
-      return 4;
-    case ValueType::kInt64:
-    case ValueType::kDouble:
-    case ValueType::kUnixTimestamp:
-      return 8;
-    case ValueType::kBool:
-      return 1;
-    default:
-      return 0;
-  }
-}
-
 void PutScalarInt(ValueType element, int64_t v, std::string* out) {
   switch (element) {
     case ValueType::kInt32:
@@ -278,6 +261,22 @@ void AppendPayload(const Value& v, std::string* out) {
   }
 }
 
+size_t FixedPayloadBytes(ValueType t) {
+  switch (t) {
+    case ValueType::kInt32:
+    case ValueType::kFloat:
+      return 4;
+    case ValueType::kInt64:
+    case ValueType::kDouble:
+    case ValueType::kUnixTimestamp:
+      return 8;
+    case ValueType::kBool:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
 absl::StatusOr<Value> DecodePayload(ValueType t, std::string_view in) {
   if (!IsValidType(t)) return absl::DataLossError("stored value has an invalid type tag");
   const ValueType e = ElementType(t);
@@ -307,7 +306,7 @@ absl::StatusOr<Value> DecodePayload(ValueType t, std::string_view in) {
   }
   uint32_t n;
   if (!GetFixed(&in, &n)) return truncated();
-  const size_t width = FixedWidth(e);
+  const size_t width = FixedPayloadBytes(e);
   if (width != 0 && in.size() != static_cast<size_t>(n) * width) return truncated();
   if (IsIntLike(e)) {
     std::vector<int64_t> xs(n);

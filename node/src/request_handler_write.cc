@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "quiver/client/convert.h"
+#include "quiver/client/packed_rows.h"
 #include "quiver/keys/entity_key.h"
 #include "quiver/node/metrics.h"
 #include "quiver/node/request_handler.h"
@@ -16,67 +17,20 @@
 namespace quiver::node {
 namespace {
 
-bool TakeU32(std::string_view* in, uint32_t* v) {
-  if (in->size() < 4) return false;
-  *v = 0;
-  for (int i = 3; i >= 0; --i) *v = (*v << 8) | static_cast<uint8_t>((*in)[i]);
-  in->remove_prefix(4);
-  return true;
-}
-
-// Bytes of a fixed-width scalar payload; 0 for STRING, BYTES and lists, whose
-// cells carry a u32 length.
-size_t FixedPayloadBytes(ValueType t) {
-  switch (t) {
-    case ValueType::kBool:
-      return 1;
-    case ValueType::kInt32:
-    case ValueType::kFloat:
-      return 4;
-    case ValueType::kInt64:
-    case ValueType::kDouble:
-    case ValueType::kUnixTimestamp:
-      return 8;
-    default:
-      return 0;
-  }
-}
-
-// Decodes WriteRow.packed_values (format in proto/quiver.proto) into one
-// value per declared type. Errors: kInvalidArgument naming the feature.
+// Decodes WriteRow.packed_values (client::UnpackValues) and range-checks
+// every value. Errors: kInvalidArgument naming the feature.
 absl::Status UnpackValues(std::string_view in, const client::ViewInfo& view,
                           std::vector<Value>* out) {
   const std::vector<ValueType>& types = view.feature_types;
-  for (size_t i = 0; i < types.size(); ++i) {
-    auto bad = [&](std::string_view what) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "feature '", view.view->features(static_cast<int>(i)).name(), "': ", std::string(what)));
-    };
-    if (in.empty()) return bad("packed values end early");
-    const uint8_t tag = static_cast<uint8_t>(in[0]);
-    in.remove_prefix(1);
-    if (tag == 0) {
-      out->push_back(Value::Null(types[i]));
-      continue;
-    }
-    if (tag != static_cast<uint8_t>(types[i])) {
-      return bad(absl::StrCat("has type tag ", tag, ", declared ", TypeName(types[i])));
-    }
-    size_t n = FixedPayloadBytes(types[i]);
-    if (n == 0) {
-      uint32_t len = 0;
-      if (!TakeU32(&in, &len)) return bad("packed values end early");
-      n = len;
-    }
-    if (in.size() < n) return bad("packed values end early");
-    absl::StatusOr<Value> v = DecodePayload(types[i], in.substr(0, n));
-    if (!v.ok()) return bad(std::string(v.status().message()));
-    if (absl::Status s = CheckValue(*v); !s.ok()) return bad(std::string(s.message()));
-    in.remove_prefix(n);
-    out->push_back(*std::move(v));
+  size_t bad = 0;
+  absl::Status s = client::UnpackValues(in, types, out, &bad);
+  for (size_t i = 0; s.ok() && i < out->size(); ++i) {
+    s = CheckValue((*out)[i]);
+    bad = i;
   }
-  if (!in.empty()) return absl::InvalidArgumentError("packed values have trailing bytes");
-  return absl::OkStatus();
+  if (s.ok() || bad >= types.size()) return s;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "feature '", view.view->features(static_cast<int>(bad)).name(), "': ", s.message()));
 }
 
 // Values of a row sent as Value messages (other writers, e.g. Push clients).

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "quiver/client/convert.h"
+#include "quiver/client/packed_rows.h"
 #include "quiver/keys/value.h"
 
 namespace quiver::testing {
@@ -171,34 +172,13 @@ class FakeNode::Service final : public quiver::v1::NodeService::Service {
   // into Value messages; nullopt if malformed.
   static std::optional<quiver::v1::WriteRow> Unpacked(const quiver::v1::FeatureView& view,
                                                       const quiver::v1::WriteRow& row) {
+    std::vector<ValueType> types;
+    for (const auto& feature : view.features()) types.push_back(client::FromProtoType(feature.type()));
+    std::vector<Value> values;
+    if (!client::UnpackValues(row.packed_values(), types, &values).ok()) return std::nullopt;
     quiver::v1::WriteRow out = row;
     out.clear_packed_values();
-    std::string_view in = row.packed_values();
-    for (const auto& feature : view.features()) {
-      const ValueType t = client::FromProtoType(feature.type());
-      if (in.empty()) return std::nullopt;
-      const uint8_t tag = static_cast<uint8_t>(in[0]);
-      in.remove_prefix(1);
-      quiver::v1::Value* value = out.add_values();
-      if (tag == 0) continue;
-      if (tag != static_cast<uint8_t>(t)) return std::nullopt;
-      size_t n = 0;
-      switch (t) {
-        case ValueType::kBool: n = 1; break;
-        case ValueType::kInt32: case ValueType::kFloat: n = 4; break;
-        case ValueType::kInt64: case ValueType::kDouble: case ValueType::kUnixTimestamp: n = 8; break;
-        default:  // STRING, BYTES, lists: u32 length first
-          if (in.size() < 4) return std::nullopt;
-          for (int i = 3; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(in[i]);
-          in.remove_prefix(4);
-      }
-      if (in.size() < n) return std::nullopt;
-      auto decoded = DecodePayload(t, in.substr(0, n));
-      if (!decoded.ok()) return std::nullopt;
-      client::ToProto(*decoded, value);
-      in.remove_prefix(n);
-    }
-    if (!in.empty()) return std::nullopt;
+    for (const Value& v : values) client::ToProto(v, out.add_values());
     return out;
   }
 

@@ -11,7 +11,7 @@
 #include "quiver/keys/entity_key.h"
 #include "quiver/storage/io_uring_fs.h"
 #include "quiver/storage/row_store.h"
-#include "rocksdb/db.h"
+#include "raw_row.h"
 
 namespace quiver::storage {
 namespace {
@@ -70,23 +70,7 @@ class RowStoreCellsTest : public ::testing::Test {
   // Puts raw bytes at a row's key straight through RocksDB (store closed).
   void PutRaw(const std::string& view, const std::string& entity_key, const std::string& bytes) {
     store_.reset();
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir_.File("db"), &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const std::string& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir_.File("db"), cfs, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    const uint32_t p = PartitionOf(entity_key, kPartitions);
-    std::string row_key = {static_cast<char>(p >> 24), static_cast<char>(p >> 16),
-                           static_cast<char>(p >> 8), static_cast<char>(p)};
-    row_key += entity_key;
-    const auto it = std::find(names.begin(), names.end(), "fv:" + view);
-    ASSERT_NE(it, names.end());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[it - names.begin()], row_key, bytes).ok());
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-    ASSERT_TRUE(db->Close().ok());
+    quiver::testing::PutRawRow(dir_.File("db"), kPartitions, view, entity_key, bytes);
     Reopen();
   }
 

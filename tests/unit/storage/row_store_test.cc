@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "quiver/keys/entity_key.h"
-#include "rocksdb/db.h"
+#include "raw_row.h"
 #include "common/temp_dir.h"
 
 namespace quiver::storage {
@@ -342,28 +342,8 @@ TEST_F(RowStoreTest, CorruptStoredRowIsDataLossAndAValidWriteHealsIt) {
   const std::vector<RowWrite> rows = {{Key(1), kT0, 0, {Value::Int64(1)}}};
   ASSERT_TRUE(store_->Write("c", rows).ok());
   store_.reset();
-  {
-    // Write garbage straight through RocksDB at the row's key.
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir_.File("db"), &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const std::string& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir_.File("db"), cfs, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    const uint32_t p = PartitionOf(Key(1), 64);
-    std::string row_key = {static_cast<char>(p >> 24), static_cast<char>(p >> 16),
-                           static_cast<char>(p >> 8), static_cast<char>(p)};
-    row_key += Key(1);
-    const auto it = std::find(names.begin(), names.end(), "fv:c");
-    ASSERT_NE(it, names.end());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[it - names.begin()], row_key,
-                        "\x01garbage")
-                    .ok());
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-    ASSERT_TRUE(db->Close().ok());
-  }
+  // Garbage straight through RocksDB at the row's key.
+  quiver::testing::PutRawRow(dir_.File("db"), 64, "c", Key(1), "\x01garbage");
   Reopen();
   std::vector<std::string> keys = {Key(1)};
   EXPECT_EQ(store_->MultiGet("c", keys, std::vector<int>{0}).status().code(),

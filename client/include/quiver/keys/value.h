@@ -109,6 +109,11 @@ absl::Status CheckValue(const Value& v);
 // (strings u32-length-prefixed). Used by entity keys and by the row codec.
 void AppendPayload(const Value& v, std::string* out);
 
+// Bytes of the payload of a non-null fixed-width scalar: BOOL 1, INT32 and
+// FLOAT 4, INT64, DOUBLE and UNIX_TIMESTAMP 8; 0 for STRING, BYTES and lists,
+// whose payload length varies.
+size_t FixedPayloadBytes(ValueType t);
+
 // Decodes a payload written by AppendPayload for type `t`.
 // Errors: kDataLoss if `bytes` is truncated or has trailing garbage.
 absl::StatusOr<Value> DecodePayload(ValueType t, std::string_view bytes);
