@@ -56,6 +56,7 @@ class ClientImpl final : public Client {
   absl::Status WriteEncoded(const std::string& view, uint32_t schema_version,
                             const std::vector<EncodedRow>& rows,
                             const WriteOptions& options) override;
+  absl::Status FinishIngest(const std::string& session, bool commit) override;
   std::shared_ptr<const RegistryIndex> registry() const override;
   std::shared_ptr<const ClusterMapView> cluster_map() const override;
   absl::Status Refresh() override;
@@ -103,6 +104,11 @@ class ClientImpl final : public Client {
 
   LeanConnectionPool lean_pool_;
   Hedger hedger_;
+
+  // Rows each node acknowledged per open ingest session (FinishIngest).
+  absl::Mutex ingest_mu_;
+  std::unordered_map<std::string, std::unordered_map<uint32_t, uint64_t>> ingest_acks_
+      ABSL_GUARDED_BY(ingest_mu_);
 
   mutable absl::Mutex suspect_mu_;
   std::unordered_map<uint32_t, Clock::time_point> suspect_until_ ABSL_GUARDED_BY(suspect_mu_);

@@ -116,7 +116,10 @@ absl::Status ClientImpl::WriteRows(const Snapshot& snap, const std::string& view
   }
 
   RpcFanout<quiver::v1::WriteResponse> fanout;
-  const size_t batch = std::max<size_t>(1, options_.write_batch_rows);
+  // An ingest session takes one request per node and call: two in flight
+  // could arrive out of key order.
+  const bool ingest = !options.ingest_session.empty();
+  const size_t batch = ingest ? rows.size() : std::max<size_t>(1, options_.write_batch_rows);
   for (const auto& [node, node_rows] : per_node) {
     auto stub = StubFor(map.AddressOf(node));
     for (size_t begin = 0; begin < node_rows.size(); begin += batch) {
@@ -125,6 +128,7 @@ absl::Status ClientImpl::WriteRows(const Snapshot& snap, const std::string& view
       quiver::v1::WriteRequest req;
       req.set_view(view);
       req.set_schema_version(schema_version);
+      if (ingest) req.set_ingest_session(options.ingest_session);
       req.mutable_rows()->Reserve(static_cast<int>(end - begin));
       for (size_t k = begin; k < end; ++k) {
         ToWireRow(rows[node_rows[k]], req.add_rows());
@@ -147,6 +151,10 @@ absl::Status ClientImpl::WriteRows(const Snapshot& snap, const std::string& view
     if (call->status.ok()) {
       NoteEpoch(call->response.epoch());
       for (uint32_t i : call->items) ++acks[i];
+      if (ingest) {
+        absl::MutexLock lock(&ingest_mu_);
+        ingest_acks_[options.ingest_session][call->node] += call->items.size();
+      }
     } else {
       last_error = absl::StrCat("node ", call->node, ": ", call->status.error_message(),
                                 " (grpc code ", static_cast<int>(call->status.error_code()), ")");
@@ -160,6 +168,56 @@ absl::Status ClientImpl::WriteRows(const Snapshot& snap, const std::string& view
   return absl::UnavailableError(absl::StrCat(below, " of ", rows.size(), " rows of view '", view,
                                              "' below write quorum (last error: ", last_error,
                                              ")"));
+}
+
+absl::Status ClientImpl::FinishIngest(const std::string& session, bool commit) {
+  std::unordered_map<uint32_t, uint64_t> acked;
+  {
+    absl::MutexLock lock(&ingest_mu_);
+    auto it = ingest_acks_.find(session);
+    if (it == ingest_acks_.end()) return absl::OkStatus();
+    acked = std::move(it->second);
+    ingest_acks_.erase(it);
+  }
+  const Snapshot snap = Take();
+  const auto deadline = DeadlineAfter(options_.default_deadline);
+  RpcFanout<quiver::v1::CommitIngestResponse> fanout;
+  std::string error;
+  for (const auto& [node, rows] : acked) {
+    const std::string& address = snap.map->AddressOf(node);
+    if (address.empty()) {
+      error = absl::StrCat("node ", node, " left the map with ", rows, " rows of the session");
+      continue;
+    }
+    auto stub = StubFor(address);
+    quiver::v1::CommitIngestRequest req;
+    req.set_session(session);
+    req.set_expected_rows(rows);
+    req.set_abort(!commit);
+    fanout.Start(fanout.NewCall(node, deadline),
+                 [&](grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
+                   return stub->PrepareAsyncCommitIngest(ctx, req, cq);
+                 });
+  }
+  absl::StatusCode code = absl::StatusCode::kUnavailable;
+  while (fanout.outstanding() > 0) {
+    auto* call = fanout.Next(deadline);
+    if (call == nullptr) {
+      fanout.CancelAndDrain();
+      error = "deadline exceeded";
+      code = absl::StatusCode::kDeadlineExceeded;
+      break;
+    }
+    if (call->status.ok()) {
+      NoteEpoch(call->response.epoch());
+    } else {
+      error = absl::StrCat("node ", call->node, ": ", call->status.error_message());
+      code = static_cast<absl::StatusCode>(call->status.error_code());
+    }
+  }
+  if (error.empty()) return absl::OkStatus();
+  return absl::Status(code, absl::StrCat(commit ? "committing" : "aborting", " ingest session '",
+                                         session, "': ", error));
 }
 
 }  // namespace quiver::client::internal

@@ -29,7 +29,7 @@ absl::StatusOr<quiver::coordinator::ServerOptions> ParseOptions(const quiver::ru
   auto rf = f.GetInt("replication-factor", 3);
   auto hb = f.GetInt("heartbeat-timeout-ms", 2000);
   auto lease = f.GetInt("lease-ms", 30000);
-  auto task_rows = f.GetInt("max-task-rows", 1000000);
+  auto task_rows = f.GetInt("max-task-rows", 20000000);
   for (const auto* v : {&partitions, &rf, &hb, &lease, &task_rows}) {
     if (!v->ok()) return v->status();
   }

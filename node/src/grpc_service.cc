@@ -51,6 +51,13 @@ grpc::Status NodeGrpcService::Write(grpc::ServerContext*, const quiver::v1::Writ
   return timer.Done(handler_->Write(*request, response));
 }
 
+grpc::Status NodeGrpcService::CommitIngest(grpc::ServerContext*,
+                                          const quiver::v1::CommitIngestRequest* request,
+                                          quiver::v1::CommitIngestResponse* response) {
+  RpcTimer timer(metrics_, "CommitIngest");
+  return timer.Done(handler_->CommitIngest(*request, response));
+}
+
 grpc::Status NodeGrpcService::Health(grpc::ServerContext*, const quiver::v1::HealthRequest*,
                                      quiver::v1::HealthResponse* response) {
   RpcTimer timer(metrics_, "Health");

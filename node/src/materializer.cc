@@ -11,6 +11,7 @@
 #include "quiver/client/convert.h"
 #include "quiver/keys/entity_key.h"
 #include "quiver/node/metrics.h"
+#include "quiver/storage/row_store.h"
 
 namespace quiver::node {
 namespace {
@@ -26,11 +27,23 @@ std::unique_ptr<grpc::ClientContext> NewContext() {
 
 }  // namespace
 
+ClientRowSink::ClientRowSink(client::Client* client, uint32_t write_quorum,
+                             std::string ingest_session)
+    : client_(client), write_quorum_(write_quorum), session_(std::move(ingest_session)) {
+  if (!session_.empty()) partitions_ = client_->cluster_map()->num_partitions();
+}
+
 absl::Status ClientRowSink::Write(const std::string& view, uint32_t schema_version,
                                   const std::vector<client::EncodedRow>& rows) {
   client::WriteOptions options;
   options.write_quorum = write_quorum_;
+  options.ingest_session = session_;
   return client_->WriteEncoded(view, schema_version, rows, options);
+}
+
+absl::Status ClientRowSink::Finish(bool commit) {
+  if (session_.empty()) return absl::OkStatus();
+  return client_->FinishIngest(session_, commit);
 }
 
 absl::StatusOr<storage::LatestQuery> BuildLatestQuery(const client::RegistryIndex& registry,
@@ -143,27 +156,25 @@ class PipelinedSink {
 
 }  // namespace
 
-absl::StatusOr<TaskResult> RunMaterializationTask(const client::RegistryIndex& registry,
-                                                  const quiver::v1::MaterializationTask& task,
-                                                  storage::OfflineStore& offline, RowSink& sink,
-                                                  size_t batch_rows,
-                                                  const std::function<bool()>& cancelled,
-                                                  size_t writers) {
-  auto query = BuildLatestQuery(registry, task);
-  if (!query.ok()) return query.status();
-  const uint32_t schema_version = registry.FindView(task.view())->view->schema_version();
+namespace {
+
+// The scan of one task into `sink` (RunMaterializationTask without Finish).
+absl::StatusOr<TaskResult> ScanIntoSink(const storage::LatestQuery& query, const std::string& view,
+                                        uint32_t schema_version, storage::OfflineStore& offline,
+                                        RowSink& sink, size_t batch_rows,
+                                        const std::function<bool()>& cancelled, size_t writers) {
   TaskResult result;
-  PipelinedSink pipeline(sink, task.view(), schema_version, writers);
+  PipelinedSink pipeline(sink, view, schema_version, writers);
   absl::Status status = offline.ScanLatest(
-      *query, batch_rows == 0 ? 1 : batch_rows, [&](std::vector<storage::OfflineRow>& batch) {
+      query, batch_rows == 0 ? 1 : batch_rows, [&](std::vector<storage::OfflineRow>& batch) {
         if (cancelled && cancelled()) return absl::CancelledError("materialization cancelled");
         std::vector<client::EncodedRow> encoded;
         encoded.reserve(batch.size());
         std::vector<KeyPart> parts;
         for (storage::OfflineRow& row : batch) {
           parts.clear();
-          for (size_t i = 0; i < query->join_keys.size() && i < row.join_key_values.size(); ++i) {
-            parts.push_back({query->join_keys[i].name, std::move(row.join_key_values[i])});
+          for (size_t i = 0; i < query.join_keys.size() && i < row.join_key_values.size(); ++i) {
+            parts.push_back({query.join_keys[i].name, std::move(row.join_key_values[i])});
           }
           auto key = EncodeEntityKey(std::move(parts));
           if (!key.ok()) {
@@ -182,6 +193,41 @@ absl::StatusOr<TaskResult> RunMaterializationTask(const client::RegistryIndex& r
   if (!written.ok()) return written;
   result.rows_written = pipeline.rows_written();
   return result;
+}
+
+}  // namespace
+
+absl::StatusOr<TaskResult> RunMaterializationTask(const client::RegistryIndex& registry,
+                                                  const quiver::v1::MaterializationTask& task,
+                                                  storage::OfflineStore& offline, RowSink& sink,
+                                                  size_t batch_rows,
+                                                  const std::function<bool()>& cancelled,
+                                                  size_t writers) {
+  auto query = BuildLatestQuery(registry, task);
+  if (!query.ok()) return query.status();
+  const uint32_t schema_version = registry.FindView(task.view())->view->schema_version();
+  if (const uint32_t partitions = sink.ordered_partitions(); partitions > 0) {
+    // DuckDB sorts the latest rows by their stored key, so every replica
+    // receives its rows in the order its ingest session needs. A key that
+    // cannot be encoded sorts first and is skipped by the scan as usual.
+    query->order_key = [names = query->join_keys,
+                        partitions](std::span<const Value> values) -> absl::StatusOr<std::string> {
+      std::vector<KeyPart> parts;
+      for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
+        parts.push_back({names[i].name, values[i]});
+      }
+      auto key = EncodeEntityKey(std::move(parts));
+      if (!key.ok()) return std::string();
+      return storage::RowStore::RowKey(*key, partitions);
+    };
+    writers = 1;  // batches must reach each replica in order
+  }
+  absl::StatusOr<TaskResult> ran = ScanIntoSink(*query, task.view(), schema_version, offline, sink,
+                                                batch_rows, cancelled, writers);
+  absl::Status finished = sink.Finish(ran.ok());
+  if (!ran.ok()) return ran.status();
+  if (!finished.ok()) return finished;
+  return ran;
 }
 
 bool IsRetryable(const absl::Status& status) {
@@ -260,7 +306,12 @@ void MaterializationWorker::RunTask(const quiver::v1::MaterializationTask& task)
     status = absl::UnavailableError(
         absl::StrCat("registry version ", task.registry_version(), " not known yet"));
   } else {
-    ClientRowSink sink(client_, options_.write_quorum);
+    // One ingest session per attempt: a retried task never appends to the
+    // files of an attempt that failed half-way.
+    ClientRowSink sink(client_, options_.write_quorum,
+                       options_.ingest ? absl::StrCat(task.job_id(), "/", task.task_id(), "/",
+                                                      task.attempt(), "/", options_.node_id ? options_.node_id() : 0)
+                                       : std::string());
     auto ran = RunMaterializationTask(*registry, task, *offline_, sink, options_.batch_rows,
                                       [this] { return stop_.load(); }, options_.writers);
     if (ran.ok()) {

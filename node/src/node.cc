@@ -189,7 +189,7 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
       "listen",    "advertise",      "metrics-listen", "coordinator",
       "data-dir",  "block-cache-mb", "heartbeat-ms",   "write-quorum",
       "materialize-batch-rows",      "log-level",      "lookup-listen",
-      "lookup-threads"};
+      "lookup-threads", "materialize-mode"};
   auto flags = runtime::Flags::Parse(argc, argv, 1, kKnown);
   if (!flags.ok()) return flags.status();
   if (!flags->positional().empty()) {
@@ -204,6 +204,12 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
   o.data_dir = flags->Get("data-dir", "");
   o.log_level = flags->Get("log-level", o.log_level);
   o.lookup_listen = flags->Get("lookup-listen", "");
+  const std::string mode = flags->Get("materialize-mode", "ingest");
+  if (mode != "ingest" && mode != "write") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--materialize-mode must be ingest or write, not '", mode, "'"));
+  }
+  o.materialize_ingest = mode == "ingest";
   if (o.coordinator.empty()) return absl::InvalidArgumentError("--coordinator is required");
   if (o.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is required");
   for (const auto& [name, value] : {std::pair<const char*, const std::string&>{"listen", o.listen},
@@ -385,9 +391,9 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   auto store = storage::RowStore::Open(store_options);
   if (!store.ok()) return store.status();
   store_ = *std::move(store);
-  // DuckDB's memory is capped (its default is 80 % of RAM); a materialization
-  // task holds at most its own rows (max_task_rows) anyway.
-  auto offline = storage::OfflineStore::Open(0, "1GB");
+  // DuckDB's memory is capped (its default is 80 % of RAM); a task whose
+  // latest-row window outgrows the cap spills under the data directory.
+  auto offline = storage::OfflineStore::Open(0, "256MB", (data_dir_ / "offline-tmp").string());
   if (!offline.ok()) return offline.status();
   offline_ = *std::move(offline);
 
@@ -446,6 +452,7 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   worker_options.node_id = [this] { return node_id_.load(); };
   worker_options.batch_rows = options_.materialize_batch_rows;
   worker_options.write_quorum = options_.write_quorum;
+  worker_options.ingest = options_.materialize_ingest;
   worker_ = std::make_unique<MaterializationWorker>(worker_options, coordinator_.get(),
                                                     client.get(), offline_.get(), metrics_.get());
   worker_->Start();
@@ -528,6 +535,7 @@ void Node::Impl::Stop() {
   // RocksDB lock, so the same data dir can be opened again in this process.
   worker_.reset();
   cluster_.set_client(nullptr);
+  if (handler_) handler_->AbortIngestSessions();
   store_.reset();
   if (heartbeat_started) spdlog::info("node {} stopped", node_id_.load());
 }

@@ -2,6 +2,10 @@
 #include <prometheus/counter.h>
 
 #include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +77,102 @@ void SortByToken(std::vector<storage::RowWrite>* rows) {
 
 }  // namespace
 
+struct RequestHandler::IngestState {
+  std::mutex mu;  // serializes the session's requests
+  std::unique_ptr<storage::IngestSession> session;
+  std::string view;
+  uint32_t schema_version = 0;
+  bool failed = false;  // an Append failed: the session only waits for its abort
+  std::chrono::steady_clock::time_point last_used;
+};
+
+absl::StatusOr<std::shared_ptr<RequestHandler::IngestState>> RequestHandler::SessionFor(
+    const quiver::v1::WriteRequest& request, uint32_t schema_version) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(ingest_mu_);
+  // Idle sessions belong to writers that are gone (a task that failed over
+  // to another node): drop them, deleting their files.
+  std::erase_if(ingest_, [&](const auto& entry) {
+    std::unique_lock<std::mutex> busy(entry.second->mu, std::try_to_lock);
+    return busy.owns_lock() && now - entry.second->last_used > kIngestIdleTimeout;
+  });
+  auto it = ingest_.find(request.ingest_session());
+  if (it != ingest_.end()) {
+    const IngestState& state = *it->second;
+    if (state.view != request.view() || state.schema_version != schema_version) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "ingest session '", request.ingest_session(), "' is for view '", state.view,
+          "' at schema version ", state.schema_version, ", the write names '", request.view(),
+          "' at ", schema_version));
+    }
+    return it->second;
+  }
+  if (ingest_.size() >= kMaxIngestSessions) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(ingest_.size(), " ingest sessions are open; the limit is ", kMaxIngestSessions));
+  }
+  auto session = store_->BeginIngest(request.view(), schema_version);
+  if (!session.ok()) return session.status();
+  auto state = std::make_shared<IngestState>();
+  state->session = *std::move(session);
+  state->view = request.view();
+  state->schema_version = schema_version;
+  state->last_used = now;
+  ingest_.emplace(request.ingest_session(), state);
+  return state;
+}
+
+void RequestHandler::AbortIngestSessions() {
+  std::map<std::string, std::shared_ptr<IngestState>, std::less<>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(ingest_mu_);
+    dropped.swap(ingest_);
+  }
+  for (auto& [name, state] : dropped) {
+    std::lock_guard<std::mutex> busy(state->mu);
+    state->session.reset();
+  }
+}
+
+absl::Status RequestHandler::CommitIngest(const quiver::v1::CommitIngestRequest& request,
+                                          quiver::v1::CommitIngestResponse* response) {
+  std::shared_ptr<IngestState> state;
+  {
+    std::lock_guard<std::mutex> lock(ingest_mu_);
+    auto it = ingest_.find(request.session());
+    if (it != ingest_.end()) {
+      state = std::move(it->second);
+      ingest_.erase(it);
+    }
+  }
+  response->set_epoch(cluster_->epoch());
+  if (state == nullptr) {
+    if (request.abort() || request.expected_rows() == 0) return absl::OkStatus();
+    return absl::NotFoundError(absl::StrCat("ingest session '", request.session(),
+                                            "' is not open here (", request.expected_rows(),
+                                            " rows expected); rewrite it"));
+  }
+  std::lock_guard<std::mutex> busy(state->mu);
+  if (request.abort()) {
+    state->session.reset();
+    return absl::OkStatus();
+  }
+  const uint64_t have = state->session->rows_appended();
+  if (state->failed || have != request.expected_rows()) {
+    state->session.reset();
+    return absl::AbortedError(absl::StrCat("ingest session '", request.session(), "' holds ", have,
+                                           " rows, the writer expects ", request.expected_rows(),
+                                           state->failed ? " (an append failed)" : "",
+                                           "; rewrite it"));
+  }
+  absl::Status s = state->session->Commit();
+  state->session.reset();
+  if (!s.ok()) return s;
+  if (metrics_ != nullptr) metrics_->rows_written->Increment(static_cast<double>(have));
+  response->set_rows_ingested(have);
+  return absl::OkStatus();
+}
+
 absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
                                    quiver::v1::WriteResponse* response) {
   if (static_cast<size_t>(request.rows_size()) > limits_.max_keys_per_request) {
@@ -114,6 +214,23 @@ absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
     absl::Status s = in.packed_values().empty() ? ConvertValues(in, *info, &out.values)
                                                 : UnpackValues(in.packed_values(), *info, &out.values);
     if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("row ", r, ": ", s.message()));
+  }
+  if (!request.ingest_session().empty()) {
+    auto state = SessionFor(request, request.schema_version());
+    if (!state.ok()) return state.status();
+    IngestState& session = **state;
+    std::lock_guard<std::mutex> busy(session.mu);
+    if (session.failed || session.session == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("ingest session '", request.ingest_session(), "' failed before"));
+    }
+    session.last_used = std::chrono::steady_clock::now();
+    absl::Status s = session.session->Append(rows);
+    if (!s.ok()) session.failed = true;
+    if (!s.ok()) return s;
+    response->set_rows_written(rows.size());
+    response->set_epoch(cluster_->epoch());
+    return absl::OkStatus();  // counted in rows_written when committed
   }
   SortByToken(&rows);
   if (absl::Status s = store_->Write(request.view(), rows, request.schema_version()); !s.ok()) {

@@ -169,27 +169,38 @@ bool TypeIdHolds(duckdb_type id, ValueType scalar) {
   }
 }
 
-absl::Status CheckColumnType(duckdb_result* result, idx_t col, ValueType t,
-                             std::string_view column_name) {
-  duckdb_logical_type type = duckdb_column_logical_type(result, col);
-  duckdb_type id = duckdb_get_type_id(type);
-  bool ok;
-  if (IsList(t)) {
-    ok = id == DUCKDB_TYPE_LIST;
-    if (ok) {
-      duckdb_logical_type child = duckdb_list_type_child_type(type);
-      ok = TypeIdHolds(duckdb_get_type_id(child), ElementType(t));
-      duckdb_destroy_logical_type(&child);
-    }
-  } else {
-    ok = TypeIdHolds(id, t);
-  }
+bool LogicalTypeHolds(duckdb_logical_type type, ValueType t) {
+  const duckdb_type id = duckdb_get_type_id(type);
+  if (!IsList(t)) return TypeIdHolds(id, t);
+  if (id != DUCKDB_TYPE_LIST) return false;
+  duckdb_logical_type child = duckdb_list_type_child_type(type);
+  const bool ok = TypeIdHolds(duckdb_get_type_id(child), ElementType(t));
+  duckdb_destroy_logical_type(&child);
+  return ok;
+}
+
+namespace {
+
+// Takes ownership of `type`.
+absl::Status CheckLayout(duckdb_logical_type type, ValueType t, std::string_view column_name) {
+  const bool ok = LogicalTypeHolds(type, t);
   duckdb_destroy_logical_type(&type);
   if (!ok) {
     return absl::InternalError(absl::StrCat("DuckDB returned column '", std::string(column_name),
                                             "' with a layout other than ", TypeName(t)));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckColumnType(duckdb_result* result, idx_t col, ValueType t,
+                             std::string_view column_name) {
+  return CheckLayout(duckdb_column_logical_type(result, col), t, column_name);
+}
+
+absl::Status CheckVectorType(duckdb_vector vec, ValueType t, std::string_view column_name) {
+  return CheckLayout(duckdb_vector_get_column_type(vec), t, column_name);
 }
 
 absl::StatusOr<Value> ReadValue(duckdb_vector vec, idx_t row, ValueType t,

@@ -81,10 +81,19 @@ struct ChunkDeleter {
 // TIMESTAMP_TZ both hold UNIX_TIMESTAMP as int64 microseconds).
 bool TypeIdHolds(duckdb_type id, ValueType scalar);
 
-// Checks that result column `col` has the physical layout of `t`, so the
-// vector reads below interpret memory correctly.
+// Whether a column of DuckDB type `type` has the physical layout of Quiver
+// type `t` (scalar or list), so the vector reads below interpret memory
+// correctly.
+bool LogicalTypeHolds(duckdb_logical_type type, ValueType t);
+
+// Checks that result column `col` has the physical layout of `t`.
+// Errors: kInternal naming the column.
 absl::Status CheckColumnType(duckdb_result* result, idx_t col, ValueType t,
                              std::string_view column_name);
+
+// Checks that vector `vec` (e.g. a scalar function's argument) has the
+// physical layout of `t`. Errors: kInternal naming the column.
+absl::Status CheckVectorType(duckdb_vector vec, ValueType t, std::string_view column_name);
 
 // Reads row `row` of `vec`, a vector whose layout CheckColumnType accepted.
 // A null inside a list has no Quiver value: kInvalidArgument naming the column.

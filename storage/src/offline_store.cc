@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <exception>
 #include <limits>
 #include <map>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -74,6 +76,154 @@ std::string TimestampLiteral(int64_t us, std::string_view column_type) {
   return lit;
 }
 
+// DuckDB registers a scalar function in its system catalog, shared by every
+// connection of the database and never dropped, so ScanLatest's order key is
+// one function per database, quiver_order_key(scan_id UBIGINT, keys ANY...),
+// whose constant first argument picks the running scan in OrderKeyRegistry.
+constexpr char kOrderKeyFunction[] = "quiver_order_key";
+
+// One ordered scan, as the order key function sees it.
+class OrderKeyScan {
+ public:
+  explicit OrderKeyScan(const LatestQuery& q) : order_key_(&q.order_key), keys_(q.join_keys) {}
+
+  // Sets output row r to order_key(the key values of input row r); input
+  // columns 1.. are the join keys. Runs on DuckDB worker threads.
+  absl::Status Fill(duckdb_data_chunk input, duckdb_vector output) const {
+    if (duckdb_data_chunk_get_column_count(input) != keys_.size() + 1) {
+      return absl::InternalError(absl::StrCat(kOrderKeyFunction, " got ",
+                                              duckdb_data_chunk_get_column_count(input) - 1,
+                                              " keys, expected ", keys_.size()));
+    }
+    std::vector<duckdb_vector> vecs;
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      vecs.push_back(duckdb_data_chunk_get_vector(input, i + 1));
+      absl::Status st = internal::CheckVectorType(vecs.back(), keys_[i].type, keys_[i].name);
+      if (!st.ok()) return st;
+    }
+    std::vector<Value> values(keys_.size());
+    const idx_t n = duckdb_data_chunk_get_size(input);
+    for (idx_t r = 0; r < n; ++r) {
+      for (size_t i = 0; i < keys_.size(); ++i) {
+        absl::StatusOr<Value> v = internal::ReadValue(vecs[i], r, keys_[i].type, keys_[i].name);
+        if (!v.ok()) return v.status();
+        values[i] = *std::move(v);
+      }
+      absl::StatusOr<std::string> key = (*order_key_)(values);
+      if (!key.ok()) return key.status();
+      duckdb_vector_assign_string_element_len(output, r, key->data(), key->size());
+    }
+    return absl::OkStatus();
+  }
+
+  // Keeps the first error, the one the scan reports.
+  void RecordError(const absl::Status& st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (error_.ok()) error_ = st;
+  }
+  absl::Status error() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_;
+  }
+
+ private:
+  const std::function<absl::StatusOr<std::string>(std::span<const Value>)>* order_key_;
+  std::vector<NamedType> keys_;
+  mutable std::mutex mu_;
+  absl::Status error_;
+};
+
+// The ordered scans running on one database, by id. Thread-safe.
+class OrderKeyRegistry {
+ public:
+  // Registers kOrderKeyFunction on the database of `conn`, calling back into
+  // this registry (which must outlive the database). Errors: kInternal.
+  absl::Status Install(const Connection& conn) {
+    duckdb_scalar_function f = duckdb_create_scalar_function();
+    duckdb_scalar_function_set_name(f, kOrderKeyFunction);
+    duckdb_logical_type id_type = duckdb_create_logical_type(DUCKDB_TYPE_UBIGINT);
+    duckdb_logical_type any_type = duckdb_create_logical_type(DUCKDB_TYPE_ANY);
+    duckdb_logical_type blob_type = duckdb_create_logical_type(DUCKDB_TYPE_BLOB);
+    duckdb_scalar_function_add_parameter(f, id_type);
+    duckdb_scalar_function_set_varargs(f, any_type);
+    duckdb_scalar_function_set_return_type(f, blob_type);
+    duckdb_scalar_function_set_function(f, &OrderKeyRegistry::Evaluate);
+    duckdb_scalar_function_set_extra_info(f, this, nullptr);
+    const duckdb_state state = duckdb_register_scalar_function(conn.get(), f);
+    duckdb_destroy_logical_type(&id_type);
+    duckdb_destroy_logical_type(&any_type);
+    duckdb_destroy_logical_type(&blob_type);
+    duckdb_destroy_scalar_function(&f);
+    if (state == DuckDBError) {
+      return absl::InternalError(absl::StrCat("DuckDB: cannot register ", kOrderKeyFunction));
+    }
+    return absl::OkStatus();
+  }
+
+  // Removes the scan from the registry when destroyed.
+  class Registration {
+   public:
+    Registration(OrderKeyRegistry* registry, uint64_t id) : registry_(registry), id_(id) {}
+    Registration(const Registration&) = delete;
+    Registration& operator=(const Registration&) = delete;
+    ~Registration() {
+      std::lock_guard<std::mutex> lock(registry_->mu_);
+      registry_->scans_.erase(id_);
+    }
+    uint64_t id() const { return id_; }
+
+   private:
+    OrderKeyRegistry* registry_;
+    uint64_t id_;
+  };
+
+  std::unique_ptr<Registration> Add(std::shared_ptr<OrderKeyScan> scan) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const uint64_t id = next_id_++;
+    scans_.emplace(id, std::move(scan));
+    return std::make_unique<Registration>(this, id);
+  }
+
+ private:
+  std::shared_ptr<OrderKeyScan> Find(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = scans_.find(id);
+    return it == scans_.end() ? nullptr : it->second;
+  }
+
+  // The scalar function: one call per chunk, from any DuckDB thread. Never
+  // throws into DuckDB; an error (the order key's own, or an exception) is
+  // kept for the scan and raised in DuckDB, which fails the query.
+  static void Evaluate(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
+    auto* self = static_cast<OrderKeyRegistry*>(duckdb_scalar_function_get_extra_info(info));
+    std::shared_ptr<OrderKeyScan> scan;
+    absl::Status st;
+    try {
+      if (duckdb_data_chunk_get_size(input) == 0) return;
+      // DuckDB flattens the arguments before the call; the id is constant.
+      duckdb_vector ids = duckdb_data_chunk_get_vector(input, 0);
+      uint64_t* validity = duckdb_vector_get_validity(ids);
+      if (validity == nullptr || duckdb_validity_row_is_valid(validity, 0)) {
+        scan = self->Find(static_cast<uint64_t*>(duckdb_vector_get_data(ids))[0]);
+      }
+      st = scan == nullptr ? absl::InvalidArgumentError(absl::StrCat(
+                                 kOrderKeyFunction, " is internal to ScanLatest"))
+                           : scan->Fill(input, output);
+    } catch (const std::exception& e) {
+      st = absl::InternalError(absl::StrCat("order_key threw: ", e.what()));
+    } catch (...) {
+      st = absl::InternalError("order_key threw a non-standard exception");
+    }
+    if (st.ok()) return;
+    if (scan != nullptr) scan->RecordError(st);
+    duckdb_scalar_function_set_error(info, std::string(st.message()).c_str());
+  }
+
+  std::mutex mu_;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, std::shared_ptr<OrderKeyScan>> scans_;
+};
+
 }  // namespace
 
 class OfflineStore::Impl {
@@ -82,7 +232,8 @@ class OfflineStore::Impl {
     if (db_ != nullptr) duckdb_close(&db_);
   }
 
-  absl::Status Open(int threads, const std::string& memory_limit) {
+  absl::Status Open(int threads, const std::string& memory_limit,
+                    const std::string& temp_directory) {
     duckdb_config config = nullptr;
     if (duckdb_create_config(&config) == DuckDBError) {
       return absl::InternalError("DuckDB: cannot create a configuration");
@@ -93,6 +244,17 @@ class OfflineStore::Impl {
     bool ok = true;
     if (threads > 0) ok = ok && set("threads", std::to_string(threads));
     if (!memory_limit.empty()) ok = ok && set("memory_limit", memory_limit);
+    if (!temp_directory.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(temp_directory, ec);
+      if (ec) {
+        duckdb_destroy_config(&config);
+        return absl::InternalError(absl::StrCat("DuckDB: cannot create temp directory ",
+                                                temp_directory, ": ", ec.message()));
+      }
+      ok = ok && set("temp_directory", temp_directory);
+    }
+    ok = ok && set("preserve_insertion_order", "false");
     // Never fetch extensions over the network; the ones built in still load.
     ok = ok && set("autoinstall_known_extensions", "false");
     char* error = nullptr;
@@ -107,7 +269,9 @@ class OfflineStore::Impl {
       db_ = nullptr;
       return st;
     }
-    return absl::OkStatus();
+    absl::StatusOr<Connection> conn = Connection::Open(db_);
+    if (!conn.ok()) return conn.status();
+    return order_keys_.Install(*conn);
   }
 
   absl::StatusOr<Connection> Connect() {
@@ -279,10 +443,7 @@ class OfflineStore::Impl {
       select.push_back(QuoteIdent(q.created_timestamp_column));
       order.push_back(QuoteIdent(q.created_timestamp_column) + " DESC NULLS LAST");
     }
-    for (const NamedType& f : q.features) {
-      select.push_back(QuoteIdent(f.name));
-      order.push_back(QuoteIdent(f.name) + " DESC NULLS LAST");
-    }
+    for (const NamedType& f : q.features) select.push_back(QuoteIdent(f.name));
     std::vector<std::string> where;
     where.push_back(absl::StrCat("file_row_number >= ", q.row_begin));
     if (q.row_end <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -297,17 +458,44 @@ class OfflineStore::Impl {
       where.push_back(absl::StrCat("hash(", absl::StrJoin(key_cols, ", "), ") % ", q.buckets,
                                    " = ", q.bucket));
     }
-    const std::string sql = absl::StrCat(
+    const bool ordered = static_cast<bool>(q.order_key);
+    std::shared_ptr<OrderKeyScan> order_scan;
+    std::unique_ptr<OrderKeyRegistry::Registration> registration;  // outlives the query
+    if (ordered) {
+      order_scan = std::make_shared<OrderKeyScan>(q);
+      registration = order_keys_.Add(order_scan);
+      // Inner columns get names of their own, so the outer query's key
+      // references cannot be ambiguous (a feature named like a key).
+      for (size_t i = 0; i < select.size(); ++i) absl::StrAppend(&select[i], " AS __quiver_c", i);
+    }
+    std::string sql = absl::StrCat(
         "SELECT ", absl::StrJoin(select, ", "), " FROM read_parquet(", QuoteLiteral(q.file),
         ", file_row_number = true) WHERE ", absl::StrJoin(where, " AND "),
-        " QUALIFY row_number() OVER (PARTITION BY ", absl::StrJoin(key_cols, ", "), " ORDER BY ",
+        " QUALIFY rank() OVER (PARTITION BY ", absl::StrJoin(key_cols, ", "), " ORDER BY ",
         absl::StrJoin(order, ", "), ") = 1");
+    if (ordered) {
+      // Computed and sorted only for the rows the window keeps.
+      std::vector<std::string> args = {absl::StrCat(registration->id(), "::UBIGINT")};
+      for (size_t i = 0; i < key_cols.size(); ++i) args.push_back(absl::StrCat("__quiver_c", i));
+      sql = absl::StrCat("SELECT *, ", kOrderKeyFunction, "(", absl::StrJoin(args, ", "),
+                         ") FROM (", sql, ") ORDER BY ", select.size() + 1);
+    }
+    // A failed query: the order key's own error if it raised one.
+    auto failed = [&](const absl::Status& st) {
+      if (order_scan != nullptr) {
+        if (absl::Status err = order_scan->error(); !err.ok()) {
+          return absl::Status(err.code(), absl::StrCat("scanning ", q.file,
+                                                       ": order_key: ", err.message()));
+        }
+      }
+      return absl::Status(st.code(), absl::StrCat("scanning ", q.file, ": ", st.message()));
+    };
 
     absl::StatusOr<Connection> conn = Connect();
     if (!conn.ok()) return conn.status();
     internal::StreamingQuery stream;
     if (absl::Status st = stream.Start(*conn, sql, absl::StatusCode::kInternal); !st.ok()) {
-      return absl::Status(st.code(), absl::StrCat("scanning ", q.file, ": ", st.message()));
+      return failed(st);
     }
     // Column layout: keys, ts, [created], features.
     const idx_t ts_col = q.join_keys.size();
@@ -328,20 +516,23 @@ class OfflineStore::Impl {
                                                   q.features[i].type, q.features[i].name);
       if (!st.ok()) return st;
     }
+    const idx_t order_col = first_feature + q.features.size();
+    if (ordered) {
+      absl::Status st = internal::CheckColumnType(stream.result(), order_col, ValueType::kBytes,
+                                                  kOrderKeyFunction);
+      if (!st.ok()) return st;
+    }
 
     std::vector<OfflineRow> batch;
     batch.reserve(std::min<size_t>(batch_rows, 4096));
     while (true) {
       absl::StatusOr<duckdb_data_chunk> chunk = stream.Next(absl::StatusCode::kInternal);
-      if (!chunk.ok()) {
-        return absl::Status(chunk.status().code(),
-                            absl::StrCat("scanning ", q.file, ": ", chunk.status().message()));
-      }
+      if (!chunk.ok()) return failed(chunk.status());
       if (*chunk == nullptr) break;
       internal::ChunkDeleter deleter{*chunk};
       const idx_t n = duckdb_data_chunk_get_size(*chunk);
       std::vector<duckdb_vector> vecs;
-      for (idx_t c = 0; c < first_feature + q.features.size(); ++c) {
+      for (idx_t c = 0; c < order_col + (ordered ? 1 : 0); ++c) {
         vecs.push_back(duckdb_data_chunk_get_vector(*chunk, c));
       }
       for (idx_t r = 0; r < n; ++r) {
@@ -359,6 +550,12 @@ class OfflineStore::Impl {
                                                         q.features[i].type, q.features[i].name);
           if (!v.ok()) return v.status();
           row.values.push_back(*std::move(v));
+        }
+        if (ordered) {
+          absl::StatusOr<Value> v =
+              internal::ReadValue(vecs[order_col], r, ValueType::kBytes, kOrderKeyFunction);
+          if (!v.ok()) return v.status();
+          if (auto* bytes = std::get_if<std::string>(&v->data)) row.order_key = std::move(*bytes);
         }
         batch.push_back(std::move(row));
         if (batch.size() >= batch_rows) {
@@ -381,13 +578,16 @@ class OfflineStore::Impl {
   }
 
  private:
+  // Outlives the database whose function calls into it (closed in ~Impl).
+  OrderKeyRegistry order_keys_;
   duckdb_database db_ = nullptr;
 };
 
 absl::StatusOr<std::unique_ptr<OfflineStore>> OfflineStore::Open(int threads,
-                                                                 std::string memory_limit) {
+                                                                 std::string memory_limit,
+                                                                 std::string temp_directory) {
   auto impl = std::make_unique<Impl>();
-  if (absl::Status st = impl->Open(threads, memory_limit); !st.ok()) return st;
+  if (absl::Status st = impl->Open(threads, memory_limit, temp_directory); !st.ok()) return st;
   return std::unique_ptr<OfflineStore>(new OfflineStore(std::move(impl)));
 }
 

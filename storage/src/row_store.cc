@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +22,7 @@
 #include "rocksdb/memtablerep.h"
 #include "rocksdb/merge_operator.h"
 #include "rocksdb/slice_transform.h"
+#include "rocksdb/sst_file_writer.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "row_codec.h"
@@ -211,6 +213,42 @@ absl::Status CheckRow(const ViewSchema& s, const RowWrite& row, size_t index) {
   return absl::OkStatus();
 }
 
+// The checks Write and IngestSession::Append apply to a batch; `first_index`
+// numbers the rows in error messages.
+absl::Status CheckRows(const ViewSchema& s, std::span<const RowWrite> rows, size_t first_index) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (absl::Status st = CheckRow(s, rows[i], first_index + i); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+// The stored key and value of a checked row, replacing `*key` and `*value`
+// (callers reuse both buffers across rows).
+void EncodeRow(const RowWrite& row, uint32_t schema_version, uint32_t num_partitions,
+               std::string* key, std::string* value) {
+  key->clear();
+  AppendRowKey(row.entity_key, num_partitions, key);
+  value->clear();
+  AppendRow(row.event_ts_us, row.created_ts_us, schema_version, row.values, value);
+}
+
+// options.path + ".ingest", also when the path ends in '/'.
+std::string IngestScratchDir(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path + ".ingest";
+}
+
+// Where a bulk load's rows go; made by RowStore::Impl::BeginIngest.
+struct IngestTarget {
+  std::shared_ptr<const ViewSchema> schema;  // the version rows are encoded with
+  uint32_t num_partitions = 0;
+  rocksdb::ColumnFamilyHandle* cf = nullptr;
+  rocksdb::Options options;  // the view's DB and column family options
+  std::string dir;           // the session's own scratch directory (exists)
+  // Ingests finished files in one call if the view is still at schema's version.
+  std::function<absl::Status(const std::vector<std::string>& files)> ingest;
+};
+
 }  // namespace
 
 int64_t SystemNowMicros() {
@@ -218,6 +256,121 @@ int64_t SystemNowMicros() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+// A bulk load (row_store.h). The row with the greatest key so far is held
+// back ("pending") until a greater key arrives, so equal keys reduce to one
+// entry: an SST file needs strictly increasing keys, and one ingested file
+// shares one sequence number, so RocksDB could not order two entries of one
+// key in it.
+class IngestSession::Impl {
+ public:
+  explicit Impl(IngestTarget target) : t_(std::move(target)) {}
+  ~Impl() { Close(); }
+
+  absl::Status Append(std::span<const RowWrite> rows) {
+    if (absl::Status st = CheckOpen(); !st.ok()) return st;
+    const ViewSchema& schema = *t_.schema;
+    if (absl::Status st = CheckRows(schema, rows, rows_appended_); !st.ok()) return Fail(st);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      EncodeRow(rows[i], schema.schema_version, t_.num_partitions, &key_, &value_);
+      if (has_pending_) {
+        const int order = key_.compare(pending_key_);  // bytewise, as RocksDB's comparator
+        if (order < 0) {
+          return Fail(absl::InvalidArgumentError(absl::StrCat(
+              "row ", rows_appended_ + i, " of view ", schema.name,
+              ": row key is lower than the previous row's (Append needs RowStore::RowKey order)")));
+        }
+        if (order == 0) {
+          // What the merge operator would keep of the two.
+          if (RowWins(value_, pending_value_)) pending_value_.swap(value_);
+          continue;
+        }
+        if (absl::Status st = WritePending(); !st.ok()) return Fail(st);
+      }
+      pending_key_.swap(key_);
+      pending_value_.swap(value_);
+      has_pending_ = true;
+    }
+    rows_appended_ += rows.size();
+    return absl::OkStatus();
+  }
+
+  uint64_t rows_appended() const { return rows_appended_; }
+
+  absl::Status Commit() {
+    if (absl::Status st = CheckOpen(); !st.ok()) return st;
+    absl::Status st = FinishFiles();
+    if (st.ok() && !files_.empty()) st = t_.ingest(files_);
+    Close();
+    return st;
+  }
+
+ private:
+  absl::Status CheckOpen() const {
+    if (open_) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "ingest session of view ", t_.schema->name, " is over (committed, failed or aborted)"));
+  }
+
+  absl::Status Fail(absl::Status st) {
+    Close();
+    return st;
+  }
+
+  // Ends the session: abandons an unfinished file and deletes the scratch
+  // directory (after a successful ingestion RocksDB has already removed the
+  // moved files' original links).
+  void Close() {
+    open_ = false;
+    writer_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(t_.dir, ec);
+    if (ec) spdlog::warn("RowStore: could not delete ingest files in {}: {}", t_.dir, ec.message());
+  }
+
+  // Adds the pending row to the current file, starting a file if none is
+  // open and finishing it once it reaches the view's target file size.
+  absl::Status WritePending() {
+    if (writer_ == nullptr) {
+      files_.push_back(absl::StrCat(t_.dir, "/", files_.size(), ".sst"));
+      // The file is ingested and read soon: keep it in the page cache.
+      writer_ = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(t_.options),
+                                                         t_.options, t_.cf,
+                                                         /*invalidate_page_cache=*/false);
+      rocksdb::Status s = writer_->Open(files_.back());
+      if (!s.ok()) return FromRocks(s, "creating " + files_.back());
+    }
+    rocksdb::Status s = writer_->Merge(pending_key_, pending_value_);
+    if (!s.ok()) return FromRocks(s, "writing " + files_.back());
+    if (writer_->FileSize() >= kTargetFileBytes) return FinishFile();
+    return absl::OkStatus();
+  }
+
+  absl::Status FinishFile() {
+    rocksdb::Status s = writer_->Finish();  // syncs the file
+    writer_.reset();
+    return FromRocks(s, "finishing " + files_.back());
+  }
+
+  absl::Status FinishFiles() {
+    if (has_pending_) {
+      has_pending_ = false;
+      if (absl::Status st = WritePending(); !st.ok()) return st;
+    }
+    return writer_ != nullptr ? FinishFile() : absl::OkStatus();
+  }
+
+  IngestTarget t_;
+  bool open_ = true;
+  uint64_t rows_appended_ = 0;
+  std::unique_ptr<rocksdb::SstFileWriter> writer_;  // null between files
+  std::vector<std::string> files_;                   // every file started, in key order
+  bool has_pending_ = false;
+  std::string pending_key_;
+  std::string pending_value_;
+  std::string key_;  // buffers reused for every row
+  std::string value_;
+};
 
 class RowStore::Impl {
  public:
@@ -227,7 +380,8 @@ class RowStore::Impl {
     TtlCompactionFilter* filter = nullptr;
   };
 
-  explicit Impl(RowStoreOptions options) : options_(std::move(options)) {
+  explicit Impl(RowStoreOptions options)
+      : options_(std::move(options)), scratch_dir_(IngestScratchDir(options_.path)) {
     merge_op_ = std::make_shared<LwwMergeOperator>();
     compression_ = PickCompression();
     rocksdb::LRUCacheOptions cache;
@@ -333,6 +487,10 @@ class RowStore::Impl {
     rocksdb::Status s = rocksdb::DB::Open(db_options, options_.path, descriptors, &handles_, &db);
     if (!s.ok()) return FromRocks(s, "opening RocksDB at " + options_.path);
     db_.reset(db);
+    // Only now that this process holds the DB's lock: files of an interrupted
+    // bulk load, never ingested.
+    std::filesystem::remove_all(scratch_dir_, ec);
+    if (ec) spdlog::warn("RowStore: could not clear {}: {}", scratch_dir_, ec.message());
 
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i] == rocksdb::kDefaultColumnFamilyName) default_cf_ = handles_[i];
@@ -444,22 +602,16 @@ class RowStore::Impl {
     const ViewSchema& schema = *v->schema;
     if (absl::Status st = CheckVersion(schema, expected_schema_version); !st.ok()) return st;
     // Check everything first: a bad row rejects the whole batch.
-    for (size_t i = 0; i < rows.size(); ++i) {
-      if (absl::Status st = CheckRow(schema, rows[i], i); !st.ok()) return st;
-    }
+    if (absl::Status st = CheckRows(schema, rows, 0); !st.ok()) return st;
     if (rows.empty()) return absl::OkStatus();
     // One key and one value buffer for the whole batch; the batch itself is
     // sized from the first row, so a large batch does not regrow much.
     std::string key;
     std::string value;
-    AppendRow(rows[0].event_ts_us, rows[0].created_ts_us, schema.schema_version, rows[0].values,
-              &value);
-    rocksdb::WriteBatch batch(rows.size() * (value.size() + rows[0].entity_key.size() + 16));
+    EncodeRow(rows[0], schema.schema_version, options_.num_partitions, &key, &value);
+    rocksdb::WriteBatch batch(rows.size() * (value.size() + key.size() + 16));
     for (const RowWrite& row : rows) {
-      key.clear();
-      AppendRowKey(row.entity_key, options_.num_partitions, &key);
-      value.clear();
-      AppendRow(row.event_ts_us, row.created_ts_us, schema.schema_version, row.values, &value);
+      EncodeRow(row, schema.schema_version, options_.num_partitions, &key, &value);
       rocksdb::Status s = batch.Merge(v->cf, key, value);
       if (!s.ok()) return FromRocks(s, "building write batch");
     }
@@ -604,6 +756,44 @@ class RowStore::Impl {
     return out;
   }
 
+  absl::StatusOr<IngestTarget> BeginIngest(std::string_view view,
+                                           uint32_t expected_schema_version) {
+    absl::StatusOr<View> v = Lookup(view);
+    if (!v.ok()) return v.status();
+    if (absl::Status st = CheckVersion(*v->schema, expected_schema_version); !st.ok()) return st;
+    IngestTarget t;
+    t.schema = v->schema;
+    t.num_partitions = options_.num_partitions;
+    t.cf = v->cf;
+    t.options = db_->GetOptions(v->cf);
+    t.dir = absl::StrCat(scratch_dir_, "/", next_ingest_.fetch_add(1));
+    std::error_code ec;
+    std::filesystem::create_directories(t.dir, ec);
+    if (ec) return absl::InternalError(absl::StrCat("creating ", t.dir, ": ", ec.message()));
+    t.ingest = [this, name = std::string(view), version = v->schema->schema_version](
+                   const std::vector<std::string>& files) {
+      return IngestFiles(name, version, files);
+    };
+    return t;
+  }
+
+  // One IngestExternalFile call for a session's files (row_store.h, Commit).
+  absl::Status IngestFiles(const std::string& view, uint32_t schema_version,
+                           const std::vector<std::string>& files) {
+    // EnsureView changes a schema only under ensure_mu_: the version checked
+    // here holds until the files are in.
+    std::lock_guard<std::mutex> ensure(ensure_mu_);
+    absl::StatusOr<View> v = Lookup(view);
+    if (!v.ok()) return v.status();
+    if (absl::Status st = CheckVersion(*v->schema, schema_version); !st.ok()) return st;
+    rocksdb::IngestExternalFileOptions o;
+    o.move_files = true;            // hard links: the scratch dir is beside the DB
+    o.allow_global_seqno = true;    // files overlapping stored rows go above them
+    o.allow_blocking_flush = true;  // flush a memtable holding overlapping rows first
+    o.write_global_seqno = false;   // the seqno lives in the MANIFEST; files stay unmodified
+    return FromRocks(db_->IngestExternalFile(v->cf, files, o), "ingesting into view " + view);
+  }
+
   absl::StatusOr<uint64_t> CountRows(std::string_view view) {
     absl::StatusOr<View> v = Lookup(view);
     if (!v.ok()) return v.status();
@@ -639,6 +829,8 @@ class RowStore::Impl {
 
  private:
   RowStoreOptions options_;
+  const std::string scratch_dir_;  // bulk-load files, options_.path + ".ingest"
+  std::atomic<uint64_t> next_ingest_{0};  // names each session's scratch subdirectory
   std::shared_ptr<rocksdb::MergeOperator> merge_op_;
   std::shared_ptr<rocksdb::TableFactory> table_factory_;
   rocksdb::CompressionType compression_ = rocksdb::kNoCompression;
@@ -687,6 +879,30 @@ absl::Status RowStore::MultiGetCells(std::string_view view,
                                      uint32_t expected_schema_version, RowVisitor visit) {
   return impl_->MultiGetCells(view, entity_keys, feature_indices, expected_schema_version, visit);
 }
+
+absl::StatusOr<std::unique_ptr<IngestSession>> RowStore::BeginIngest(
+    std::string_view view, uint32_t expected_schema_version) {
+  absl::StatusOr<IngestTarget> t = impl_->BeginIngest(view, expected_schema_version);
+  if (!t.ok()) return t.status();
+  return std::unique_ptr<IngestSession>(
+      new IngestSession(std::make_unique<IngestSession::Impl>(*std::move(t))));
+}
+
+std::string RowStore::RowKey(std::string_view entity_key, uint32_t num_partitions) {
+  std::string key;
+  key.reserve(4 + entity_key.size());
+  AppendRowKey(entity_key, num_partitions, &key);
+  return key;
+}
+
+IngestSession::IngestSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+IngestSession::~IngestSession() = default;
+
+absl::Status IngestSession::Append(std::span<const RowWrite> rows) { return impl_->Append(rows); }
+
+uint64_t IngestSession::rows_appended() const { return impl_->rows_appended(); }
+
+absl::Status IngestSession::Commit() { return impl_->Commit(); }
 
 absl::StatusOr<uint64_t> RowStore::CountRows(std::string_view view) {
   return impl_->CountRows(view);

@@ -12,6 +12,7 @@
 #include "node_test_util.h"
 #include "quiver/keys/entity_key.h"
 #include "quiver/storage/offline_store.h"
+#include "quiver/storage/row_store.h"
 
 namespace quiver::node {
 namespace {
@@ -39,8 +40,17 @@ class CollectingSink final : public RowSink {
     collected.insert(collected.end(), rows.begin(), rows.end());
     return absl::OkStatus();
   }
+  // A bulk-loading sink: rows must come sorted by stored key.
+  uint32_t ordered_partitions() const override { return partitions; }
+  absl::Status Finish(bool commit) override {
+    std::lock_guard<std::mutex> lock(mu);
+    finishes.push_back(commit);
+    return absl::OkStatus();
+  }
   std::mutex mu;
   absl::Status fail_with;
+  uint32_t partitions = 0;
+  std::vector<bool> finishes;
   std::vector<std::string> views;
   std::vector<uint32_t> schema_versions;
   std::vector<size_t> batch_sizes;
@@ -140,6 +150,32 @@ TEST_F(MaterializerTest, WholeFileMatchesDuckDbLatestPerKey) {
   EXPECT_EQ(Format(sink.collected), Expected(0, 1000, kBaseUs, kBaseUs + kDayUs));
   for (uint32_t v : sink.schema_versions) EXPECT_EQ(v, 2u);
   for (const auto& v : sink.views) EXPECT_EQ(v, "user_scores");
+}
+
+TEST_F(MaterializerTest, OrderedSinkGetsRowsInStoredKeyOrderAndOneCommit) {
+  CollectingSink sink;
+  sink.partitions = 16;
+  auto task = Task(0, 1000, kBaseUs, kBaseUs + kDayUs);
+  auto result = RunMaterializationTask(*registry_, task, *offline_, sink, 7);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->rows_written, 50u);
+  EXPECT_EQ(Format(sink.collected), Expected(0, 1000, kBaseUs, kBaseUs + kDayUs));
+  for (size_t i = 1; i < sink.collected.size(); ++i) {
+    EXPECT_LT(storage::RowStore::RowKey(sink.collected[i - 1].entity_key, 16),
+              storage::RowStore::RowKey(sink.collected[i].entity_key, 16))
+        << "row " << i;
+  }
+  EXPECT_EQ(sink.finishes, std::vector<bool>{true});
+}
+
+TEST_F(MaterializerTest, OrderedSinkIsFinishedWithoutCommitWhenAWriteFails) {
+  CollectingSink sink;
+  sink.partitions = 16;
+  sink.fail_with = absl::UnavailableError("replica gone");
+  auto result =
+      RunMaterializationTask(*registry_, Task(0, 1000, kBaseUs, kBaseUs + kDayUs), *offline_, sink, 10);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(sink.finishes, std::vector<bool>{false});
 }
 
 TEST_F(MaterializerTest, RowRangeWindowAndSmallBatchesMatchDuckDb) {

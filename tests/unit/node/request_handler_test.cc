@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "node_test_util.h"
+#include "absl/strings/str_cat.h"
 #include "quiver/client/convert.h"
 #include "quiver/keys/entity_key.h"
 #include "quiver/storage/row_store.h"
@@ -317,6 +319,126 @@ TEST_F(RequestHandlerTest, MalformedPackedValuesAreInvalidArgumentAndWriteNothin
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   }
   EXPECT_EQ(store_->CountRows("user_stats").value(), 0u);
+}
+
+
+// Ingest sessions (WriteRequest.ingest_session, CommitIngest): rows become
+// visible only at commit, the commit checks the writer's row count, and a
+// session refuses rows out of stored-key order.
+class IngestSessionTest : public RequestHandlerTest {
+ protected:
+  // Users 1..n as rows sorted by their stored key.
+  std::vector<quiver::v1::WriteRow> SortedRows(int n, int64_t ts) {
+    std::vector<std::pair<std::string, int64_t>> keyed;
+    for (int64_t u = 1; u <= n; ++u) keyed.push_back({storage::RowStore::RowKey(Key(u), 16), u});
+    std::sort(keyed.begin(), keyed.end());
+    std::vector<quiver::v1::WriteRow> rows;
+    for (const auto& [key, u] : keyed) rows.push_back(Row(u, ts, UserValues(u, 0.5, "n")));
+    return rows;
+  }
+
+  absl::Status Append(const std::string& session, std::vector<quiver::v1::WriteRow> rows,
+                      uint32_t schema_version = 3) {
+    quiver::v1::WriteRequest request;
+    request.set_view("user_stats");
+    request.set_schema_version(schema_version);
+    request.set_ingest_session(session);
+    for (auto& r : rows) *request.add_rows() = std::move(r);
+    quiver::v1::WriteResponse response;
+    return handler_->Write(request, &response);
+  }
+
+  absl::StatusOr<uint64_t> Commit(const std::string& session, uint64_t expected, bool abort = false) {
+    quiver::v1::CommitIngestRequest request;
+    request.set_session(session);
+    request.set_expected_rows(expected);
+    request.set_abort(abort);
+    quiver::v1::CommitIngestResponse response;
+    absl::Status s = handler_->CommitIngest(request, &response);
+    if (!s.ok()) return s;
+    return response.rows_ingested();
+  }
+
+  int Present(int n) {
+    std::vector<int64_t> users;
+    for (int64_t u = 1; u <= n; ++u) users.push_back(u);
+    auto response = Get("user_stats", users);
+    EXPECT_TRUE(response.ok()) << response.status();
+    int present = 0;
+    for (const auto& row : response->results(0).rows()) present += row.status() == quiver::v1::PRESENT;
+    return present;
+  }
+};
+
+TEST_F(IngestSessionTest, RowsAreVisibleOnlyAfterCommit) {
+  auto rows = SortedRows(50, kStartUs - 1000);
+  std::vector<quiver::v1::WriteRow> first(rows.begin(), rows.begin() + 20);
+  std::vector<quiver::v1::WriteRow> second(rows.begin() + 20, rows.end());
+  ASSERT_TRUE(Append("job/1", first).ok());
+  ASSERT_TRUE(Append("job/1", second).ok());
+  EXPECT_EQ(Present(50), 0);
+  auto committed = Commit("job/1", 50);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(*committed, 50u);
+  EXPECT_EQ(Present(50), 50);
+  auto response = Get("user_stats", {7});
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->results(0).rows(0).values(0).int64_val(), 7);
+}
+
+TEST_F(IngestSessionTest, IngestedOlderRowsLoseToStoredNewerOnes) {
+  ASSERT_TRUE(Write({Row(3, kStartUs - 10, UserValues(333, 1.0, "new"))}).ok());
+  ASSERT_TRUE(Append("s", SortedRows(5, kStartUs - 5000)).ok());
+  ASSERT_TRUE(Commit("s", 5).ok());
+  auto response = Get("user_stats", {3, 4});
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->results(0).rows(0).values(0).int64_val(), 333);
+  EXPECT_EQ(response->results(0).rows(1).values(0).int64_val(), 4);
+}
+
+TEST_F(IngestSessionTest, WrongRowCountAbortsAndWritesNothing) {
+  ASSERT_TRUE(Append("s", SortedRows(10, kStartUs - 1000)).ok());
+  auto committed = Commit("s", 11);
+  EXPECT_EQ(committed.status().code(), absl::StatusCode::kAborted) << committed.status();
+  EXPECT_EQ(Present(10), 0);
+  // The session is gone: a commit expecting rows is NotFound, one expecting
+  // none (a node that got no rows) commits nothing.
+  EXPECT_EQ(Commit("s", 10).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(Commit("never-opened", 0).ok());
+}
+
+TEST_F(IngestSessionTest, AbortDropsRows) {
+  ASSERT_TRUE(Append("s", SortedRows(10, kStartUs - 1000)).ok());
+  ASSERT_TRUE(Commit("s", 10, /*abort=*/true).ok());
+  EXPECT_EQ(Present(10), 0);
+  EXPECT_TRUE(Commit("s", 0, /*abort=*/true).ok());  // aborting twice is harmless
+}
+
+TEST_F(IngestSessionTest, OutOfOrderRowsFailTheSession) {
+  auto rows = SortedRows(10, kStartUs - 1000);
+  std::swap(rows[2], rows[7]);
+  EXPECT_EQ(Append("s", rows).code(), absl::StatusCode::kInvalidArgument);
+  // Later requests of the failed session are refused, and so is its commit.
+  EXPECT_EQ(Append("s", SortedRows(10, kStartUs - 1000)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(Commit("s", 10).ok());
+  EXPECT_EQ(Present(10), 0);
+}
+
+TEST_F(IngestSessionTest, SessionKeepsItsSchemaVersion) {
+  ASSERT_TRUE(Append("s", SortedRows(3, kStartUs - 1000)).ok());
+  EXPECT_EQ(Append("s", SortedRows(3, kStartUs - 1000), 2).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(IngestSessionTest, SessionsAreBounded) {
+  for (size_t i = 0; i < RequestHandler::kMaxIngestSessions; ++i) {
+    ASSERT_TRUE(Append(absl::StrCat("s", i), SortedRows(1, kStartUs - 1000)).ok());
+  }
+  EXPECT_EQ(Append("one-more", SortedRows(1, kStartUs - 1000)).code(),
+            absl::StatusCode::kResourceExhausted);
+  handler_->AbortIngestSessions();
+  EXPECT_TRUE(Append("one-more", SortedRows(1, kStartUs - 1000)).ok());
 }
 
 }  // namespace

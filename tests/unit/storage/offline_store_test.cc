@@ -1,9 +1,15 @@
 #include "quiver/storage/offline_store.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
+#include <set>
+#include <stdexcept>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -25,6 +31,29 @@ std::string Lit(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
   return out + "'";
+}
+
+// `bytes` low bytes of `v`, most significant first.
+std::string BigEndian(uint64_t v, int bytes) {
+  std::string out(bytes, '\0');
+  for (int i = bytes - 1; i >= 0; --i, v >>= 8) out[i] = static_cast<char>(v & 0xff);
+  return out;
+}
+
+// An order key whose byte order is the numeric order of a signed key.
+std::string OrderedInt64(int64_t v) { return BigEndian(static_cast<uint64_t>(v) ^ (1ULL << 63), 8); }
+
+// Unsigned bytewise order, as memcmp with the shorter prefix first.
+bool BytesLess(const std::string& a, const std::string& b) {
+  const int c = std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()));
+  return c < 0 || (c == 0 && a.size() < b.size());
+}
+
+absl::StatusOr<std::string> OrderByInt64Key(std::span<const Value> keys) {
+  if (keys.size() != 1 || keys[0].type != ValueType::kInt64 || keys[0].is_null()) {
+    return absl::InternalError("expected one non-null INT64 key");
+  }
+  return OrderedInt64(std::get<int64_t>(keys[0].data));
 }
 
 class OfflineStoreTest : public ::testing::Test {
@@ -67,33 +96,45 @@ class OfflineStoreTest : public ::testing::Test {
     return q;
   }
 
-  // "id|ts|created|delay|emb" per row, sorted by id, as ScanLatest saw them.
-  absl::StatusOr<std::string> Scan(const LatestQuery& q, size_t batch_rows,
-                                   size_t* max_batch = nullptr) {
-    std::map<int64_t, std::string> rows;
+  // Every row ScanLatest handed to the sink, in arrival order.
+  absl::StatusOr<std::vector<OfflineRow>> ScanRows(const LatestQuery& q, size_t batch_rows,
+                                                   size_t* max_batch = nullptr) {
+    std::vector<OfflineRow> rows;
     absl::Status st = store_->ScanLatest(q, batch_rows, [&](std::vector<OfflineRow>& batch) {
       if (max_batch != nullptr) *max_batch = std::max(*max_batch, batch.size());
-      for (const OfflineRow& r : batch) {
-        std::string delay = r.values[0].is_null()
-                                ? "null"
-                                : std::to_string(std::get<int64_t>(r.values[0].data));
-        std::string emb = "null";
-        if (!r.values[1].is_null()) {
-          std::vector<std::string> parts;
-          for (double d : std::get<std::vector<double>>(r.values[1].data)) {
-            parts.push_back(std::to_string(static_cast<int64_t>(d)));
-          }
-          emb = absl::StrJoin(parts, ";");
-        }
-        const int64_t id = std::get<int64_t>(r.join_key_values[0].data);
-        EXPECT_TRUE(rows.emplace(id, absl::StrCat(id, "|", r.event_ts_us, "|", r.created_ts_us,
-                                                  "|", delay, "|", emb))
-                        .second)
-            << "id " << id << " returned twice";
-      }
+      for (OfflineRow& r : batch) rows.push_back(std::move(r));
       return absl::OkStatus();
     });
     if (!st.ok()) return st;
+    return rows;
+  }
+
+  // "id|ts|created|delay|emb" of a row of Query().
+  static std::string Format(const OfflineRow& r) {
+    std::string delay =
+        r.values[0].is_null() ? "null" : std::to_string(std::get<int64_t>(r.values[0].data));
+    std::string emb = "null";
+    if (!r.values[1].is_null()) {
+      std::vector<std::string> parts;
+      for (double d : std::get<std::vector<double>>(r.values[1].data)) {
+        parts.push_back(std::to_string(static_cast<int64_t>(d)));
+      }
+      emb = absl::StrJoin(parts, ";");
+    }
+    return absl::StrCat(std::get<int64_t>(r.join_key_values[0].data), "|", r.event_ts_us, "|",
+                        r.created_ts_us, "|", delay, "|", emb);
+  }
+
+  // Format() per row, sorted by id, as ScanLatest saw them.
+  absl::StatusOr<std::string> Scan(const LatestQuery& q, size_t batch_rows,
+                                   size_t* max_batch = nullptr) {
+    absl::StatusOr<std::vector<OfflineRow>> got = ScanRows(q, batch_rows, max_batch);
+    if (!got.ok()) return got.status();
+    std::map<int64_t, std::string> rows;
+    for (const OfflineRow& r : *got) {
+      const int64_t id = std::get<int64_t>(r.join_key_values[0].data);
+      EXPECT_TRUE(rows.emplace(id, Format(r)).second) << "id " << id << " returned twice";
+    }
     std::vector<std::string> out;
     for (auto& [id, s] : rows) out.push_back(s);
     return absl::StrJoin(out, ",");
@@ -292,7 +333,7 @@ TEST_F(OfflineStoreTest, ScanLatestHonoursRowRangesAndBoundsBatches) {
   EXPECT_EQ(calls, 1);
 }
 
-TEST_F(OfflineStoreTest, CreatedTimestampBreaksTiesAndExactTiesAreDeterministic) {
+TEST_F(OfflineStoreTest, CreatedTimestampBreaksTiesAndExactTiesReturnEveryTiedRow) {
   const std::string f = dir_.File("ties.parquet");
   Run(absl::StrCat(
       "COPY (SELECT * FROM (VALUES ",
@@ -301,7 +342,12 @@ TEST_F(OfflineStoreTest, CreatedTimestampBreaksTiesAndExactTiesAreDeterministic)
       "(1, make_timestamp(", kBase, "), NULL, 30::BIGINT, 'c'),",
       "(2, make_timestamp(", kBase, "), make_timestamp(5), 40::BIGINT, 'd'),",
       "(2, make_timestamp(", kBase, "), make_timestamp(5), 50::BIGINT, 'e'),",
-      "(3, make_timestamp(", kBase + 1, "), NULL, NULL, NULL)",
+      "(2, make_timestamp(", kBase, "), make_timestamp(4), 60::BIGINT, 'f'),",
+      "(3, make_timestamp(", kBase + 1, "), NULL, NULL, NULL),",
+      "(4, make_timestamp(", kBase, "), NULL, 70::BIGINT, 'g'),",
+      "(4, make_timestamp(", kBase, "), NULL, 80::BIGINT, 'h'),",
+      "(5, make_timestamp(", kBase + 2, "), make_timestamp(1), 90::BIGINT, 'i'),",
+      "(5, make_timestamp(", kBase, "), make_timestamp(100), 91::BIGINT, 'j')",
       ") v(k, ts, created, x, s)) TO ", Lit(f), " (FORMAT PARQUET)"));
   LatestQuery q;
   q.file = f;
@@ -311,26 +357,208 @@ TEST_F(OfflineStoreTest, CreatedTimestampBreaksTiesAndExactTiesAreDeterministic)
   q.timestamp_field = "ts";
   q.created_timestamp_column = "created";
   q.features = {{"x", ValueType::kInt64}, {"s", ValueType::kString}};
-  std::map<int64_t, OfflineRow> got;
-  ASSERT_TRUE(store_->ScanLatest(q, 2, [&](std::vector<OfflineRow>& batch) {
-                       for (OfflineRow& r : batch) {
-                         got[std::get<int64_t>(r.join_key_values[0].data)] = r;
-                       }
-                       return absl::OkStatus();
-                     }).ok());
-  ASSERT_EQ(got.size(), 3u);
-  EXPECT_EQ(got[1].created_ts_us, 9);  // greatest created wins; a null created loses
-  EXPECT_EQ(got[1].values[1], Value::String("b"));
-  // An exact (ts, created) tie: the greater feature values win, every time.
-  EXPECT_EQ(got[2].values[0], Value::Int64(50));
-  EXPECT_EQ(got[3].event_ts_us, kBase + 1);
-  EXPECT_EQ(got[3].created_ts_us, 0);
-  EXPECT_EQ(got[3].values, (std::vector<Value>{Value::Null(ValueType::kInt64),
-                                               Value::Null(ValueType::kString)}));
+  // "k|ts|created|x|s" per row; a multiset, the order is unspecified.
+  auto format = [](const OfflineRow& r) {
+    return absl::StrCat(std::get<int64_t>(r.join_key_values[0].data), "|",
+                        r.event_ts_us - kBase, "|", r.created_ts_us, "|",
+                        r.values[0].is_null() ? "null" : absl::StrCat(std::get<int64_t>(
+                                                             r.values[0].data)),
+                        "|", r.values[1].is_null() ? "null"
+                                                   : std::get<std::string>(r.values[1].data));
+  };
+  const std::multiset<std::string> expected = {
+      "1|0|9|20|b",           // greatest created wins; a null created loses
+      "2|0|5|40|d",           // an exact (ts, created) tie: every tied row
+      "2|0|5|50|e",           //   (the online store's merge picks one)
+      "3|1|0|null|null",      // null created reads as 0
+      "4|0|0|70|g",           // two null created: a tie too
+      "4|0|0|80|h",
+      "5|2|1|90|i",           // event time first, then created
+  };
+  for (size_t batch_rows : {2, 100}) {
+    absl::StatusOr<std::vector<OfflineRow>> got = ScanRows(q, batch_rows);
+    ASSERT_TRUE(got.ok()) << got.status();
+    std::multiset<std::string> rows;
+    for (const OfflineRow& r : *got) rows.insert(format(r));
+    EXPECT_EQ(rows, expected);
+  }
+  // Ordered by key: the same rows, tied rows next to each other.
+  q.order_key = [](std::span<const Value> keys) -> absl::StatusOr<std::string> {
+    return OrderedInt64(std::get<int64_t>(keys[0].data));
+  };
+  absl::StatusOr<std::vector<OfflineRow>> got = ScanRows(q, 3);
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::multiset<std::string> rows;
+  std::vector<int64_t> keys;
+  for (const OfflineRow& r : *got) {
+    rows.insert(format(r));
+    keys.push_back(std::get<int64_t>(r.join_key_values[0].data));
+    EXPECT_EQ(r.order_key, OrderedInt64(keys.back()));
+  }
+  EXPECT_EQ(rows, expected);
+  EXPECT_EQ(keys, (std::vector<int64_t>{1, 2, 2, 3, 4, 4, 5}));
   // The declared join-key type is checked against the file too.
   q.join_keys = {{"k", ValueType::kInt64}};
   EXPECT_EQ(store_->ScanLatest(q, 2, [](auto&) { return absl::OkStatus(); }).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(OfflineStoreTest, OrderKeySortsTheLatestRowsByItsBytes) {
+  // OrderedInt64's bytes sort as the ids do, so the ordered scan must arrive
+  // exactly as the independent answer lists its rows (by id).
+  std::atomic<int64_t> calls = 0;
+  for (auto [start, end] : {std::pair{kBase, kBase + 10 * kHour},
+                            std::pair{kBase + kHour, kBase + 3 * kHour},
+                            std::pair{kBase + 20 * kHour, kBase + 30 * kHour}}) {
+    LatestQuery q = Query(start, end);
+    q.order_key = [&calls](std::span<const Value> keys) {
+      calls.fetch_add(1, std::memory_order_relaxed);
+      return OrderByInt64Key(keys);
+    };
+    calls = 0;
+    size_t max_batch = 0;
+    absl::StatusOr<std::vector<OfflineRow>> got = ScanRows(q, 7, &max_batch);
+    ASSERT_TRUE(got.ok()) << got.status();
+    std::vector<std::string> formatted;
+    for (const OfflineRow& r : *got) {
+      formatted.push_back(Format(r));
+      EXPECT_EQ(r.order_key, OrderedInt64(std::get<int64_t>(r.join_key_values[0].data)));
+    }
+    EXPECT_EQ(absl::StrJoin(formatted, ","), Expected(start, end)) << start << ".." << end;
+    // The same rows as the unordered scan.
+    LatestQuery unordered = Query(start, end);
+    absl::StatusOr<std::string> plain = Scan(unordered, 1000);
+    ASSERT_TRUE(plain.ok()) << plain.status();
+    std::sort(formatted.begin(), formatted.end(), [](const std::string& a, const std::string& b) {
+      return std::stoll(a) < std::stoll(b);
+    });
+    EXPECT_EQ(absl::StrJoin(formatted, ","), *plain);
+    // Computed only for the rows the window keeps.
+    EXPECT_EQ(calls.load(), static_cast<int64_t>(got->size()));
+    EXPECT_LE(max_batch, 7u);
+  }
+  // Unordered rows carry no order key.
+  absl::StatusOr<std::vector<OfflineRow>> plain = ScanRows(Query(kBase, kBase + 10 * kHour), 100);
+  ASSERT_TRUE(plain.ok());
+  ASSERT_FALSE(plain->empty());
+  for (const OfflineRow& r : *plain) EXPECT_EQ(r.order_key, "");
+}
+
+TEST_F(OfflineStoreTest, OrderKeyBytesCompareUnsignedWithPrefixesFirst) {
+  // One row per id; id i's order key is keys[i]: bytes around 0x00, 0x7f,
+  // 0x80 and 0xff, prefixes of each other, around DuckDB's 4-byte prefix and
+  // 12-byte inline string sizes, and random ones over a small alphabet so
+  // that long shared prefixes are common.
+  std::vector<std::string> keys = {
+      "", std::string("\0", 1), std::string("\0\0", 2), "\x01", "\x7f", "\x80", "\xff",
+      "\xff\xff", "a", "ab", std::string("ab\0", 3), "ab\x7f", "ab\x80", "abc",
+      std::string(12, '\x80'), std::string(12, '\x80') + std::string("\0", 1),
+      std::string(11, '\x80') + "\x7f", std::string(13, '\x7f'),
+      std::string(30, 'z') + "\x7f" + std::string(9, 'z'), std::string(30, 'z') + "\x80",
+      std::string(30, 'z')};
+  std::mt19937 rng(20240611);
+  const char alphabet[] = {'\0', '\x01', '\x7f', '\x80', '\xfe', '\xff'};
+  while (keys.size() < 6000) {
+    std::string k(rng() % 20, '\0');
+    for (char& c : k) c = alphabet[rng() % sizeof(alphabet)];
+    keys.push_back(std::move(k));
+  }
+  const std::string f = dir_.File("blob_order.parquet");
+  Run(absl::StrCat("COPY (SELECT i::BIGINT AS id, make_timestamp(", kBase,
+                   ") AS ts FROM range(", keys.size(), ") t(i)) TO ", Lit(f),
+                   " (FORMAT PARQUET, ROW_GROUP_SIZE 1000)"));
+  LatestQuery q;
+  q.file = f;
+  q.start_us = kBase;
+  q.end_us = kBase + 1;
+  q.join_keys = {{"id", ValueType::kInt64}};
+  q.timestamp_field = "ts";
+  q.order_key = [&keys](std::span<const Value> k) -> absl::StatusOr<std::string> {
+    return keys.at(std::get<int64_t>(k[0].data));
+  };
+  absl::StatusOr<std::vector<OfflineRow>> got = ScanRows(q, 500);
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::vector<std::string> arrived;
+  for (const OfflineRow& r : *got) {
+    EXPECT_EQ(r.order_key, keys[std::get<int64_t>(r.join_key_values[0].data)]);
+    arrived.push_back(r.order_key);
+  }
+  std::vector<std::string> expected = keys;
+  std::sort(expected.begin(), expected.end(), BytesLess);
+  ASSERT_EQ(arrived.size(), expected.size());
+  EXPECT_TRUE(arrived == expected);  // (a byte-level diff would flood the log)
+  for (size_t i = 1; i < arrived.size(); ++i) {
+    ASSERT_FALSE(BytesLess(arrived[i], arrived[i - 1])) << "out of order at " << i;
+  }
+}
+
+TEST_F(OfflineStoreTest, OrderKeyWorksForCompositeKeys) {
+  // route ‖ 0x00 ‖ big-endian small (sign bit flipped): (route, small) order.
+  LatestQuery q = Query(kBase, kBase + 10 * kHour);
+  q.join_keys = {{"route", ValueType::kString}, {"small", ValueType::kInt32}};
+  q.features = {{"delay", ValueType::kInt64}, {"route", ValueType::kString}};
+  auto key_of = [](std::span<const Value> k) {
+    return std::get<std::string>(k[0].data) + std::string(1, '\0') +
+           BigEndian(static_cast<uint32_t>(std::get<int64_t>(k[1].data)) ^ 0x80000000u, 4);
+  };
+  q.order_key = [&key_of](std::span<const Value> k) -> absl::StatusOr<std::string> {
+    if (k.size() != 2 || k[0].type != ValueType::kString || k[1].type != ValueType::kInt32) {
+      return absl::InternalError("unexpected key types");
+    }
+    return key_of(k);
+  };
+  absl::StatusOr<std::vector<OfflineRow>> got = ScanRows(q, 64);
+  ASSERT_TRUE(got.ok()) << got.status();
+  std::vector<std::string> rows;
+  for (const OfflineRow& r : *got) {
+    EXPECT_EQ(r.order_key, key_of(r.join_key_values));
+    EXPECT_EQ(r.values[1], r.join_key_values[0]);  // a feature may repeat a key column
+    rows.push_back(absl::StrCat(std::get<std::string>(r.join_key_values[0].data), "|",
+                                std::get<int64_t>(r.join_key_values[1].data), "|",
+                                r.event_ts_us, "|", r.created_ts_us));
+  }
+  EXPECT_EQ(absl::StrJoin(rows, ","),
+            Run(absl::StrCat("SELECT string_agg(route || '|' || small || '|' || m[1] || '|' || "
+                             "m[2], ',' ORDER BY route, small) FROM (SELECT route, small, "
+                             "max([epoch_us(ts), epoch_us(created)]) AS m FROM read_parquet(",
+                             Lit(file_), ") GROUP BY route, small)")));
+}
+
+TEST_F(OfflineStoreTest, OrderKeyErrorsFailTheScanWithTheirMessage) {
+  LatestQuery q = Query(kBase, kBase + 10 * kHour);
+  q.order_key = [](std::span<const Value> k) -> absl::StatusOr<std::string> {
+    if (std::get<int64_t>(k[0].data) == 42) return absl::InvalidArgumentError("key 42 is bad");
+    return OrderByInt64Key(k);
+  };
+  int sunk = 0;
+  absl::Status st = store_->ScanLatest(q, 10, [&](std::vector<OfflineRow>& b) {
+    sunk += static_cast<int>(b.size());
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.message(), absl::StrCat("scanning ", file_, ": order_key: key 42 is bad"));
+  EXPECT_EQ(sunk, 0);  // the sort needs every key before the first row
+
+  q.order_key = [](std::span<const Value>) -> absl::StatusOr<std::string> {
+    return absl::FailedPreconditionError("no cluster map");
+  };
+  st = store_->ScanLatest(q, 10, [](auto&) { return absl::OkStatus(); });
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("order_key: no cluster map"));
+
+  q.order_key = [](std::span<const Value>) -> absl::StatusOr<std::string> {
+    throw std::runtime_error("boom");
+  };
+  st = store_->ScanLatest(q, 10, [](auto&) { return absl::OkStatus(); });
+  EXPECT_EQ(st.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(st.message()), HasSubstr("order_key threw: boom"));
+
+  // The store still works, and the function is no way into a scan's state.
+  q.order_key = OrderByInt64Key;
+  EXPECT_TRUE(store_->ScanLatest(q, 10, [](auto&) { return absl::OkStatus(); }).ok());
+  absl::StatusOr<std::string> direct = store_->QueryScalar("SELECT quiver_order_key(1, 2)");
+  EXPECT_EQ(direct.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(direct.status().message()), HasSubstr("internal to ScanLatest"));
 }
 
 TEST_F(OfflineStoreTest, TimestampWithTimeZoneReadsAsUtcMicros) {

@@ -120,6 +120,11 @@ struct WriteOptions {
   uint32_t write_quorum = 0;
   // The whole call. 0: ClientOptions::default_deadline. unit: milliseconds.
   std::chrono::milliseconds deadline{10000};
+  // Bulk load: when set, rows go to this ingest session on each replica
+  // (WriteRequest.ingest_session) and stay invisible until FinishIngest
+  // commits it. The caller sends a session's rows in stored-key order
+  // (storage::RowStore::RowKey), one WriteEncoded call at a time.
+  std::string ingest_session;
 };
 
 class Client {
@@ -155,6 +160,19 @@ class Client {
   virtual absl::Status WriteEncoded(const std::string& view, uint32_t schema_version,
                                     const std::vector<EncodedRow>& rows,
                                     const WriteOptions& options = {}) = 0;
+
+  // Commits (or with commit=false aborts) an ingest session on every node
+  // that acknowledged rows of it, telling each node how many rows it
+  // acknowledged (CommitIngestRequest.expected_rows). The session is
+  // forgotten afterwards either way. Succeeds only when every such node
+  // committed: a node that lost the session (it restarted) or fails makes the
+  // whole call fail, and the writer rewrites the rows under a new session
+  // (committed rows are harmless to rewrite: LWW). An unknown session commits
+  // nothing and succeeds. Thread-safe; blocks up to options_.default_deadline.
+  // Errors: kUnavailable / kDeadlineExceeded (a node unreachable; retryable),
+  // kNotFound / kAborted (a node lost rows of the session; rewrite them),
+  // others as the node returned them.
+  virtual absl::Status FinishIngest(const std::string& session, bool commit) = 0;
 
   // The cached registry and map (never null after Create).
   virtual std::shared_ptr<const RegistryIndex> registry() const = 0;

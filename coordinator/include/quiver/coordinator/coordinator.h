@@ -51,9 +51,10 @@ struct CoordinatorOptions {
   int64_t lease_us = 30'000'000;  // unit: µs a leased task stays with its node
   uint32_t max_task_attempts = 5;  // leases of one task before its job fails
   // Adjacent row groups merge into tasks up to this many rows. Smaller tasks
-  // spread one file over more nodes (and bound each task's memory); larger
-  // ones deduplicate more rows per entity before writing.
-  uint64_t max_task_rows = 1'000'000;
+  // spread one file over more nodes; larger ones read the file fewer times
+  // (a hash-split task reads the whole range). A task's memory is bounded
+  // either way: DuckDB spills its window to disk past its memory limit.
+  uint64_t max_task_rows = 20'000'000;
   // How a large range of rows is cut into tasks (planner.h).
   TaskSplit task_split = TaskSplit::kEntityHash;
   size_t max_finished_jobs = 100;  // older finished jobs are forgotten

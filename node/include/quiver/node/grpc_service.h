@@ -29,6 +29,9 @@ class NodeGrpcService final : public quiver::v1::NodeService::Service {
                    quiver::v1::GetResponse* response) override;
   grpc::Status Write(grpc::ServerContext* context, const quiver::v1::WriteRequest* request,
                      quiver::v1::WriteResponse* response) override;
+  grpc::Status CommitIngest(grpc::ServerContext* context,
+                            const quiver::v1::CommitIngestRequest* request,
+                            quiver::v1::CommitIngestResponse* response) override;
   grpc::Status Health(grpc::ServerContext* context, const quiver::v1::HealthRequest* request,
                       quiver::v1::HealthResponse* response) override;
 

@@ -41,19 +41,34 @@ class RowSink {
   // client documents.
   virtual absl::Status Write(const std::string& view, uint32_t schema_version,
                              const std::vector<client::EncodedRow>& rows) = 0;
+  // Bulk load. A sink that returns a partition count n > 0 gets the task's
+  // rows in stored-key order (storage::RowStore::RowKey with n partitions:
+  // DuckDB sorts them), one batch at a time, and exactly one Finish after
+  // the last batch: commit=true when the scan and every batch succeeded,
+  // false otherwise. Default: unordered, no Finish needed.
+  virtual uint32_t ordered_partitions() const { return 0; }
+  // Errors: as the sink's writes; the task fails (and is retried) on any.
+  virtual absl::Status Finish(bool /*commit*/) { return absl::OkStatus(); }
 };
 
 // Routes rows to their replicas with the given write quorum (0 = majority).
+// With a non-empty `ingest_session` the rows are bulk-loaded: they go to that
+// ingest session on every replica (sorted by the map's partition count) and
+// Finish commits or aborts it (Client::FinishIngest); otherwise they are
+// ordinary writes. `client` must outlive the sink.
 class ClientRowSink final : public RowSink {
  public:
-  ClientRowSink(client::Client* client, uint32_t write_quorum)
-      : client_(client), write_quorum_(write_quorum) {}
+  ClientRowSink(client::Client* client, uint32_t write_quorum, std::string ingest_session = "");
   absl::Status Write(const std::string& view, uint32_t schema_version,
                      const std::vector<client::EncodedRow>& rows) override;
+  uint32_t ordered_partitions() const override { return partitions_; }
+  absl::Status Finish(bool commit) override;
 
  private:
   client::Client* client_;
   uint32_t write_quorum_;
+  std::string session_;
+  uint32_t partitions_ = 0;  // the map's partition count when bulk-loading
 };
 
 struct TaskResult {
@@ -69,8 +84,8 @@ absl::StatusOr<storage::LatestQuery> BuildLatestQuery(const client::RegistryInde
 
 // Runs one task, `batch_rows` rows per sink call. `cancelled` (may be empty)
 // is polled between batches. The scan builds the next batch while up to
-// `writers` (at least 1) threads write earlier ones, so `sink` must accept
-// concurrent calls when `writers` > 1; memory is bounded by (writers + 2)
+// `writers` (at least 1; 1 for an ordered sink) threads write earlier ones,
+// so `sink` must accept concurrent calls when `writers` > 1; memory is bounded by (writers + 2)
 // batches plus DuckDB's working set for the task's row range. Blocks until
 // every batch was written or the task failed.
 // Errors: from BuildLatestQuery, ScanLatest and the sink (the scan's error
@@ -91,6 +106,9 @@ struct WorkerOptions {
   size_t batch_rows = 10000;
   size_t writers = 2;  // batches written at once per task (RunMaterializationTask)
   uint32_t write_quorum = 0;  // 0: majority
+  // Bulk-load each task through ingest sessions (ClientRowSink) instead of
+  // ordinary writes: SST files instead of memtable inserts on every replica.
+  bool ingest = true;
 };
 
 class MaterializationWorker {

@@ -34,6 +34,10 @@ struct NodeOptions {
   std::chrono::milliseconds heartbeat{500};
   uint32_t write_quorum = 0;  // 0: majority of each partition's replicas
   size_t materialize_batch_rows = 10000;
+  // --materialize-mode ingest|write: bulk-load tasks through ingest sessions
+  // (SST files on every replica, the default) or write them as ordinary
+  // memtable writes.
+  bool materialize_ingest = true;
   std::string log_level = "info";
   size_t max_message_bytes = 64u << 20;  // gRPC send/receive limit; also the lookup frame limit
   // host:port of the lean lookup server; empty: the listen host, port 0 (a

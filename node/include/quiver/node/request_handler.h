@@ -13,6 +13,9 @@
 #define QUIVER_NODE_REQUEST_HANDLER_H_
 
 #include <atomic>
+#include <chrono>
+#include <map>
+#include <string>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -65,10 +68,34 @@ class RequestHandler {
   absl::Status Get(const quiver::v1::GetRequest& request, quiver::v1::GetResponse* response);
 
   // Converts every value by its declared type and applies the rows atomically.
+  // With request.ingest_session set, appends them to that bulk-load session
+  // instead (created by its first request; storage::IngestSession): they
+  // become visible at CommitIngest. A session keeps the view and schema
+  // version of its first request; requests of one session are serialized.
   // Errors: kNotFound (unknown view), kFailedPrecondition (schema_version is
-  // not the registry's), kInvalidArgument (too many rows, bad key, wrong value
-  // count or type; nothing written), kUnavailable, kResourceExhausted, kInternal.
+  // not the registry's, or a session request naming another view or version,
+  // or a session that failed before), kInvalidArgument (too many rows, bad
+  // key, wrong value count or type, a session row out of key order; nothing
+  // written), kUnavailable, kResourceExhausted (disk full, or more than
+  // kMaxIngestSessions open sessions), kInternal.
   absl::Status Write(const quiver::v1::WriteRequest& request, quiver::v1::WriteResponse* response);
+
+  // Commits (or with request.abort drops) an ingest session. Committing
+  // checks that the session holds request.expected_rows rows, so rows the
+  // writer saw acknowledged are never silently missing (a restarted node has
+  // lost its open sessions). An unknown session with expected_rows 0 commits
+  // as a no-op; aborting an unknown session is a no-op. Sessions idle for
+  // kIngestIdleTimeout are dropped (their writer is gone).
+  // Errors: kNotFound (unknown session with rows expected), kAborted (row
+  // count differs; the session is dropped), kUnavailable (the view's schema
+  // changed; dropped, retryable), kResourceExhausted, kInternal.
+  absl::Status CommitIngest(const quiver::v1::CommitIngestRequest& request,
+                            quiver::v1::CommitIngestResponse* response);
+  static constexpr size_t kMaxIngestSessions = 64;
+  // Drops every open ingest session (their files are deleted); the node calls
+  // it before closing the store.
+  void AbortIngestSessions();
+  static constexpr std::chrono::seconds kIngestIdleTimeout{120};
 
   void Health(quiver::v1::HealthResponse* response) const;
 
@@ -94,6 +121,13 @@ class RequestHandler {
   std::mutex sync_mu_;  // serializes SyncViews
   std::atomic<bool> synced_any_{false};
   std::atomic<uint64_t> synced_version_{0};
+
+  struct IngestState;
+  // The session `request` names, created on first use. Errors as Write.
+  absl::StatusOr<std::shared_ptr<IngestState>> SessionFor(const quiver::v1::WriteRequest& request,
+                                                          uint32_t schema_version);
+  std::mutex ingest_mu_;  // guards ingest_ (the map; each session has its own lock)
+  std::map<std::string, std::shared_ptr<IngestState>, std::less<>> ingest_;
 };
 
 }  // namespace quiver::node

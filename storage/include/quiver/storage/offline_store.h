@@ -51,8 +51,8 @@ struct RowGroupInfo {
 
 // One query: the latest row per entity key of one file's row range within
 // [start_us, end_us), ties on event time broken by the created column (greater
-// wins, null created loses; then by the feature values, greater first in
-// feature order, nulls last, so that the answer is deterministic).
+// wins, null created loses); on an exact (event, created) tie every tied row
+// is returned (see ScanLatest).
 struct LatestQuery {
   std::string file;
   uint64_t row_begin = 0;
@@ -67,6 +67,16 @@ struct LatestQuery {
   // on every node of one build) to `bucket` modulo `buckets`.
   uint32_t bucket = 0;
   uint32_t buckets = 0;
+  // Optional. When set, the result comes sorted by the bytes this returns for
+  // each row's join key values (one Value per join key, of the declared
+  // types, never null), compared as unsigned bytes (memcmp, shorter prefix
+  // first); rows with equal order keys (exact ties of one entity) come in no
+  // particular order. It is called once per returned row (after the latest
+  // row per key is chosen), from DuckDB's worker threads, CONCURRENTLY: it
+  // must be thread-safe, and it must stay valid until ScanLatest returns.
+  // An error (or an exception) fails the scan with that status. Unset: rows
+  // come in no particular order and OfflineRow::order_key is empty.
+  std::function<absl::StatusOr<std::string>(std::span<const Value> join_key_values)> order_key;
 };
 
 struct OfflineRow {
@@ -74,15 +84,21 @@ struct OfflineRow {
   int64_t event_ts_us = 0;
   int64_t created_ts_us = 0;
   std::vector<Value> values;  // one per LatestQuery::features
+  std::string order_key;  // LatestQuery::order_key(join_key_values); empty if unset
 };
 
 class OfflineStore {
  public:
   // Opens an in-memory DuckDB. `threads` 0 lets DuckDB choose; `memory_limit`
-  // is DuckDB's setting ("1GB"); empty keeps its default.
+  // is DuckDB's setting ("1GB"); empty keeps its default. `temp_directory`
+  // (created if missing) is where DuckDB spills a sort or window that
+  // outgrows `memory_limit`, so a large scan stays within the limit instead
+  // of failing; empty: no spilling, DuckDB fails with kResourceExhausted.
+  // Result order is never relied on (preserve_insertion_order = false).
   // Errors: kInternal if DuckDB cannot start.
   static absl::StatusOr<std::unique_ptr<OfflineStore>> Open(int threads = 0,
-                                                            std::string memory_limit = "");
+                                                            std::string memory_limit = "",
+                                                            std::string temp_directory = "");
   ~OfflineStore();
 
   // Expands a source path (file, glob, or directory: every *.parquet below it,
@@ -111,11 +127,21 @@ class OfflineStore {
   // Runs `query` and hands the result to `sink` in batches of at most
   // `batch_rows` rows (0 means 1024; Quiver's memory stays bounded by the
   // batch, DuckDB streams its result). A sink error stops the scan and is
-  // returned. Rows with a null join key are skipped; a null created column
-  // reads as created_ts_us 0. The file is type-checked first (Validate).
+  // returned. Per entity key the sink gets the row with the greatest (event
+  // timestamp, created timestamp), Feast's rule; on an exact tie it gets
+  // every tied row, and the online store's last-writer-wins order (greatest
+  // encoded bytes, row_store.h) picks one, so the winner does not depend on
+  // how the rows were split into tasks. Rows with a null join key are
+  // skipped; a null created column reads as created_ts_us 0. The file is
+  // type-checked first (Validate).
+  // With query.order_key set, rows arrive sorted by it (ascending bytes);
+  // DuckDB sorts the latest rows, spilling to temp_directory beyond
+  // memory_limit as the window does.
   // Errors: as Validate; kInvalidArgument for an unreadable file or a list
-  // with a null element (no Quiver value holds one); kInternal for other
-  // DuckDB failures.
+  // with a null element (no Quiver value holds one); an order_key error with
+  // its own code, the message prefixed "scanning <file>: order_key: ";
+  // kInternal for other DuckDB failures. Blocks until the sink has had every
+  // row.
   absl::Status ScanLatest(const LatestQuery& query, size_t batch_rows,
                           const std::function<absl::Status(std::vector<OfflineRow>&)>& sink);
 

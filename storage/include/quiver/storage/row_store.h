@@ -27,8 +27,15 @@
 // block reads per SST file are one MultiRead, served by io_uring when enabled
 // (io_uring_fs.h).
 //
-// Thread-safety: all methods are thread-safe (RocksDB's own guarantees; the
-// view table is guarded by a shared mutex). Methods block on disk I/O.
+// Bulk load (BeginIngest / IngestSession): rows already sorted by row key are
+// streamed into SST files (RocksDB SstFileWriter) and ingested in one
+// IngestExternalFile call (RocksDB wiki, "Creating and Ingesting SST files"):
+// no memtable inserts, no WAL, no flush. Ingested entries are Merge operands of
+// the same LWW merge operator, so a bulk load and Write combine as two Writes.
+//
+// Thread-safety: all RowStore methods are thread-safe (RocksDB's own
+// guarantees; the view table is guarded by a shared mutex). An IngestSession
+// takes one caller at a time. Methods block on disk I/O.
 #ifndef QUIVER_STORAGE_ROW_STORE_H_
 #define QUIVER_STORAGE_ROW_STORE_H_
 
@@ -106,6 +113,62 @@ struct RowRead {
   std::vector<Value> values;  // one per requested feature index; empty unless kPresent
 };
 
+// One bulk load into one view, from RowStore::BeginIngest. Rows are validated
+// like Write, encoded at the schema version the session started with, and
+// written to SST files in a per-session scratch directory; nothing is visible
+// until Commit, which is atomic. Files roll over every ~256 MiB (the view's
+// target SST size); consecutive files never overlap.
+// Thread-safety: not thread-safe (one caller at a time); sessions of one store
+// may run in parallel, also with Write. The RowStore must outlive the session.
+class IngestSession {
+ public:
+  // A session not committed aborts: its files are deleted, nothing becomes
+  // visible.
+  ~IngestSession();
+  IngestSession(const IngestSession&) = delete;
+  IngestSession& operator=(const IngestSession&) = delete;
+
+  // Appends rows of the session's view (every feature, in schema order, as in
+  // Write). Row keys (RowStore::RowKey, compared bytewise) must be
+  // non-decreasing across all Append calls of the session. Rows with equal
+  // keys (consecutive, possibly across calls) are reduced to the
+  // last-writer-wins winner by the merge operator's own rule (greatest
+  // (schema_version, event_ts, created_ts), then greatest encoded bytes), so
+  // every replica keeps the same row whatever order ties arrived in. Blocks on
+  // file writes.
+  // Errors: kInvalidArgument (shape, type or key size as in Write, or a key
+  // lower than the previous row's), kResourceExhausted (disk full), kInternal
+  // — after any of them the session has aborted (files deleted) and later
+  // calls fail with kFailedPrecondition; kFailedPrecondition (the session was
+  // committed, failed or aborted).
+  absl::Status Append(std::span<const RowWrite> rows);
+
+  // Rows passed to successful Append calls, before the equal-key reduction.
+  uint64_t rows_appended() const;
+
+  // Finishes the SST files and ingests them in one IngestExternalFile call
+  // (move_files, allow_global_seqno, allow_blocking_flush: a memtable holding
+  // overlapping rows is flushed first, files overlapping stored SSTs get a
+  // global sequence number above them). Atomic: every row of the session
+  // becomes visible, or none. Ingested rows are Merge operands, so an
+  // ingested row older (in LWW order) than the stored one loses, as with
+  // Write. An empty session commits as a no-op. Durable once it returns OK
+  // (files synced, recorded in the MANIFEST). Ends the session whatever the
+  // outcome: the scratch files are gone afterwards. Blocks on the memtable
+  // flush if one is needed; RocksDB holds back the store's writes while it
+  // installs the files.
+  // Errors: kUnavailable (the view's schema version changed since BeginIngest;
+  // nothing ingested; retry with a new session), kFailedPrecondition (already
+  // committed, failed or aborted), kResourceExhausted (disk full), kInternal.
+  absl::Status Commit();
+
+ private:
+  friend class RowStore;
+  class Impl;
+  explicit IngestSession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 class RowStore {
  public:
   // Opens or creates the store, with one column family per view found on disk.
@@ -113,7 +176,15 @@ class RowStore {
   // one the store was created with), kUnavailable / kInternal (RocksDB could
   // not open, e.g. another process holds its lock; the message carries
   // RocksDB's), kDataLoss (unreadable view metadata).
+  // Deletes what an interrupted bulk load left in the scratch directory
+  // (options.path + ".ingest"), once the store's lock is held.
   static absl::StatusOr<std::unique_ptr<RowStore>> Open(RowStoreOptions options);
+
+  // The stored key of a row: partition of `entity_key` among `num_partitions`
+  // (the store's, a power of two) as u32 big-endian ‖ `entity_key`. RocksDB
+  // orders a view's rows bytewise by it; IngestSession::Append needs rows in
+  // this order. Pure function, thread-safe.
+  static std::string RowKey(std::string_view entity_key, uint32_t num_partitions);
 
   ~RowStore();
   RowStore(const RowStore&) = delete;
@@ -168,6 +239,15 @@ class RowStore {
   absl::Status MultiGetCells(std::string_view view, std::span<const std::string_view> entity_keys,
                              std::span<const int> feature_indices,
                              uint32_t expected_schema_version, RowVisitor visit);
+
+  // Starts a bulk load into `view` (see IngestSession). Its rows carry the
+  // view's current schema version; `expected_schema_version` as in Write (0:
+  // any, else it must equal the view's version). SST files live in
+  // options.path + ".ingest"/<session>/ until Commit moves them into the DB.
+  // Errors: kNotFound (unknown view), kUnavailable (schema version differs;
+  // retryable), kInternal (scratch directory).
+  absl::StatusOr<std::unique_ptr<IngestSession>> BeginIngest(std::string_view view,
+                                                             uint32_t expected_schema_version = 0);
 
   // Number of rows (not expired, any schema version) of `view`, by a full
   // scan; for tests and verify. Errors: kNotFound, kDataLoss (corrupt row).
