@@ -35,7 +35,7 @@ namespace v1 = quiver::v1;
 using Stub = v1::CoordinatorService::Stub;
 
 constexpr size_t kGetOnlineChunkRows = 1000;
-constexpr auto kPollInterval = std::chrono::milliseconds(200);
+constexpr auto kPollInterval = std::chrono::milliseconds(50);
 
 void Print(std::FILE* f, const std::string& text) {
   std::fwrite(text.data(), 1, text.size(), f);

@@ -102,7 +102,7 @@ bool IsRetryable(const absl::Status& status);
 
 struct WorkerOptions {
   std::function<uint32_t()> node_id;  // 0: not registered yet, no lease
-  std::chrono::milliseconds poll_interval{200};  // between LeaseTask calls when idle
+  std::chrono::milliseconds poll_interval{50};  // between LeaseTask calls when idle
   size_t batch_rows = 10000;
   size_t writers = 2;  // batches written at once per task (RunMaterializationTask)
   uint32_t write_quorum = 0;  // 0: majority
