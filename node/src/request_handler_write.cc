@@ -225,9 +225,10 @@ absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
           absl::StrCat("ingest session '", request.ingest_session(), "' failed before"));
     }
     session.last_used = std::chrono::steady_clock::now();
-    absl::Status s = session.session->Append(rows);
-    if (!s.ok()) session.failed = true;
-    if (!s.ok()) return s;
+    if (absl::Status s = session.session->Append(rows); !s.ok()) {
+      session.failed = true;
+      return s;
+    }
     response->set_rows_written(rows.size());
     response->set_epoch(cluster_->epoch());
     return absl::OkStatus();  // counted in rows_written when committed

@@ -55,6 +55,14 @@ void SortByRowKey(std::vector<RowWrite>* rows) {
   });
 }
 
+// Rows 0..n-1 (event time kT0, payload = id), sorted by row key.
+std::vector<RowWrite> SortedRows(int n) {
+  std::vector<RowWrite> rows;
+  for (int i = 0; i < n; ++i) rows.push_back(Row(i, kT0, 0, i));
+  SortByRowKey(&rows);
+  return rows;
+}
+
 // Regular files under `dir` (0 when it does not exist).
 int FilesUnder(const std::string& dir) {
   std::error_code ec;
@@ -316,9 +324,7 @@ TEST_F(RowStoreIngestTest, EqualKeysKeepTheSameWinnerAsWrite) {
 
 TEST_F(RowStoreIngestTest, OutOfOrderKeyFailsTheSessionAndNothingIsVisible) {
   AddView("v");
-  std::vector<RowWrite> rows;
-  for (int i = 0; i < 300; ++i) rows.push_back(Row(i, kT0, 0, i));
-  SortByRowKey(&rows);
+  std::vector<RowWrite> rows = SortedRows(300);
   std::unique_ptr<IngestSession> s = Begin("v");
   ASSERT_NE(s, nullptr);
   ASSERT_TRUE(s->Append(std::span(rows).subspan(0, 200)).ok());
@@ -364,9 +370,7 @@ TEST_F(RowStoreIngestTest, InvalidRowFailsTheSessionLikeWrite) {
 
 TEST_F(RowStoreIngestTest, AbortLeavesNothingVisibleAndNoFiles) {
   AddView("v");
-  std::vector<RowWrite> rows;
-  for (int i = 0; i < 2000; ++i) rows.push_back(Row(i, kT0, 0, i));
-  SortByRowKey(&rows);
+  std::vector<RowWrite> rows = SortedRows(2000);
   {
     std::unique_ptr<IngestSession> s = Begin("v");
     ASSERT_NE(s, nullptr);
@@ -383,9 +387,7 @@ TEST_F(RowStoreIngestTest, AbortLeavesNothingVisibleAndNoFiles) {
 
 TEST_F(RowStoreIngestTest, SchemaChangeBeforeCommitIsUnavailable) {
   AddView("v", 1);
-  std::vector<RowWrite> rows;
-  for (int i = 0; i < 100; ++i) rows.push_back(Row(i, kT0, 0, i));
-  SortByRowKey(&rows);
+  std::vector<RowWrite> rows = SortedRows(100);
   std::unique_ptr<IngestSession> s = Begin("v");
   ASSERT_NE(s, nullptr);
   ASSERT_TRUE(s->Append(rows).ok());
@@ -418,9 +420,7 @@ TEST_F(RowStoreIngestTest, EmptySessionCommitsAsNoOp) {
 
 TEST_F(RowStoreIngestTest, OpenRemovesLeftoverIngestFiles) {
   AddView("v");
-  std::vector<RowWrite> rows;
-  for (int i = 0; i < 200; ++i) rows.push_back(Row(i, kT0, 0, i));
-  SortByRowKey(&rows);
+  std::vector<RowWrite> rows = SortedRows(200);
   std::unique_ptr<IngestSession> s = Begin("v");
   ASSERT_NE(s, nullptr);
   ASSERT_TRUE(s->Append(rows).ok());
