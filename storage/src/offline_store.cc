@@ -435,14 +435,18 @@ class OfflineStore::Impl {
     const std::string ts_type = FindColumn(*described, q.timestamp_field)->duckdb_type;
     const bool has_created = !q.created_timestamp_column.empty();
 
-    std::vector<std::string> select, key_cols, order = {QuoteIdent(q.timestamp_field) + " DESC"};
+    // Latest rows by a hash aggregate and a semi join rather than a window:
+    // the window sorts every source row, the aggregate keeps one small entry
+    // per entity key (at 10M source rows 2.3× faster, measured in
+    // bench/README.md). `version` packs (event ts µs, created ts µs) into one
+    // HUGEINT, ordered like the pair; a null created timestamp counts as 0,
+    // as in storage's last-writer-wins order (RowWins), so every row tied
+    // with the latest in storage's terms is returned and storage picks one.
+    std::vector<std::string> select, key_cols, inner_keys;
     for (const NamedType& k : q.join_keys) key_cols.push_back(QuoteIdent(k.name));
     select = key_cols;
     select.push_back(QuoteIdent(q.timestamp_field));
-    if (has_created) {
-      select.push_back(QuoteIdent(q.created_timestamp_column));
-      order.push_back(QuoteIdent(q.created_timestamp_column) + " DESC NULLS LAST");
-    }
+    if (has_created) select.push_back(QuoteIdent(q.created_timestamp_column));
     for (const NamedType& f : q.features) select.push_back(QuoteIdent(f.name));
     std::vector<std::string> where;
     where.push_back(absl::StrCat("file_row_number >= ", q.row_begin));
@@ -458,23 +462,39 @@ class OfflineStore::Impl {
       where.push_back(absl::StrCat("hash(", absl::StrJoin(key_cols, ", "), ") % ", q.buckets,
                                    " = ", q.bucket));
     }
+    // Columns get names of their own, so no reference can be ambiguous (a
+    // feature named like a key).
+    std::vector<std::string> inner = select, outer;
+    for (size_t i = 0; i < inner.size(); ++i) {
+      absl::StrAppend(&inner[i], " AS __quiver_c", i);
+      outer.push_back(absl::StrCat("s.__quiver_c", i));
+      if (i < key_cols.size()) inner_keys.push_back(absl::StrCat("__quiver_c", i));
+    }
+    std::string version = absl::StrCat("epoch_us(", QuoteIdent(q.timestamp_field), ")::HUGEINT");
+    if (has_created) {
+      version = absl::StrCat(version, " * 18446744073709551616 + coalesce(epoch_us(",
+                             QuoteIdent(q.created_timestamp_column), "), 0)");
+    }
+    const std::string source = absl::StrCat(
+        "FROM read_parquet(", QuoteLiteral(q.file), ", file_row_number = true) WHERE ",
+        absl::StrJoin(where, " AND "));
+    // The key-only scan reads just the key and timestamp columns.
+    const std::string keys = absl::StrJoin(inner_keys, ", ");
+    std::string sql = absl::StrCat(
+        "SELECT ", absl::StrJoin(outer, ", "), " FROM (SELECT ", absl::StrJoin(inner, ", "), ", ",
+        version, " AS __quiver_v ", source, ") s SEMI JOIN (SELECT ", keys,
+        ", max(__quiver_v) AS __quiver_v FROM (SELECT ",
+        absl::StrJoin(std::vector<std::string>(inner.begin(), inner.begin() + key_cols.size()),
+                      ", "),
+        ", ", version, " AS __quiver_v ", source, ") GROUP BY ", keys, ") latest USING (", keys,
+        ", __quiver_v)");
     const bool ordered = static_cast<bool>(q.order_key);
     std::shared_ptr<OrderKeyScan> order_scan;
     std::unique_ptr<OrderKeyRegistry::Registration> registration;  // outlives the query
     if (ordered) {
       order_scan = std::make_shared<OrderKeyScan>(q);
       registration = order_keys_.Add(order_scan);
-      // Inner columns get names of their own, so the outer query's key
-      // references cannot be ambiguous (a feature named like a key).
-      for (size_t i = 0; i < select.size(); ++i) absl::StrAppend(&select[i], " AS __quiver_c", i);
-    }
-    std::string sql = absl::StrCat(
-        "SELECT ", absl::StrJoin(select, ", "), " FROM read_parquet(", QuoteLiteral(q.file),
-        ", file_row_number = true) WHERE ", absl::StrJoin(where, " AND "),
-        " QUALIFY rank() OVER (PARTITION BY ", absl::StrJoin(key_cols, ", "), " ORDER BY ",
-        absl::StrJoin(order, ", "), ") = 1");
-    if (ordered) {
-      // Computed and sorted only for the rows the window keeps.
+      // Computed and sorted only for the rows the join keeps.
       std::vector<std::string> args = {absl::StrCat(registration->id(), "::UBIGINT")};
       for (size_t i = 0; i < key_cols.size(); ++i) args.push_back(absl::StrCat("__quiver_c", i));
       sql = absl::StrCat("SELECT *, ", kOrderKeyFunction, "(", absl::StrJoin(args, ", "),
