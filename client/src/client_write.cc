@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "client_impl.h"
-#include "quiver/client/packed_rows.h"
 #include "quiver/keys/entity_key.h"
+#include "quiver/keys/packed_values.h"
 #include "rpc_fanout.h"
 #include "spdlog/spdlog.h"
 
@@ -22,6 +22,18 @@ absl::Status ValidateRow(const ViewInfo& view, size_t index, const EncodedRow& r
   if (row.entity_key.empty() || row.entity_key.size() > kMaxEntityKeyBytes) {
     return absl::InvalidArgumentError(absl::StrCat("row ", index, ": entity key of ",
                                                    row.entity_key.size(), " bytes"));
+  }
+  if (!row.packed_values.empty()) {
+    size_t bad = 0;
+    absl::Status s = row.values.empty()
+                         ? CheckPackedValues(row.packed_values, view.feature_types, &bad)
+                         : absl::InvalidArgumentError("has both values and packed values");
+    if (s.ok()) return s;
+    const std::string feature =
+        bad < view.feature_types.size()
+            ? absl::StrCat(": feature '", view.view->features(static_cast<int>(bad)).name(), "'")
+            : "";
+    return absl::InvalidArgumentError(absl::StrCat("row ", index, feature, " ", s.message()));
   }
   if (row.values.size() != view.feature_types.size()) {
     return absl::InvalidArgumentError(absl::StrCat("row ", index, ": ", row.values.size(),
@@ -54,7 +66,11 @@ void ToWireRow(const EncodedRow& row, quiver::v1::WriteRow* out) {
   out->set_entity_key(row.entity_key);
   out->set_event_ts_us(row.event_ts_us);
   out->set_created_ts_us(row.created_ts_us);
-  AppendPackedValues(row.values, out->mutable_packed_values());
+  if (row.packed_values.empty()) {
+    AppendPackedValues(row.values, out->mutable_packed_values());
+  } else {
+    out->set_packed_values(row.packed_values);
+  }
 }
 
 }  // namespace
@@ -72,7 +88,7 @@ absl::Status ClientImpl::Push(const std::string& view, const std::vector<WriteRo
       return absl::InvalidArgumentError(absl::StrCat("row ", i, ": ", key.status().message()));
     }
     encoded.push_back(
-        EncodedRow{*std::move(key), rows[i].event_ts_us, rows[i].created_ts_us, rows[i].values});
+        EncodedRow{*std::move(key), rows[i].event_ts_us, rows[i].created_ts_us, rows[i].values, {}});
   }
   return WriteRows(snap, view, info->view->schema_version(), encoded, options);
 }

@@ -336,6 +336,41 @@ absl::StatusOr<Value> DecodePayload(ValueType t, std::string_view in) {
   return v;
 }
 
+absl::Status CheckPayload(ValueType t, std::string_view in) {
+  if (!IsValidType(t)) return absl::DataLossError("stored value has an invalid type tag");
+  auto corrupt = [&] {
+    return absl::DataLossError(absl::StrCat("corrupt ", TypeName(t), " payload"));
+  };
+  const ValueType e = ElementType(t);
+  const size_t width = FixedPayloadBytes(e);
+  auto bools_ok = [](std::string_view bytes) {
+    for (char c : bytes) {
+      if (static_cast<uint8_t>(c) > 1) return false;
+    }
+    return true;
+  };
+  if (!IsList(t)) {
+    if (width == 0) return absl::OkStatus();  // STRING, BYTES: any bytes
+    if (in.size() != width || (e == ValueType::kBool && !bools_ok(in))) return corrupt();
+    return absl::OkStatus();
+  }
+  uint32_t n;
+  if (!GetFixed(&in, &n)) return corrupt();
+  if (width != 0) {
+    if (in.size() != static_cast<size_t>(n) * width) return corrupt();
+    if (e == ValueType::kBool && !bools_ok(in)) return corrupt();
+    return absl::OkStatus();
+  }
+  if (n > in.size() / 4) return corrupt();
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t len;
+    if (!GetFixed(&in, &len) || in.size() < len) return corrupt();
+    in.remove_prefix(len);
+  }
+  if (!in.empty()) return corrupt();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Value> ParseScalar(ValueType t, std::string_view text_view) {
   const std::string text(text_view);  // Debian's absl::string_view is not std::string_view
   if (IsList(t) || !IsValidType(t)) {

@@ -158,6 +158,18 @@ class PipelinedSink {
 
 namespace {
 
+// The serialized entity key of a row's join key values (one per
+// query.join_keys). Errors: as EncodeEntityKey (e.g. a key over 4 KiB).
+absl::StatusOr<std::string> EntityKeyOf(const storage::LatestQuery& query,
+                                        std::span<const Value> values) {
+  std::vector<KeyPart> parts;
+  parts.reserve(values.size());
+  for (size_t i = 0; i < query.join_keys.size() && i < values.size(); ++i) {
+    parts.push_back({query.join_keys[i].name, values[i]});
+  }
+  return EncodeEntityKey(std::move(parts));
+}
+
 // The scan of one task into `sink` (RunMaterializationTask without Finish).
 absl::StatusOr<TaskResult> ScanIntoSink(const storage::LatestQuery& query, const std::string& view,
                                         uint32_t schema_version, storage::OfflineStore& offline,
@@ -170,19 +182,27 @@ absl::StatusOr<TaskResult> ScanIntoSink(const storage::LatestQuery& query, const
         if (cancelled && cancelled()) return absl::CancelledError("materialization cancelled");
         std::vector<client::EncodedRow> encoded;
         encoded.reserve(batch.size());
-        std::vector<KeyPart> parts;
         for (storage::OfflineRow& row : batch) {
-          parts.clear();
-          for (size_t i = 0; i < query.join_keys.size() && i < row.join_key_values.size(); ++i) {
-            parts.push_back({query.join_keys[i].name, std::move(row.join_key_values[i])});
+          std::string key;
+          if (query.order_key) {
+            // The order key is the stored row key; an empty one marks a key
+            // that could not be encoded.
+            if (storage::RowStore::EntityKeyOfRowKey(row.order_key).empty()) {
+              ++result.rows_skipped;
+              continue;
+            }
+            key = std::move(row.order_key);
+            key.erase(0, key.size() - storage::RowStore::EntityKeyOfRowKey(key).size());
+          } else {
+            auto encoded_key = EntityKeyOf(query, row.join_key_values);
+            if (!encoded_key.ok()) {
+              ++result.rows_skipped;
+              continue;
+            }
+            key = *std::move(encoded_key);
           }
-          auto key = EncodeEntityKey(std::move(parts));
-          if (!key.ok()) {
-            ++result.rows_skipped;
-            continue;
-          }
-          encoded.push_back(
-              {*std::move(key), row.event_ts_us, row.created_ts_us, std::move(row.values)});
+          encoded.push_back({std::move(key), row.event_ts_us, row.created_ts_us,
+                             std::move(row.values), std::move(row.packed_values)});
         }
         if (encoded.empty()) return absl::OkStatus();
         return pipeline.Submit(std::move(encoded));
@@ -206,17 +226,14 @@ absl::StatusOr<TaskResult> RunMaterializationTask(const client::RegistryIndex& r
   auto query = BuildLatestQuery(registry, task);
   if (!query.ok()) return query.status();
   const uint32_t schema_version = registry.FindView(task.view())->view->schema_version();
+  query->pack_values = true;  // nodes store the packed cells as they are
   if (const uint32_t partitions = sink.ordered_partitions(); partitions > 0) {
     // DuckDB sorts the latest rows by their stored key, so every replica
     // receives its rows in the order its ingest session needs. A key that
     // cannot be encoded sorts first and is skipped by the scan as usual.
-    query->order_key = [names = query->join_keys,
+    query->order_key = [q = *query,
                         partitions](std::span<const Value> values) -> absl::StatusOr<std::string> {
-      std::vector<KeyPart> parts;
-      for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
-        parts.push_back({names[i].name, values[i]});
-      }
-      auto key = EncodeEntityKey(std::move(parts));
+      auto key = EntityKeyOf(q, values);
       if (!key.ok()) return std::string();
       return storage::RowStore::RowKey(*key, partitions);
     };

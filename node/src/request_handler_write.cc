@@ -12,8 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "quiver/client/convert.h"
-#include "quiver/client/packed_rows.h"
 #include "quiver/keys/entity_key.h"
+#include "quiver/keys/packed_values.h"
 #include "quiver/node/metrics.h"
 #include "quiver/node/request_handler.h"
 #include "request_handler_internal.h"
@@ -21,18 +21,13 @@
 namespace quiver::node {
 namespace {
 
-// Decodes WriteRow.packed_values (client::UnpackValues) and range-checks
-// every value. Errors: kInvalidArgument naming the feature.
-absl::Status UnpackValues(std::string_view in, const client::ViewInfo& view,
-                          std::vector<Value>* out) {
-  const std::vector<ValueType>& types = view.feature_types;
+// Checks WriteRow.packed_values cell by cell without decoding it (the row
+// store stores the cells as they are). Errors: kInvalidArgument naming the
+// feature.
+absl::Status CheckPacked(std::string_view in, const client::ViewInfo& view) {
   size_t bad = 0;
-  absl::Status s = client::UnpackValues(in, types, out, &bad);
-  for (size_t i = 0; s.ok() && i < out->size(); ++i) {
-    s = CheckValue((*out)[i]);
-    bad = i;
-  }
-  if (s.ok() || bad >= types.size()) return s;
+  absl::Status s = CheckPackedValues(in, view.feature_types, &bad);
+  if (s.ok() || bad >= view.feature_types.size()) return s;
   return absl::InvalidArgumentError(absl::StrCat(
       "feature '", view.view->features(static_cast<int>(bad)).name(), "': ", s.message()));
 }
@@ -210,9 +205,14 @@ absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
     out.entity_key = in.entity_key();
     out.event_ts_us = in.event_ts_us();
     out.created_ts_us = in.created_ts_us();
-    out.values.reserve(num_features);
-    absl::Status s = in.packed_values().empty() ? ConvertValues(in, *info, &out.values)
-                                                : UnpackValues(in.packed_values(), *info, &out.values);
+    absl::Status s;
+    if (in.packed_values().empty()) {
+      out.values.reserve(num_features);
+      s = ConvertValues(in, *info, &out.values);
+    } else {
+      out.packed_values = in.packed_values();  // `request` outlives the write
+      s = CheckPacked(in.packed_values(), *info);
+    }
     if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("row ", r, ": ", s.message()));
   }
   if (!request.ingest_session().empty()) {

@@ -1,9 +1,15 @@
 #include "duckdb_util.h"
 
+#include <bit>
+
 #include "absl/strings/str_cat.h"
+#include "quiver/keys/packed_values.h"
 
 namespace quiver::storage::internal {
 namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "AppendPackedCell copies vector memory as little-endian payloads");
 
 std::string Quote(std::string_view s, char q) {
   std::string out(1, q);
@@ -234,6 +240,48 @@ absl::StatusOr<Value> ReadValue(duckdb_vector vec, idx_t row, ValueType t,
       return Value{t, std::move(strings)};
     default:
       return Value{t, std::move(ints)};
+  }
+}
+
+absl::Status AppendPackedCell(duckdb_vector vec, idx_t row, ValueType t,
+                              std::string_view column_name, std::string* out) {
+  if (!IsValid(vec, row)) {
+    AppendPackedNull(out);
+    return absl::OkStatus();
+  }
+  const char* data = static_cast<const char*>(duckdb_vector_get_data(vec));
+  // Payloads are the declared width, little-endian (AppendPayload), which is
+  // how the vector holds them on the little-endian hosts Quiver runs on.
+  auto fixed = [&](size_t width) {
+    AppendPackedPayload(t, std::string_view(data + row * width, width), out);
+    return absl::OkStatus();
+  };
+  switch (t) {
+    case ValueType::kInt32:
+    case ValueType::kFloat:
+      return fixed(4);
+    case ValueType::kInt64:
+    case ValueType::kDouble:
+    case ValueType::kUnixTimestamp:  // duckdb_timestamp: int64 micros
+      return fixed(8);
+    case ValueType::kBool: {
+      const char b = reinterpret_cast<const bool*>(data)[row] ? 1 : 0;
+      AppendPackedPayload(t, std::string_view(&b, 1), out);
+      return absl::OkStatus();
+    }
+    case ValueType::kString:
+    case ValueType::kBytes: {
+      duckdb_string_t* s = &reinterpret_cast<duckdb_string_t*>(const_cast<char*>(data))[row];
+      AppendPackedPayload(t, std::string_view(duckdb_string_t_data(s), duckdb_string_t_length(*s)),
+                          out);
+      return absl::OkStatus();
+    }
+    default: {
+      absl::StatusOr<Value> v = ReadValue(vec, row, t, column_name);
+      if (!v.ok()) return v.status();
+      AppendPackedValues(std::span<const Value>(&*v, 1), out);
+      return absl::OkStatus();
+    }
   }
 }
 

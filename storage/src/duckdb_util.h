@@ -100,6 +100,14 @@ absl::Status CheckVectorType(duckdb_vector vec, ValueType t, std::string_view co
 absl::StatusOr<Value> ReadValue(duckdb_vector vec, idx_t row, ValueType t,
                                 std::string_view column_name);
 
+// Appends row `row` of `vec` (layout accepted as for ReadValue) to `*out` as
+// one WriteRow.packed_values cell (quiver/keys/packed_values.h): scalars are
+// copied from the vector's memory, lists go through ReadValue. Produces the
+// same bytes as AppendPackedValues of ReadValue's result.
+// Errors: as ReadValue.
+absl::Status AppendPackedCell(duckdb_vector vec, idx_t row, ValueType t,
+                              std::string_view column_name, std::string* out);
+
 // The int64 microseconds of a TIMESTAMP / TIMESTAMP_TZ cell; nullopt if null.
 std::optional<int64_t> ReadTimestamp(duckdb_vector vec, idx_t row);
 

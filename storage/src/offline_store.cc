@@ -557,7 +557,9 @@ class OfflineStore::Impl {
       }
       for (idx_t r = 0; r < n; ++r) {
         OfflineRow row;
-        for (idx_t i = 0; i < q.join_keys.size(); ++i) {
+        // With packed values and an order key the key values are not needed.
+        const size_t key_values = q.pack_values && ordered ? 0 : q.join_keys.size();
+        for (idx_t i = 0; i < key_values; ++i) {
           absl::StatusOr<Value> v =
               internal::ReadValue(vecs[i], r, q.join_keys[i].type, q.join_keys[i].name);
           if (!v.ok()) return v.status();
@@ -566,6 +568,13 @@ class OfflineStore::Impl {
         row.event_ts_us = internal::ReadTimestamp(vecs[ts_col], r).value_or(0);
         if (has_created) row.created_ts_us = internal::ReadTimestamp(vecs[ts_col + 1], r).value_or(0);
         for (idx_t i = 0; i < q.features.size(); ++i) {
+          if (q.pack_values) {
+            absl::Status st = internal::AppendPackedCell(vecs[first_feature + i], r,
+                                                         q.features[i].type, q.features[i].name,
+                                                         &row.packed_values);
+            if (!st.ok()) return st;
+            continue;
+          }
           absl::StatusOr<Value> v = internal::ReadValue(vecs[first_feature + i], r,
                                                         q.features[i].type, q.features[i].name);
           if (!v.ok()) return v.status();

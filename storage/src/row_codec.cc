@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "quiver/keys/packed_values.h"
 
 namespace quiver::storage::internal {
 namespace {
@@ -34,18 +35,38 @@ uint32_t EndOffset(std::string_view row, int i) {
 
 }  // namespace
 
-void AppendRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version,
-               std::span<const Value> values, std::string* out) {
+namespace {
+
+// Appends the row header and room for an offset table of `n` entries;
+// returns where the table starts (the values area follows it).
+size_t BeginRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version, size_t n,
+                std::string* out) {
   out->push_back(static_cast<char>(kRowFormat));
   PutLE(event_ts_us, out);
   PutLE(created_ts_us, out);
   PutLE(schema_version, out);
-  PutLE(static_cast<uint16_t>(values.size()), out);
-  // The offset table is filled in once each value's end is known.
+  PutLE(static_cast<uint16_t>(n), out);
   const size_t table = out->size();
-  out->resize(table + 4 * values.size());
-  const size_t area = out->size();
-  for (size_t i = 0; i < values.size(); ++i) {
+  out->resize(table + 4 * n);
+  return table;
+}
+
+// Records in the table at `table` (of `n` entries) that value `i` ends where
+// `*out` ends now.
+void SetEnd(size_t table, size_t n, size_t i, std::string* out) {
+  uint32_t end = static_cast<uint32_t>(out->size() - (table + 4 * n));
+  for (size_t b = 0; b < 4; ++b, end >>= 8) {
+    (*out)[table + 4 * i + b] = static_cast<char>(end & 0xff);
+  }
+}
+
+}  // namespace
+
+void AppendRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version,
+               std::span<const Value> values, std::string* out) {
+  const size_t n = values.size();
+  const size_t table = BeginRow(event_ts_us, created_ts_us, schema_version, n, out);
+  for (size_t i = 0; i < n; ++i) {
     const Value& v = values[i];
     if (v.is_null()) {
       out->push_back(0);
@@ -53,11 +74,31 @@ void AppendRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_versi
       out->push_back(static_cast<char>(v.type));
       AppendPayload(v, out);
     }
-    uint32_t end = static_cast<uint32_t>(out->size() - area);
-    for (size_t b = 0; b < 4; ++b, end >>= 8) {
-      (*out)[table + 4 * i + b] = static_cast<char>(end & 0xff);
-    }
+    SetEnd(table, n, i, out);
   }
+}
+
+absl::Status AppendPackedRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version,
+                             std::string_view packed, std::span<const ValueType> types,
+                             std::string* out) {
+  const size_t n = types.size();
+  const size_t table = BeginRow(event_ts_us, created_ts_us, schema_version, n, out);
+  out->reserve(out->size() + packed.size());
+  for (size_t i = 0; i < n; ++i) {
+    absl::StatusOr<PackedCell> cell = NextPackedCell(&packed, types[i]);
+    if (!cell.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("feature ", i, ": ", cell.status().message()));
+    }
+    if (cell->is_null) {
+      out->push_back(0);
+    } else {
+      out->push_back(static_cast<char>(types[i]));
+      out->append(cell->payload);
+    }
+    SetEnd(table, n, i, out);
+  }
+  if (!packed.empty()) return absl::InvalidArgumentError("packed values have trailing bytes");
+  return absl::OkStatus();
 }
 
 std::optional<RowHeader> ParseRowHeader(std::string_view row) {

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "quiver/keys/entity_key.h"
+#include "quiver/keys/packed_values.h"
 #include "quiver/storage/io_uring_fs.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/compaction_filter.h"
@@ -31,6 +32,7 @@
 namespace quiver::storage {
 namespace {
 
+using internal::AppendPackedRow;
 using internal::AppendRow;
 using internal::CheckCell;
 using internal::RowCell;
@@ -195,6 +197,16 @@ absl::Status CheckRow(const ViewSchema& s, const RowWrite& row, size_t index) {
     return absl::InvalidArgumentError(absl::StrCat(where(), "entity key of ", row.entity_key.size(),
                                                    " bytes (allowed 1..", kMaxEntityKeyBytes, ")"));
   }
+  if (!row.packed_values.empty()) {
+    if (!row.values.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(where(), "both values and packed values"));
+    }
+    size_t bad = 0;
+    absl::Status st = CheckPackedValues(row.packed_values, s.feature_types, &bad);
+    if (st.ok()) return st;
+    if (bad >= s.feature_types.size()) return absl::InvalidArgumentError(absl::StrCat(where(), st.message()));
+    return absl::InvalidArgumentError(absl::StrCat(where(), "feature ", bad, ": ", st.message()));
+  }
   if (row.values.size() != s.feature_types.size()) {
     return absl::InvalidArgumentError(absl::StrCat(where(), row.values.size(), " values for ",
                                                    s.feature_types.size(), " features"));
@@ -224,12 +236,18 @@ absl::Status CheckRows(const ViewSchema& s, std::span<const RowWrite> rows, size
 
 // The stored key and value of a checked row, replacing `*key` and `*value`
 // (callers reuse both buffers across rows).
-void EncodeRow(const RowWrite& row, uint32_t schema_version, uint32_t num_partitions,
+void EncodeRow(const RowWrite& row, const ViewSchema& schema, uint32_t num_partitions,
                std::string* key, std::string* value) {
   key->clear();
   AppendRowKey(row.entity_key, num_partitions, key);
   value->clear();
-  AppendRow(row.event_ts_us, row.created_ts_us, schema_version, row.values, value);
+  if (row.packed_values.empty()) {
+    AppendRow(row.event_ts_us, row.created_ts_us, schema.schema_version, row.values, value);
+  } else {
+    // Checked by CheckRow: cannot fail.
+    (void)AppendPackedRow(row.event_ts_us, row.created_ts_us, schema.schema_version,
+                          row.packed_values, schema.feature_types, value);
+  }
 }
 
 // options.path + ".ingest", also when the path ends in '/'.
@@ -272,7 +290,7 @@ class IngestSession::Impl {
     const ViewSchema& schema = *t_.schema;
     if (absl::Status st = CheckRows(schema, rows, rows_appended_); !st.ok()) return Fail(st);
     for (size_t i = 0; i < rows.size(); ++i) {
-      EncodeRow(rows[i], schema.schema_version, t_.num_partitions, &key_, &value_);
+      EncodeRow(rows[i], schema, t_.num_partitions, &key_, &value_);
       if (has_pending_) {
         const int order = key_.compare(pending_key_);  // bytewise, as RocksDB's comparator
         if (order < 0) {
@@ -608,10 +626,10 @@ class RowStore::Impl {
     // sized from the first row, so a large batch does not regrow much.
     std::string key;
     std::string value;
-    EncodeRow(rows[0], schema.schema_version, options_.num_partitions, &key, &value);
+    EncodeRow(rows[0], schema, options_.num_partitions, &key, &value);
     rocksdb::WriteBatch batch(rows.size() * (value.size() + key.size() + 16));
     for (const RowWrite& row : rows) {
-      EncodeRow(row, schema.schema_version, options_.num_partitions, &key, &value);
+      EncodeRow(row, schema, options_.num_partitions, &key, &value);
       rocksdb::Status s = batch.Merge(v->cf, key, value);
       if (!s.ok()) return FromRocks(s, "building write batch");
     }
@@ -893,6 +911,10 @@ std::string RowStore::RowKey(std::string_view entity_key, uint32_t num_partition
   key.reserve(4 + entity_key.size());
   AppendRowKey(entity_key, num_partitions, &key);
   return key;
+}
+
+std::string_view RowStore::EntityKeyOfRowKey(std::string_view row_key) {
+  return row_key.size() > 4 ? row_key.substr(4) : std::string_view();
 }
 
 IngestSession::IngestSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "quiver/client/convert.h"
 #include "quiver/client/packed_rows.h"
+#include "quiver/keys/packed_values.h"
 #include "quiver/keys/value.h"
 
 namespace quiver::testing {
@@ -175,7 +176,7 @@ class FakeNode::Service final : public quiver::v1::NodeService::Service {
     std::vector<ValueType> types;
     for (const auto& feature : view.features()) types.push_back(client::FromProtoType(feature.type()));
     std::vector<Value> values;
-    if (!client::UnpackValues(row.packed_values(), types, &values).ok()) return std::nullopt;
+    if (!UnpackValues(row.packed_values(), types, &values).ok()) return std::nullopt;
     quiver::v1::WriteRow out = row;
     out.clear_packed_values();
     for (const Value& v : values) client::ToProto(v, out.add_values());

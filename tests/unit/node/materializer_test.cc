@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "node_test_util.h"
 #include "quiver/keys/entity_key.h"
+#include "quiver/keys/packed_values.h"
 #include "quiver/storage/offline_store.h"
 #include "quiver/storage/row_store.h"
 
@@ -56,6 +57,16 @@ class CollectingSink final : public RowSink {
   std::vector<size_t> batch_sizes;
   std::vector<client::EncodedRow> collected;
 };
+
+// A collected row's features: the materializer sends them packed.
+std::vector<Value> Unpacked(const client::EncodedRow& row, std::vector<ValueType> types) {
+  EXPECT_TRUE(row.values.empty());
+  std::vector<Value> values;
+  absl::Status st = UnpackValues(row.packed_values, types, &values);
+  EXPECT_TRUE(st.ok()) << st;
+  values.resize(types.size());
+  return values;
+}
 
 class MaterializerTest : public ::testing::Test {
  protected:
@@ -121,12 +132,13 @@ class MaterializerTest : public ::testing::Test {
       auto parts = DecodeEntityKey(row.entity_key);
       EXPECT_TRUE(parts.ok() && parts->size() == 1);
       const int64_t user = std::get<int64_t>((*parts)[0].value.data);
-      const Value& score = row.values.at(0);
+      const std::vector<Value> values = Unpacked(row, {ValueType::kDouble, ValueType::kString});
+      const Value& score = values[0];
       lines.emplace_back(
           user, absl::StrCat(user, "|", row.event_ts_us, "|", row.created_ts_us, "|",
                              score.is_null() ? "NULL"
                                              : absl::StrFormat("%.3f", std::get<double>(score.data)),
-                             "|", std::get<std::string>(row.values.at(1).data)));
+                             "|", std::get<std::string>(values[1].data)));
     }
     std::sort(lines.begin(), lines.end());
     std::string out;
@@ -220,7 +232,7 @@ TEST_F(MaterializerTest, KeysThatCannotBeEncodedAreSkippedAndCounted) {
   ASSERT_EQ(sink.collected.size(), 9u);
   for (const auto& row : sink.collected) {
     EXPECT_EQ(row.created_ts_us, 0);  // the source has no created column
-    EXPECT_EQ(row.values.at(0).type, ValueType::kInt64);
+    EXPECT_EQ(Unpacked(row, {ValueType::kInt64})[0].type, ValueType::kInt64);
   }
 }
 

@@ -112,6 +112,9 @@ struct EncodedRow {
   int64_t event_ts_us = 0;
   int64_t created_ts_us = 0;
   std::vector<Value> values;
+  // Alternative to `values` (then empty): the features already packed as
+  // WriteRow.packed_values (quiver/keys/packed_values.h), sent as they are.
+  std::string packed_values;
 };
 
 struct WriteOptions {

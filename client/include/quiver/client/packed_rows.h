@@ -60,21 +60,6 @@ class PackedRowReader {
   std::string_view in_;
 };
 
-// WriteRow.packed_values (proto/quiver.proto), the write side's packed
-// encoding: per feature, u8 type tag (0 = null, nothing follows), then for
-// STRING, BYTES and lists a u32 payload length, then the AppendPayload bytes.
-
-// Appends `values` (each well-formed for its type, CheckValue) to `out`.
-void AppendPackedValues(std::span<const Value> values, std::string* out);
-
-// Decodes one value per `types` into `out` (appended). On error,
-// `*bad_feature` (if given) is the index of the feature that failed, or
-// types.size() for trailing bytes. Payloads are decoded, not range-checked
-// (CheckValue). Errors: kInvalidArgument (truncated, a tag other than 0 or
-// the declared type, a malformed payload, trailing bytes).
-absl::Status UnpackValues(std::string_view in, std::span<const ValueType> types,
-                          std::vector<Value>* out, size_t* bad_feature = nullptr);
-
 }  // namespace quiver::client
 
 #endif  // QUIVER_CLIENT_PACKED_ROWS_H_

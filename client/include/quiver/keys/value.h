@@ -118,6 +118,14 @@ size_t FixedPayloadBytes(ValueType t);
 // Errors: kDataLoss if `bytes` is truncated or has trailing garbage.
 absl::StatusOr<Value> DecodePayload(ValueType t, std::string_view bytes);
 
+// Checks that `bytes` is exactly what AppendPayload writes for some valid
+// value of `t` (the declared width for fixed scalars, 0 or 1 for BOOL, an
+// element count that matches the bytes for lists), without allocating: a
+// payload that passes decodes with DecodePayload into a value that passes
+// CheckValue, and re-encodes to the same bytes.
+// Errors: kDataLoss naming the type, as DecodePayload.
+absl::Status CheckPayload(ValueType t, std::string_view bytes);
+
 // Parses text (as found in a CSV cell) into a value of scalar type `t`.
 // Empty text is null. UNIX_TIMESTAMP accepts integer microseconds or RFC 3339.
 // Errors: kInvalidArgument naming the text and the type.

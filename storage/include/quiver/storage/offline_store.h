@@ -77,13 +77,21 @@ struct LatestQuery {
   // An error (or an exception) fails the scan with that status. Unset: rows
   // come in no particular order and OfflineRow::order_key is empty.
   std::function<absl::StatusOr<std::string>(std::span<const Value> join_key_values)> order_key;
+  // When set, each row's features come packed (OfflineRow::packed_values)
+  // straight from DuckDB's vectors, without a Value per feature; and when
+  // `order_key` is set too, join_key_values stay empty (the order key
+  // carries the entity key). The materializer's fast path.
+  bool pack_values = false;
 };
 
 struct OfflineRow {
   std::vector<Value> join_key_values;  // one per LatestQuery::join_keys
   int64_t event_ts_us = 0;
   int64_t created_ts_us = 0;
-  std::vector<Value> values;  // one per LatestQuery::features
+  std::vector<Value> values;  // one per LatestQuery::features; empty if pack_values
+  // With LatestQuery::pack_values: every feature as WriteRow.packed_values
+  // (quiver/keys/packed_values.h). Empty otherwise.
+  std::string packed_values;
   std::string order_key;  // LatestQuery::order_key(join_key_values); empty if unset
 };
 

@@ -86,12 +86,18 @@ struct ViewSchema {
   std::chrono::seconds ttl{0};  // 0: never expires
 };
 
-// One row to write: every feature of the view, in schema order.
+// One row to write: every feature of the view, in schema order, either as
+// `values` or, already encoded, as `packed_values`.
 struct RowWrite {
   std::string entity_key;  // serialized (quiver/keys/entity_key.h)
   int64_t event_ts_us = 0;
   int64_t created_ts_us = 0;
   std::vector<Value> values;
+  // When non-empty (and `values` empty): the features as WriteRow.
+  // packed_values (quiver/keys/packed_values.h), checked cell by cell and
+  // stored without decoding them (the node's write path). Not owned: the bytes
+  // must outlive the Write or Append call that takes the row.
+  std::string_view packed_values;
 };
 
 enum class RowStatus { kPresent, kNotFound, kOutsideMaxAge };
@@ -185,6 +191,10 @@ class RowStore {
   // orders a view's rows bytewise by it; IngestSession::Append needs rows in
   // this order. Pure function, thread-safe.
   static std::string RowKey(std::string_view entity_key, uint32_t num_partitions);
+
+  // The entity key inside a RowKey result (everything after the partition);
+  // empty for a string too short to be one. Pure function, thread-safe.
+  static std::string_view EntityKeyOfRowKey(std::string_view row_key);
 
   ~RowStore();
   RowStore(const RowStore&) = delete;
