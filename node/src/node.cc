@@ -189,7 +189,7 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
       "listen",    "advertise",      "metrics-listen", "coordinator",
       "data-dir",  "block-cache-mb", "heartbeat-ms",   "write-quorum",
       "materialize-batch-rows",      "log-level",      "lookup-listen",
-      "lookup-threads", "materialize-mode"};
+      "lookup-threads", "materialize-mode", "offline-memory-mb", "offline-threads"};
   auto flags = runtime::Flags::Parse(argc, argv, 1, kKnown);
   if (!flags.ok()) return flags.status();
   if (!flags->positional().empty()) {
@@ -236,8 +236,11 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
   auto quorum = IntFlag(*flags, "write-quorum", 0, 0, 255);
   auto batch = IntFlag(*flags, "materialize-batch-rows", 10000, 1, 10000000);
   auto lookup_threads = IntFlag(*flags, "lookup-threads", 2, 1, 256);
+  auto offline_memory = IntFlag(*flags, "offline-memory-mb", 256, 16, 1 << 20);
+  auto offline_threads = IntFlag(*flags, "offline-threads", 0, 0, 256);
   for (const absl::Status& s : {cache.status(), heartbeat.status(), quorum.status(),
-                                batch.status(), lookup_threads.status()}) {
+                                batch.status(), lookup_threads.status(), offline_memory.status(),
+                                offline_threads.status()}) {
     if (!s.ok()) return s;
   }
   o.block_cache_mb = static_cast<uint64_t>(*cache);
@@ -245,6 +248,8 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
   o.write_quorum = static_cast<uint32_t>(*quorum);
   o.materialize_batch_rows = static_cast<size_t>(*batch);
   o.lookup_threads = static_cast<int>(*lookup_threads);
+  o.offline_memory_mb = static_cast<uint64_t>(*offline_memory);
+  o.offline_threads = static_cast<int>(*offline_threads);
   return o;
 }
 
@@ -393,7 +398,10 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   store_ = *std::move(store);
   // DuckDB's memory is capped (its default is 80 % of RAM); a task whose
   // latest-row window outgrows the cap spills under the data directory.
-  auto offline = storage::OfflineStore::Open(0, "256MB", (data_dir_ / "offline-tmp").string());
+  auto offline =
+      storage::OfflineStore::Open(options_.offline_threads,
+                                  absl::StrCat(options_.offline_memory_mb, "MB"),
+                                  (data_dir_ / "offline-tmp").string());
   if (!offline.ok()) return offline.status();
   offline_ = *std::move(offline);
 

@@ -1,6 +1,7 @@
 #include "quiver/storage/offline_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <exception>
 #include <limits>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "duckdb_util.h"
+#include "spdlog/spdlog.h"
 
 namespace quiver::storage {
 namespace {
@@ -435,10 +437,10 @@ class OfflineStore::Impl {
     const std::string ts_type = FindColumn(*described, q.timestamp_field)->duckdb_type;
     const bool has_created = !q.created_timestamp_column.empty();
 
-    // Latest rows by a hash aggregate and a semi join rather than a window:
-    // the window sorts every source row, the aggregate keeps one small entry
-    // per entity key (at 10M source rows 2.3× faster, measured in
-    // bench/README.md). `version` packs (event ts µs, created ts µs) into one
+    // Latest rows by a hash aggregate and a semi join, or by a window when
+    // those outgrow DuckDB's memory cap (see latest_sql): the window sorts
+    // every source row, the aggregate keeps one small entry per entity key
+    // (at 10M source rows 2.3× faster, measured in bench/README.md). `version` packs (event ts µs, created ts µs) into one
     // HUGEINT, ordered like the pair; a null created timestamp counts as 0,
     // as in storage's last-writer-wins order (RowWins), so every row tied
     // with the latest in storage's terms is returned and storage picks one.
@@ -480,26 +482,43 @@ class OfflineStore::Impl {
         absl::StrJoin(where, " AND "));
     // The key-only scan reads just the key and timestamp columns.
     const std::string keys = absl::StrJoin(inner_keys, ", ");
-    std::string sql = absl::StrCat(
-        "SELECT ", absl::StrJoin(outer, ", "), " FROM (SELECT ", absl::StrJoin(inner, ", "), ", ",
-        version, " AS __quiver_v ", source, ") s SEMI JOIN (SELECT ", keys,
-        ", max(__quiver_v) AS __quiver_v FROM (SELECT ",
-        absl::StrJoin(std::vector<std::string>(inner.begin(), inner.begin() + key_cols.size()),
-                      ", "),
-        ", ", version, " AS __quiver_v ", source, ") GROUP BY ", keys, ") latest USING (", keys,
-        ", __quiver_v)");
+    const std::string inner_sql = absl::StrCat("SELECT ", absl::StrJoin(inner, ", "), ", ",
+                                               version, " AS __quiver_v ", source);
+    // The semi join's hash tables hold every entity key of the task and
+    // cannot spill (DuckDB 1.4), so a task with more keys than the memory cap
+    // holds fails with kResourceExhausted; the window sorts every source row
+    // (slower) but spills. Both keep the rows of rank 1 by `version`.
+    auto latest_sql = [&](bool window) {
+      if (window) {
+        return absl::StrCat("SELECT ", absl::StrJoin(outer, ", "), " FROM (", inner_sql,
+                            ") s QUALIFY rank() OVER (PARTITION BY ", keys,
+                            " ORDER BY __quiver_v DESC) = 1");
+      }
+      return absl::StrCat(
+          "SELECT ", absl::StrJoin(outer, ", "), " FROM (", inner_sql, ") s SEMI JOIN (SELECT ",
+          keys, ", max(__quiver_v) AS __quiver_v FROM (SELECT ",
+          absl::StrJoin(std::vector<std::string>(inner.begin(), inner.begin() + key_cols.size()),
+                        ", "),
+          ", ", version, " AS __quiver_v ", source, ") GROUP BY ", keys, ") latest USING (",
+          keys, ", __quiver_v)");
+    };
     const bool ordered = static_cast<bool>(q.order_key);
     std::shared_ptr<OrderKeyScan> order_scan;
     std::unique_ptr<OrderKeyRegistry::Registration> registration;  // outlives the query
+    std::string order_args;
     if (ordered) {
       order_scan = std::make_shared<OrderKeyScan>(q);
       registration = order_keys_.Add(order_scan);
-      // Computed and sorted only for the rows the join keeps.
       std::vector<std::string> args = {absl::StrCat(registration->id(), "::UBIGINT")};
       for (size_t i = 0; i < key_cols.size(); ++i) args.push_back(absl::StrCat("__quiver_c", i));
-      sql = absl::StrCat("SELECT *, ", kOrderKeyFunction, "(", absl::StrJoin(args, ", "),
-                         ") FROM (", sql, ") ORDER BY ", select.size() + 1);
+      order_args = absl::StrJoin(args, ", ");
     }
+    // Computed and sorted only for the rows the query keeps.
+    auto with_order = [&](std::string sql) {
+      if (!ordered) return sql;
+      return absl::StrCat("SELECT *, ", kOrderKeyFunction, "(", order_args, ") FROM (", sql,
+                          ") ORDER BY ", select.size() + 1);
+    };
     // A failed query: the order key's own error if it raised one.
     auto failed = [&](const absl::Status& st) {
       if (order_scan != nullptr) {
@@ -511,91 +530,108 @@ class OfflineStore::Impl {
       return absl::Status(st.code(), absl::StrCat("scanning ", q.file, ": ", st.message()));
     };
 
-    absl::StatusOr<Connection> conn = Connect();
-    if (!conn.ok()) return conn.status();
-    internal::StreamingQuery stream;
-    if (absl::Status st = stream.Start(*conn, sql, absl::StatusCode::kInternal); !st.ok()) {
-      return failed(st);
-    }
-    // Column layout: keys, ts, [created], features.
-    const idx_t ts_col = q.join_keys.size();
-    const idx_t first_feature = ts_col + 1 + (has_created ? 1 : 0);
-    for (idx_t i = 0; i < q.join_keys.size(); ++i) {
-      absl::Status st = internal::CheckColumnType(stream.result(), i, q.join_keys[i].type,
-                                                  q.join_keys[i].name);
-      if (!st.ok()) return st;
-    }
-    for (idx_t c = ts_col; c < first_feature; ++c) {
-      absl::Status st = internal::CheckColumnType(stream.result(), c, ValueType::kUnixTimestamp,
-                                                  c == ts_col ? q.timestamp_field
-                                                              : q.created_timestamp_column);
-      if (!st.ok()) return st;
-    }
-    for (idx_t i = 0; i < q.features.size(); ++i) {
-      absl::Status st = internal::CheckColumnType(stream.result(), first_feature + i,
-                                                  q.features[i].type, q.features[i].name);
-      if (!st.ok()) return st;
-    }
-    const idx_t order_col = first_feature + q.features.size();
-    if (ordered) {
-      absl::Status st = internal::CheckColumnType(stream.result(), order_col, ValueType::kBytes,
-                                                  kOrderKeyFunction);
-      if (!st.ok()) return st;
-    }
+    auto run = [&](const std::string& sql, uint64_t* emitted) -> absl::Status {
+      absl::StatusOr<Connection> conn = Connect();
+      if (!conn.ok()) return conn.status();
+      internal::StreamingQuery stream;
+      if (absl::Status st = stream.Start(*conn, sql, absl::StatusCode::kInternal); !st.ok()) {
+        return failed(st);
+      }
+      // Column layout: keys, ts, [created], features.
+      const idx_t ts_col = q.join_keys.size();
+      const idx_t first_feature = ts_col + 1 + (has_created ? 1 : 0);
+      for (idx_t i = 0; i < q.join_keys.size(); ++i) {
+        absl::Status st = internal::CheckColumnType(stream.result(), i, q.join_keys[i].type,
+                                                    q.join_keys[i].name);
+        if (!st.ok()) return st;
+      }
+      for (idx_t c = ts_col; c < first_feature; ++c) {
+        absl::Status st = internal::CheckColumnType(stream.result(), c, ValueType::kUnixTimestamp,
+                                                    c == ts_col ? q.timestamp_field
+                                                                : q.created_timestamp_column);
+        if (!st.ok()) return st;
+      }
+      for (idx_t i = 0; i < q.features.size(); ++i) {
+        absl::Status st = internal::CheckColumnType(stream.result(), first_feature + i,
+                                                    q.features[i].type, q.features[i].name);
+        if (!st.ok()) return st;
+      }
+      const idx_t order_col = first_feature + q.features.size();
+      if (ordered) {
+        absl::Status st = internal::CheckColumnType(stream.result(), order_col, ValueType::kBytes,
+                                                    kOrderKeyFunction);
+        if (!st.ok()) return st;
+      }
 
-    std::vector<OfflineRow> batch;
-    batch.reserve(std::min<size_t>(batch_rows, 4096));
-    while (true) {
-      absl::StatusOr<duckdb_data_chunk> chunk = stream.Next(absl::StatusCode::kInternal);
-      if (!chunk.ok()) return failed(chunk.status());
-      if (*chunk == nullptr) break;
-      internal::ChunkDeleter deleter{*chunk};
-      const idx_t n = duckdb_data_chunk_get_size(*chunk);
-      std::vector<duckdb_vector> vecs;
-      for (idx_t c = 0; c < order_col + (ordered ? 1 : 0); ++c) {
-        vecs.push_back(duckdb_data_chunk_get_vector(*chunk, c));
-      }
-      for (idx_t r = 0; r < n; ++r) {
-        OfflineRow row;
-        // With packed values and an order key the key values are not needed.
-        const size_t key_values = q.pack_values && ordered ? 0 : q.join_keys.size();
-        for (idx_t i = 0; i < key_values; ++i) {
-          absl::StatusOr<Value> v =
-              internal::ReadValue(vecs[i], r, q.join_keys[i].type, q.join_keys[i].name);
-          if (!v.ok()) return v.status();
-          row.join_key_values.push_back(*std::move(v));
+      std::vector<OfflineRow> batch;
+      batch.reserve(std::min<size_t>(batch_rows, 4096));
+      while (true) {
+        absl::StatusOr<duckdb_data_chunk> chunk = stream.Next(absl::StatusCode::kInternal);
+        if (!chunk.ok()) return failed(chunk.status());
+        if (*chunk == nullptr) break;
+        internal::ChunkDeleter deleter{*chunk};
+        const idx_t n = duckdb_data_chunk_get_size(*chunk);
+        std::vector<duckdb_vector> vecs;
+        for (idx_t c = 0; c < order_col + (ordered ? 1 : 0); ++c) {
+          vecs.push_back(duckdb_data_chunk_get_vector(*chunk, c));
         }
-        row.event_ts_us = internal::ReadTimestamp(vecs[ts_col], r).value_or(0);
-        if (has_created) row.created_ts_us = internal::ReadTimestamp(vecs[ts_col + 1], r).value_or(0);
-        for (idx_t i = 0; i < q.features.size(); ++i) {
-          if (q.pack_values) {
-            absl::Status st = internal::AppendPackedCell(vecs[first_feature + i], r,
-                                                         q.features[i].type, q.features[i].name,
-                                                         &row.packed_values);
-            if (!st.ok()) return st;
-            continue;
+        for (idx_t r = 0; r < n; ++r) {
+          OfflineRow row;
+          // With packed values and an order key the key values are not needed.
+          const size_t key_values = q.pack_values && ordered ? 0 : q.join_keys.size();
+          for (idx_t i = 0; i < key_values; ++i) {
+            absl::StatusOr<Value> v =
+                internal::ReadValue(vecs[i], r, q.join_keys[i].type, q.join_keys[i].name);
+            if (!v.ok()) return v.status();
+            row.join_key_values.push_back(*std::move(v));
           }
-          absl::StatusOr<Value> v = internal::ReadValue(vecs[first_feature + i], r,
-                                                        q.features[i].type, q.features[i].name);
-          if (!v.ok()) return v.status();
-          row.values.push_back(*std::move(v));
-        }
-        if (ordered) {
-          absl::StatusOr<Value> v =
-              internal::ReadValue(vecs[order_col], r, ValueType::kBytes, kOrderKeyFunction);
-          if (!v.ok()) return v.status();
-          if (auto* bytes = std::get_if<std::string>(&v->data)) row.order_key = std::move(*bytes);
-        }
-        batch.push_back(std::move(row));
-        if (batch.size() >= batch_rows) {
-          if (absl::Status st = sink(batch); !st.ok()) return st;
-          batch.clear();
+          row.event_ts_us = internal::ReadTimestamp(vecs[ts_col], r).value_or(0);
+          if (has_created) row.created_ts_us = internal::ReadTimestamp(vecs[ts_col + 1], r).value_or(0);
+          for (idx_t i = 0; i < q.features.size(); ++i) {
+            if (q.pack_values) {
+              absl::Status st = internal::AppendPackedCell(vecs[first_feature + i], r,
+                                                           q.features[i].type, q.features[i].name,
+                                                           &row.packed_values);
+              if (!st.ok()) return st;
+              continue;
+            }
+            absl::StatusOr<Value> v = internal::ReadValue(vecs[first_feature + i], r,
+                                                          q.features[i].type, q.features[i].name);
+            if (!v.ok()) return v.status();
+            row.values.push_back(*std::move(v));
+          }
+          if (ordered) {
+            absl::StatusOr<Value> v =
+                internal::ReadValue(vecs[order_col], r, ValueType::kBytes, kOrderKeyFunction);
+            if (!v.ok()) return v.status();
+            if (auto* bytes = std::get_if<std::string>(&v->data)) row.order_key = std::move(*bytes);
+          }
+          batch.push_back(std::move(row));
+          if (batch.size() >= batch_rows) {
+            *emitted += batch.size();
+            if (absl::Status st = sink(batch); !st.ok()) return st;
+            batch.clear();
+          }
         }
       }
+      if (!batch.empty()) {
+        *emitted += batch.size();
+        return sink(batch);
+      }
+      return absl::OkStatus();
+    };
+    uint64_t emitted = 0;
+    absl::Status st = run(with_order(latest_sql(false)), &emitted);
+    if (st.code() == absl::StatusCode::kResourceExhausted && emitted == 0) {
+      spdlog::info("{}: the latest-row hash join outgrew DuckDB's memory cap; sorting instead",
+                   q.file);
+      ++sort_fallbacks_;
+      st = run(with_order(latest_sql(true)), &emitted);
     }
-    if (!batch.empty()) return sink(batch);
-    return absl::OkStatus();
+    return st;
   }
+
+  uint64_t sort_fallbacks() const { return sort_fallbacks_.load(); }
 
   absl::StatusOr<std::string> QueryScalar(const std::string& sql) {
     absl::StatusOr<Connection> conn = Connect();
@@ -607,6 +643,7 @@ class OfflineStore::Impl {
   }
 
  private:
+  std::atomic<uint64_t> sort_fallbacks_{0};
   // Outlives the database whose function calls into it (closed in ~Impl).
   OrderKeyRegistry order_keys_;
   duckdb_database db_ = nullptr;
@@ -644,6 +681,7 @@ absl::Status OfflineStore::ScanLatest(
     const std::function<absl::Status(std::vector<OfflineRow>&)>& sink) {
   return impl_->ScanLatest(query, batch_rows, sink);
 }
+uint64_t OfflineStore::sort_fallbacks() const { return impl_->sort_fallbacks(); }
 absl::StatusOr<std::string> OfflineStore::QueryScalar(const std::string& sql) {
   return impl_->QueryScalar(sql);
 }

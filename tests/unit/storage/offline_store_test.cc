@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "common/temp_dir.h"
+#include "quiver/keys/packed_values.h"
 
 namespace quiver::storage {
 namespace {
@@ -306,6 +307,85 @@ TEST_F(OfflineStoreTest, ScanLatestMatchesAnIndependentQuery) {
   }
   absl::StatusOr<std::string> all = Scan(Query(kBase, kBase + 10 * kHour), 1000);
   EXPECT_EQ(std::count(all->begin(), all->end(), ','), kIds - 1);  // null ids skipped
+}
+
+TEST_F(OfflineStoreTest, PackedValuesAreTheValuesPackedCellForCell) {
+  // Every column type of the file: INT64, LIST<FLOAT>, INT32, BOOL, STRING,
+  // nulls included. The packed scan must produce exactly AppendPackedValues
+  // of what the Value scan reads.
+  LatestQuery q = Query(kBase, kBase + 10 * kHour);
+  q.features = {{"delay", ValueType::kInt64},  {"emb", ValueType::kFloatList},
+                {"small", ValueType::kInt32},  {"flag", ValueType::kBool},
+                {"route", ValueType::kString}, {"ts", ValueType::kUnixTimestamp}};
+  absl::StatusOr<std::vector<OfflineRow>> plain = ScanRows(q, 100);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  q.pack_values = true;
+  absl::StatusOr<std::vector<OfflineRow>> packed = ScanRows(q, 100);
+  ASSERT_TRUE(packed.ok()) << packed.status();
+  ASSERT_EQ(packed->size(), plain->size());
+  std::map<int64_t, std::string> want;
+  for (const OfflineRow& r : *plain) {
+    EXPECT_TRUE(r.packed_values.empty());
+    std::string bytes;
+    AppendPackedValues(r.values, &bytes);
+    want[std::get<int64_t>(r.join_key_values[0].data)] = bytes;
+  }
+  size_t nulls = 0;
+  for (const OfflineRow& r : *packed) {
+    EXPECT_TRUE(r.values.empty());
+    const int64_t id = std::get<int64_t>(r.join_key_values[0].data);  // no order key: kept
+    EXPECT_EQ(r.packed_values, want[id]) << "id " << id;
+    nulls += std::count(r.packed_values.begin(), r.packed_values.end(), '\0') > 0;
+  }
+  EXPECT_GT(nulls, 0u);
+  // With an order key the key values are left out (the order key has them).
+  q.order_key = [](std::span<const Value> keys) -> absl::StatusOr<std::string> {
+    return OrderedInt64(std::get<int64_t>(keys[0].data));
+  };
+  packed = ScanRows(q, 100);
+  ASSERT_TRUE(packed.ok()) << packed.status();
+  ASSERT_EQ(packed->size(), plain->size());
+  for (const OfflineRow& r : *packed) EXPECT_TRUE(r.join_key_values.empty());
+}
+
+TEST_F(OfflineStoreTest, ATaskTooLargeForTheHashJoinFallsBackToASpillingSort) {
+  // 400,000 keys, two rows each (the later one wins). Under a 48 MB cap the
+  // latest-row hash join cannot hold the keys (DuckDB fails it with
+  // kResourceExhausted); the window spills to the temp directory and
+  // finishes.
+  const std::string f = dir_.File("many_keys.parquet");
+  Run(absl::StrCat("COPY (SELECT (i % 400000)::BIGINT AS id, make_timestamp(", kBase,
+                   " + (i // 400000) * 1000000) AS ts, make_timestamp(", kBase,
+                   ") AS created, i::BIGINT AS delay, NULL::FLOAT[] AS emb FROM range(800000) "
+                   "t(i)) TO ",
+                   Lit(f), " (FORMAT PARQUET, ROW_GROUP_SIZE 100000)"));
+  absl::StatusOr<std::unique_ptr<OfflineStore>> small =
+      OfflineStore::Open(1, "48MB", dir_.File("spill"));
+  ASSERT_TRUE(small.ok()) << small.status();
+  LatestQuery q = Query(kBase, kBase + kHour);
+  q.file = f;
+  q.order_key = [](std::span<const Value> keys) -> absl::StatusOr<std::string> {
+    return OrderedInt64(std::get<int64_t>(keys[0].data));
+  };
+  uint64_t rows = 0, delay_sum = 0;
+  std::string last_key;
+  bool sorted = true;
+  absl::Status st = (*small)->ScanLatest(q, 10000, [&](std::vector<OfflineRow>& batch) {
+    for (const OfflineRow& r : batch) {
+      ++rows;
+      delay_sum += static_cast<uint64_t>(std::get<int64_t>(r.values[0].data));
+      sorted = sorted && r.order_key > last_key;
+      last_key = r.order_key;
+    }
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  EXPECT_EQ((*small)->sort_fallbacks(), 1u);  // else: grow the input until the join fails
+  EXPECT_EQ(store_->sort_fallbacks(), 0u);
+  EXPECT_EQ(rows, 400000u);
+  EXPECT_TRUE(sorted);
+  // Independently: the winners are rows 400000..799999.
+  EXPECT_EQ(std::to_string(delay_sum), Run("SELECT sum(i) FROM range(400000, 800000) t(i)"));
 }
 
 TEST_F(OfflineStoreTest, ScanLatestHonoursRowRangesAndBoundsBatches) {

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "quiver/keys/entity_key.h"
+#include "quiver/keys/packed_values.h"
 #include "raw_row.h"
 #include "common/temp_dir.h"
 
@@ -271,6 +272,77 @@ TEST_F(RowStoreTest, RequestsValidatedAgainstAnotherSchemaVersionAreRefused) {
   // A caller with an older registry never moves the view back.
   ASSERT_TRUE(store_->EnsureView(Schema("r", {ValueType::kInt64}, 0, /*version=*/2)).ok());
   EXPECT_TRUE(store_->MultiGet("r", keys, std::vector<int>{0}, 3).ok());
+}
+
+TEST_F(RowStoreTest, PackedRowsStoreWhatValueRowsStore) {
+  const std::vector<ValueType> types = {ValueType::kInt64,     ValueType::kString,
+                                        ValueType::kFloatList, ValueType::kBool,
+                                        ValueType::kInt32,     ValueType::kDouble};
+  ASSERT_TRUE(store_->EnsureView(Schema("v", types)).ok());
+  ASSERT_TRUE(store_->EnsureView(Schema("p", types)).ok());
+  std::vector<RowWrite> plain, packed;
+  std::vector<std::string> bytes(50);  // packed rows point into these
+  for (int i = 0; i < 50; ++i) {
+    std::vector<Value> values = {
+        Value::Int64(i),
+        i % 7 == 0 ? Value::Null(ValueType::kString) : Value::String(std::string(i, 's')),
+        Value{ValueType::kFloatList, std::vector<double>(i % 4, 0.5 * i)},
+        Value::Bool(i % 2 == 0),
+        Value::Int32(-i),
+        i % 5 == 0 ? Value::Null(ValueType::kDouble) : Value::Double(i / 3.0)};
+    AppendPackedValues(values, &bytes[i]);
+    plain.push_back({Key(i), kT0 + i, kT0 - i, values});
+    packed.push_back({Key(i), kT0 + i, kT0 - i, {}, bytes[i]});
+  }
+  ASSERT_TRUE(store_->Write("v", plain).ok());
+  // Half written, half bulk-loaded.
+  ASSERT_TRUE(store_->Write("p", std::span<const RowWrite>(packed).first(25)).ok());
+  std::vector<RowWrite> rest(packed.begin() + 25, packed.end());
+  std::sort(rest.begin(), rest.end(), [](const RowWrite& a, const RowWrite& b) {
+    return RowStore::RowKey(a.entity_key, 64) < RowStore::RowKey(b.entity_key, 64);
+  });
+  absl::StatusOr<std::unique_ptr<IngestSession>> session = store_->BeginIngest("p");
+  ASSERT_TRUE(session.ok()) << session.status();
+  ASSERT_TRUE((*session)->Append(rest).ok());
+  ASSERT_TRUE((*session)->Commit().ok());
+
+  std::vector<std::string> keys;
+  for (int i = 0; i < 50; ++i) keys.push_back(Key(i));
+  const std::vector<int> all = {0, 1, 2, 3, 4, 5};
+  absl::StatusOr<std::vector<RowRead>> want = store_->MultiGet("v", keys, all);
+  absl::StatusOr<std::vector<RowRead>> got = store_->MultiGet("p", keys, all);
+  ASSERT_TRUE(want.ok() && got.ok());
+  for (int i = 0; i < 50; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ((*got)[i].status, RowStatus::kPresent);
+    EXPECT_EQ((*got)[i].event_ts_us, (*want)[i].event_ts_us);
+    EXPECT_EQ((*got)[i].created_ts_us, (*want)[i].created_ts_us);
+    EXPECT_EQ((*got)[i].values, (*want)[i].values);
+    EXPECT_EQ((*got)[i].values, plain[i].values);
+  }
+  // Writing either form over the other changes nothing.
+  ASSERT_TRUE(store_->Write("p", plain).ok());
+  ASSERT_TRUE(store_->Write("v", packed).ok());
+  EXPECT_EQ(Count("p"), 50u);
+  EXPECT_EQ(store_->MultiGet("p", keys, all)->at(7).values, plain[7].values);
+
+  // A malformed packed row rejects its whole batch.
+  std::string bad = bytes[1];
+  bad[0] = static_cast<char>(ValueType::kDouble);  // tag of feature 0
+  const std::vector<std::pair<std::string, std::string_view>> cases = {
+      {"wrong tag", bad}, {"trailing bytes", bytes[1] + "x"}, {"short", bytes[1].substr(0, 3)}};
+  for (const auto& [name, b] : cases) {
+    SCOPED_TRACE(name);
+    const std::string owned(b);
+    const std::vector<RowWrite> batch = {{Key(100), kT0, 0, {}, bytes[2]},
+                                         {Key(101), kT0, 0, {}, owned}};
+    absl::Status st = store_->Write("p", batch);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(st.message(), HasSubstr("row 1 of view p"));
+  }
+  const std::vector<RowWrite> both = {{Key(100), kT0, 0, plain[0].values, bytes[0]}};
+  EXPECT_EQ(store_->Write("p", both).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadOne("p", Key(100), {0}).status, RowStatus::kNotFound);
 }
 
 TEST_F(RowStoreTest, BadWritesAreRejectedWholeAndStoreNothing) {

@@ -44,6 +44,11 @@ struct NodeOptions {
   // free port). Advertised to the coordinator with the advertise host.
   std::string lookup_listen;
   int lookup_threads = 2;  // io threads of the lookup server
+  // DuckDB's memory cap for materialization tasks (--offline-memory-mb; a
+  // task that outgrows it spills under <data-dir>/offline-tmp) and its
+  // threads (--offline-threads; 0: one per core). unit: MiB.
+  uint64_t offline_memory_mb = 256;
+  int offline_threads = 0;
 };
 
 // Parses the command line (and --config FILE). Errors: kInvalidArgument naming

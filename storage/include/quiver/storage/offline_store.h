@@ -144,12 +144,17 @@ class OfflineStore {
   // type-checked first (Validate).
   // With query.order_key set, rows arrive sorted by it (ascending bytes);
   // DuckDB sorts the latest rows, spilling to temp_directory beyond
-  // memory_limit as the window does.
+  // memory_limit.
+  // Plan: a hash aggregate of the latest (event ts, created ts) per key and a
+  // semi join back to the rows; when those outgrow memory_limit (they hold
+  // every key of the range and cannot spill) before any row reached the sink,
+  // the scan reruns as a window over every row, which spills (slower; counted
+  // in sort_fallbacks()).
   // Errors: as Validate; kInvalidArgument for an unreadable file or a list
   // with a null element (no Quiver value holds one); an order_key error with
   // its own code, the message prefixed "scanning <file>: order_key: ";
-  // kInternal for other DuckDB failures. Blocks until the sink has had every
-  // row.
+  // kResourceExhausted when even the window cannot fit; kInternal for other
+  // DuckDB failures. Blocks until the sink has had every row.
   absl::Status ScanLatest(const LatestQuery& query, size_t batch_rows,
                           const std::function<absl::Status(std::vector<OfflineRow>&)>& sink);
 
@@ -157,6 +162,10 @@ class OfflineStore {
   // ("" when there is no row or the value is NULL); for scripts and tests.
   // Errors: kInvalidArgument with DuckDB's message.
   absl::StatusOr<std::string> QueryScalar(const std::string& sql);
+
+  // Scans that fell back from the hash join to the spilling window (see
+  // ScanLatest) since Open. Thread-safe.
+  uint64_t sort_fallbacks() const;
 
  private:
   class Impl;

@@ -1,0 +1,144 @@
+#include "quiver/keys/packed_values.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace quiver {
+namespace {
+
+// One valid value of every type, some null.
+std::vector<Value> EveryType() {
+  return {
+      Value::Int32(-7),
+      Value::Int64(std::numeric_limits<int64_t>::min()),
+      Value::Float(1.5f),
+      Value::Double(-2.25),
+      Value::Bool(true),
+      Value::String("héllo"),
+      Value::Bytes(std::string("\0\1\2", 3)),
+      Value::UnixTimestamp(1700000000123456),
+      Value{ValueType::kInt32List, std::vector<int64_t>{1, -2, 3}},
+      Value{ValueType::kInt64List, std::vector<int64_t>{}},
+      Value{ValueType::kFloatList, std::vector<double>{0.5, 1.0}},
+      Value{ValueType::kDoubleList, std::vector<double>{3.0}},
+      Value{ValueType::kBoolList, std::vector<int64_t>{1, 0}},
+      Value{ValueType::kStringList, std::vector<std::string>{"a", "", "bc"}},
+      Value{ValueType::kBytesList, std::vector<std::string>{std::string(1, '\0')}},
+      Value{ValueType::kUnixTimestampList, std::vector<int64_t>{5, 6}},
+      Value::Null(ValueType::kString),
+      Value::Null(ValueType::kDoubleList),
+  };
+}
+
+std::vector<ValueType> TypesOf(const std::vector<Value>& values) {
+  std::vector<ValueType> types;
+  for (const Value& v : values) types.push_back(v.type);
+  return types;
+}
+
+TEST(PackedValuesTest, CellsAreTheStoredPayloadsAndUnpackBack) {
+  const std::vector<Value> values = EveryType();
+  const std::vector<ValueType> types = TypesOf(values);
+  std::string packed;
+  AppendPackedValues(values, &packed);
+  EXPECT_TRUE(CheckPackedValues(packed, types).ok());
+
+  std::string_view in = packed;
+  for (const Value& v : values) {
+    SCOPED_TRACE(TypeName(v.type));
+    absl::StatusOr<PackedCell> cell = NextPackedCell(&in, v.type);
+    ASSERT_TRUE(cell.ok()) << cell.status();
+    EXPECT_EQ(cell->is_null, v.is_null());
+    std::string payload;
+    AppendPayload(v, &payload);
+    EXPECT_EQ(cell->payload, payload);  // what AppendPayload writes, byte for byte
+    if (!v.is_null()) {
+      EXPECT_TRUE(CheckPayload(v.type, payload).ok());
+    }
+    // A producer holding raw payloads packs the same bytes.
+    std::string one, again;
+    AppendPackedValues(std::span<const Value>(&v, 1), &one);
+    if (v.is_null()) {
+      AppendPackedNull(&again);
+    } else {
+      AppendPackedPayload(v.type, payload, &again);
+    }
+    EXPECT_EQ(again, one);
+  }
+  EXPECT_TRUE(in.empty());
+
+  std::vector<Value> back;
+  ASSERT_TRUE(UnpackValues(packed, types, &back).ok());
+  EXPECT_EQ(back, values);
+}
+
+TEST(PackedValuesTest, MalformedCellsAreRejectedNamingTheFeature) {
+  const std::vector<ValueType> types = {ValueType::kInt64, ValueType::kBool,
+                                        ValueType::kFloatList};
+  std::string good;
+  AppendPackedValues(std::vector<Value>{Value::Int64(1), Value::Bool(false),
+                                        Value{ValueType::kFloatList, std::vector<double>{1, 2}}},
+                     &good);
+  ASSERT_TRUE(CheckPackedValues(good, types).ok());
+  // The cells start at 0 (INT64: tag + 8), 9 (BOOL: tag + 1) and 11 (list:
+  // tag + u32 length + u32 count + 2 floats).
+  struct Case {
+    std::string name;
+    std::string bytes;
+    size_t bad_feature;
+  };
+  std::string bool_two = good;
+  bool_two[10] = 2;  // BOOL payloads are 0 or 1
+  std::string wrong_tag = good;
+  wrong_tag[0] = static_cast<char>(ValueType::kDouble);
+  std::string short_list = good;
+  short_list[12] = 7;  // payload length 7 for 12 bytes of list
+  std::string count_mismatch = good;
+  count_mismatch[16] = 3;  // says 3 floats, holds 2
+  const std::vector<Case> cases = {
+      {"empty", "", 0},
+      {"truncated fixed", good.substr(0, 5), 0},
+      {"bool 2", bool_two, 1},
+      {"wrong tag", wrong_tag, 0},
+      {"truncated list", good.substr(0, good.size() - 1), 2},
+      {"short list payload", short_list, 2},
+      {"count mismatch", count_mismatch, 2},
+      {"trailing bytes", good + "x", 3},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    size_t bad = 99;
+    absl::Status st = CheckPackedValues(c.bytes, types, &bad);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+    EXPECT_EQ(bad, c.bad_feature);
+    std::vector<Value> out;
+    EXPECT_FALSE(UnpackValues(c.bytes, types, &out).ok());
+  }
+}
+
+TEST(PackedValuesTest, CheckPayloadAgreesWithDecodePayload) {
+  // Every payload CheckPayload accepts decodes; every one it rejects does not
+  // decode or would not re-encode to the same bytes (a BOOL byte of 2).
+  for (const Value& v : EveryType()) {
+    if (v.is_null()) continue;
+    SCOPED_TRACE(TypeName(v.type));
+    std::string payload;
+    AppendPayload(v, &payload);
+    for (size_t cut = 0; cut < payload.size(); ++cut) {
+      const std::string prefix = payload.substr(0, cut);
+      const bool checked = CheckPayload(v.type, prefix).ok();
+      const bool decoded = DecodePayload(v.type, prefix).ok();
+      EXPECT_EQ(checked, decoded) << "prefix of " << cut << " bytes";
+    }
+    EXPECT_EQ(CheckPayload(v.type, payload + "z").ok(), DecodePayload(v.type, payload + "z").ok());
+  }
+  EXPECT_EQ(CheckPayload(ValueType::kBool, std::string(1, '\2')).code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(CheckPayload(ValueType::kInvalid, "").code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace quiver
