@@ -62,15 +62,16 @@ absl::Status ValidateRow(const ViewInfo& view, size_t index, const EncodedRow& r
   return absl::OkStatus();
 }
 
-void ToWireRow(const EncodedRow& row, quiver::v1::WriteRow* out) {
-  out->set_entity_key(row.entity_key);
-  out->set_event_ts_us(row.event_ts_us);
-  out->set_created_ts_us(row.created_ts_us);
-  if (row.packed_values.empty()) {
-    AppendPackedValues(row.values, out->mutable_packed_values());
-  } else {
-    out->set_packed_values(row.packed_values);
+// Appends `row` to WriteRequest.packed_rows; `scratch` packs rows that came
+// as Values.
+void AppendWire(const EncodedRow& row, std::string* scratch, std::string* out) {
+  std::string_view packed = row.packed_values;
+  if (packed.empty()) {
+    scratch->clear();
+    AppendPackedValues(row.values, scratch);
+    packed = *scratch;
   }
+  AppendWriteRow(row.entity_key, row.event_ts_us, row.created_ts_us, packed, out);
 }
 
 }  // namespace
@@ -145,9 +146,16 @@ absl::Status ClientImpl::WriteRows(const Snapshot& snap, const std::string& view
       req.set_view(view);
       req.set_schema_version(schema_version);
       if (ingest) req.set_ingest_session(options.ingest_session);
-      req.mutable_rows()->Reserve(static_cast<int>(end - begin));
+      std::string* wire = req.mutable_packed_rows();
+      size_t bytes = 0;
       for (size_t k = begin; k < end; ++k) {
-        ToWireRow(rows[node_rows[k]], req.add_rows());
+        const EncodedRow& row = rows[node_rows[k]];
+        bytes += 24 + row.entity_key.size() + row.packed_values.size();
+      }
+      wire->reserve(bytes);
+      std::string scratch;
+      for (size_t k = begin; k < end; ++k) {
+        AppendWire(rows[node_rows[k]], &scratch, wire);
         call->items.push_back(node_rows[k]);
       }
       fanout.Start(call, [&](grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {

@@ -4,6 +4,7 @@
 #define QUIVER_NODE_SRC_REQUEST_HANDLER_INTERNAL_H_
 
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -11,7 +12,7 @@
 
 namespace quiver::node {
 
-inline absl::Status CheckKey(const std::string& key) {
+inline absl::Status CheckKey(std::string_view key) {
   if (key.empty()) return absl::InvalidArgumentError("empty entity key");
   if (key.size() > kMaxEntityKeyBytes) {
     return absl::InvalidArgumentError(absl::StrCat("entity key of ", key.size(),

@@ -78,27 +78,22 @@ void AppendRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_versi
   }
 }
 
-absl::Status AppendPackedRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version,
-                             std::string_view packed, std::span<const ValueType> types,
-                             std::string* out) {
+void AppendPackedRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version,
+                     std::string_view packed, std::span<const ValueType> types,
+                     std::string* out) {
   const size_t n = types.size();
   const size_t table = BeginRow(event_ts_us, created_ts_us, schema_version, n, out);
   out->reserve(out->size() + packed.size());
   for (size_t i = 0; i < n; ++i) {
-    absl::StatusOr<PackedCell> cell = NextPackedCell(&packed, types[i]);
-    if (!cell.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("feature ", i, ": ", cell.status().message()));
-    }
-    if (cell->is_null) {
+    const PackedCell cell = NextCheckedPackedCell(&packed, types[i]);
+    if (cell.is_null) {
       out->push_back(0);
     } else {
       out->push_back(static_cast<char>(types[i]));
-      out->append(cell->payload);
+      out->append(cell.payload);
     }
     SetEnd(table, n, i, out);
   }
-  if (!packed.empty()) return absl::InvalidArgumentError("packed values have trailing bytes");
-  return absl::OkStatus();
 }
 
 std::optional<RowHeader> ParseRowHeader(std::string_view row) {

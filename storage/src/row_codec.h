@@ -41,14 +41,12 @@ void AppendRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_versi
                std::span<const Value> values, std::string* out);
 
 // The same for a row whose features arrive as WriteRow.packed_values
-// (quiver/keys/packed_values.h), one per `types`: each cell is checked
-// (NextPackedCell) and stored as tag + payload without being decoded. On
-// error `*out` holds a partial row (callers discard it).
-// Errors: kInvalidArgument naming the feature index (malformed cell, too few
-// cells, trailing bytes).
-absl::Status AppendPackedRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version,
-                             std::string_view packed, std::span<const ValueType> types,
-                             std::string* out);
+// (quiver/keys/packed_values.h), one per `types`, already checked with
+// CheckPackedValues against `types`: each cell is stored as tag + payload
+// without being decoded.
+void AppendPackedRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version,
+                     std::string_view packed, std::span<const ValueType> types,
+                     std::string* out);
 
 // Parses the fixed header and checks that the offset table is consistent with
 // the value's size. Returns nullopt for anything that is not a format-1 row.

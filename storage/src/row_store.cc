@@ -244,9 +244,9 @@ void EncodeRow(const RowWrite& row, const ViewSchema& schema, uint32_t num_parti
   if (row.packed_values.empty()) {
     AppendRow(row.event_ts_us, row.created_ts_us, schema.schema_version, row.values, value);
   } else {
-    // Checked by CheckRow: cannot fail.
-    (void)AppendPackedRow(row.event_ts_us, row.created_ts_us, schema.schema_version,
-                          row.packed_values, schema.feature_types, value);
+    // Checked by CheckRow.
+    AppendPackedRow(row.event_ts_us, row.created_ts_us, schema.schema_version, row.packed_values,
+                    schema.feature_types, value);
   }
 }
 

@@ -153,7 +153,17 @@ class FakeNode::Service final : public quiver::v1::NodeService::Service {
     if (view == nullptr) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown view");
     }
-    for (const auto& row : req->rows()) {
+    std::vector<quiver::v1::WriteRow> rows(req->rows().begin(), req->rows().end());
+    for (std::string_view in = req->packed_rows(); !in.empty();) {
+      absl::StatusOr<WriteRowView> r = NextWriteRow(&in);
+      if (!r.ok()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed packed rows");
+      quiver::v1::WriteRow& row = rows.emplace_back();
+      row.set_entity_key(std::string(r->entity_key));
+      row.set_event_ts_us(r->event_ts_us);
+      row.set_created_ts_us(r->created_ts_us);
+      row.set_packed_values(std::string(r->packed_values));
+    }
+    for (const auto& row : rows) {
       if (row.packed_values().empty()) {
         owner_->Put(req->view(), row);
         continue;
@@ -164,7 +174,7 @@ class FakeNode::Service final : public quiver::v1::NodeService::Service {
       }
       owner_->Put(req->view(), *unpacked);
     }
-    out->set_rows_written(req->rows_size());
+    out->set_rows_written(rows.size());
     out->set_epoch(owner_->epoch_.load());
     return grpc::Status::OK;
   }

@@ -321,6 +321,71 @@ TEST_F(RequestHandlerTest, MalformedPackedValuesAreInvalidArgumentAndWriteNothin
   EXPECT_EQ(store_->CountRows("user_stats").value(), 0u);
 }
 
+// WriteRequest.packed_rows built byte by byte from the format in
+// proto/quiver.proto: u32 key length, key, i64 event ts, i64 created ts,
+// u32 packed length, packed values.
+std::string PackedRows(const std::vector<quiver::v1::WriteRow>& rows) {
+  auto le = [](uint64_t v, int bytes) {
+    std::string out;
+    for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    return out;
+  };
+  std::string out;
+  for (const auto& r : rows) {
+    out += le(r.entity_key().size(), 4) + r.entity_key();
+    out += le(static_cast<uint64_t>(r.event_ts_us()), 8) +
+           le(static_cast<uint64_t>(r.created_ts_us()), 8);
+    out += le(r.packed_values().size(), 4) + r.packed_values();
+  }
+  return out;
+}
+
+TEST_F(RequestHandlerTest, PackedRowsReadBackAndMalformedOnesWriteNothing) {
+  auto write = [&](std::string packed_rows, std::vector<quiver::v1::WriteRow> rows = {}) {
+    quiver::v1::WriteRequest request;
+    request.set_view("user_stats");
+    request.set_schema_version(3);
+    request.set_packed_rows(std::move(packed_rows));
+    for (auto& r : rows) *request.add_rows() = std::move(r);
+    quiver::v1::WriteResponse response;
+    absl::Status s = handler_->Write(request, &response);
+    return std::make_pair(s, response.rows_written());
+  };
+  const std::vector<quiver::v1::WriteRow> good = {
+      PackedRow(1, kStartUs - 1000, PackedUser(5, false, "ann")),
+      PackedRow(3, kStartUs - 2000, PackedUser(9, true, "bob"))};
+  const std::string blob = PackedRows(good);
+  std::string bad_cell = blob;
+  bad_cell[4 + Key(1).size() + 16 + 4] = '\x01';  // first cell: INT32 where INT64 is declared
+  for (const auto& [name, bytes] : std::vector<std::pair<std::string, std::string>>{
+           {"truncated", blob.substr(0, blob.size() - 3)},
+           {"bad cell", bad_cell},
+           {"empty key", PackedRows({PackedRow(1, kStartUs, PackedUser(1, true, "x"))})
+                             .replace(0, 4 + Key(1).size(), std::string(4, '\0'))}}) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(write(bytes).first.code(), absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(write(blob, {Row(2, kStartUs, UserValues(1, 1.0, "x"))}).first.code(),
+            absl::StatusCode::kInvalidArgument);  // both forms in one request
+  std::vector<quiver::v1::WriteRow> many;
+  for (int i = 0; i < 10001; ++i) many.push_back(PackedRow(i, kStartUs, PackedUser(i, true, "")));
+  EXPECT_EQ(write(PackedRows(many)).first.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->CountRows("user_stats").value(), 0u);
+
+  const auto [status, written] = write(blob);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(written, 2u);
+  auto response = Get("user_stats", {1, 2, 3});
+  ASSERT_TRUE(response.ok()) << response.status();
+  const auto& rows = response->results(0).rows();
+  EXPECT_EQ(rows[0].event_ts_us(), kStartUs - 1000);
+  EXPECT_EQ(rows[0].values(0).int64_val(), 5);
+  EXPECT_EQ(rows[0].values(2).string_val(), "ann");
+  EXPECT_EQ(rows[1].status(), quiver::v1::NOT_FOUND);
+  EXPECT_EQ(rows[2].values(0).int64_val(), 9);
+  EXPECT_EQ(rows[2].values(1).val_case(), quiver::v1::Value::VAL_NOT_SET);
+}
+
 
 // Ingest sessions (WriteRequest.ingest_session, CommitIngest): rows become
 // visible only at commit, the commit checks the writer's row count, and a

@@ -53,12 +53,35 @@ struct PackedCell {
 // or `declared`, a malformed payload).
 absl::StatusOr<PackedCell> NextPackedCell(std::string_view* in, ValueType declared);
 
+// The same without the checks, for bytes that already passed
+// CheckPackedValues against the same types (the row store encodes a row it
+// checked). Undefined results for anything else.
+PackedCell NextCheckedPackedCell(std::string_view* in, ValueType declared);
+
 // Checks that `in` holds exactly one well-formed cell per `types`
 // (NextPackedCell), without decoding. On error `*bad_feature` (if given) is
 // the failing feature's index, or types.size() for trailing bytes.
 // Errors: kInvalidArgument.
 absl::Status CheckPackedValues(std::string_view in, std::span<const ValueType> types,
                                size_t* bad_feature = nullptr);
+
+// WriteRequest.packed_rows (proto/quiver.proto): rows back to back, each
+//   u32 entity key length | entity key | i64 event_ts_us | i64 created_ts_us |
+//   u32 packed length | packed values.
+struct WriteRowView {
+  std::string_view entity_key;
+  int64_t event_ts_us = 0;
+  int64_t created_ts_us = 0;
+  std::string_view packed_values;  // not yet checked (CheckPackedValues)
+};
+
+// Appends one row to `out`.
+void AppendWriteRow(std::string_view entity_key, int64_t event_ts_us, int64_t created_ts_us,
+                    std::string_view packed_values, std::string* out);
+
+// Reads the next row of `*in` (views into `*in`) and consumes it.
+// Errors: kInvalidArgument for a truncated row.
+absl::StatusOr<WriteRowView> NextWriteRow(std::string_view* in);
 
 }  // namespace quiver
 
