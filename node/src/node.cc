@@ -236,7 +236,7 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
   auto quorum = IntFlag(*flags, "write-quorum", 0, 0, 255);
   auto batch = IntFlag(*flags, "materialize-batch-rows", 10000, 1, 10000000);
   auto lookup_threads = IntFlag(*flags, "lookup-threads", 2, 1, 256);
-  auto offline_memory = IntFlag(*flags, "offline-memory-mb", 256, 16, 1 << 20);
+  auto offline_memory = IntFlag(*flags, "offline-memory-mb", 512, 16, 1 << 20);
   auto offline_threads = IntFlag(*flags, "offline-threads", 0, 0, 256);
   for (const absl::Status& s : {cache.status(), heartbeat.status(), quorum.status(),
                                 batch.status(), lookup_threads.status(), offline_memory.status(),

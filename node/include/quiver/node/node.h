@@ -47,7 +47,7 @@ struct NodeOptions {
   // DuckDB's memory cap for materialization tasks (--offline-memory-mb; a
   // task that outgrows it spills under <data-dir>/offline-tmp) and its
   // threads (--offline-threads; 0: one per core). unit: MiB.
-  uint64_t offline_memory_mb = 256;
+  uint64_t offline_memory_mb = 512;
   int offline_threads = 0;
 };
 
