@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -138,6 +139,45 @@ TEST(PackedValuesTest, CheckPayloadAgreesWithDecodePayload) {
   EXPECT_EQ(CheckPayload(ValueType::kBool, std::string(1, '\2')).code(),
             absl::StatusCode::kDataLoss);
   EXPECT_EQ(CheckPayload(ValueType::kInvalid, "").code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(PackedValuesTest, WriteRowsRoundTripAndGarbageNeverReadsOutOfBounds) {
+  std::string blob;
+  std::string packed;
+  AppendPackedValues(EveryType(), &packed);
+  AppendWriteRow("key-1", 10, 20, packed, &blob);
+  AppendWriteRow("", -1, 0, "", &blob);
+  std::string_view in = blob;
+  absl::StatusOr<WriteRowView> a = NextWriteRow(&in);
+  absl::StatusOr<WriteRowView> b = NextWriteRow(&in);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->entity_key, "key-1");
+  EXPECT_EQ(a->event_ts_us, 10);
+  EXPECT_EQ(a->created_ts_us, 20);
+  EXPECT_EQ(a->packed_values, packed);
+  EXPECT_EQ(b->entity_key, "");
+  EXPECT_EQ(b->event_ts_us, -1);
+  EXPECT_TRUE(in.empty());
+  for (size_t cut = 0; cut < blob.size(); ++cut) {
+    std::string_view prefix = std::string_view(blob).substr(0, cut);
+    size_t rows = 0;
+    while (!prefix.empty() && NextWriteRow(&prefix).ok()) ++rows;
+    EXPECT_LE(rows, 1u);
+  }
+  // Random bytes: errors, never a read outside the input (run under ASan).
+  std::mt19937 rng(7);
+  const std::vector<ValueType> types = TypesOf(EveryType());
+  for (int i = 0; i < 20000; ++i) {
+    std::string junk(rng() % 64, '\0');
+    for (char& c : junk) c = static_cast<char>(rng());
+    if (i % 2 == 0 && !junk.empty()) junk[0] = static_cast<char>(types[0]);
+    (void)CheckPackedValues(junk, types);
+    std::vector<Value> out;
+    (void)UnpackValues(junk, types, &out);
+    std::string_view rest = junk;
+    while (!rest.empty() && NextWriteRow(&rest).ok()) {
+    }
+  }
 }
 
 }  // namespace
