@@ -5,28 +5,13 @@
 
 #include <limits>
 
+#include "value_samples.h"
+
 namespace quiver {
 namespace {
 
 TEST(ValueTest, PayloadRoundTripsEveryType) {
-  const std::vector<Value> values = {
-      Value::Int32(-7),
-      Value::Int64(std::numeric_limits<int64_t>::min()),
-      Value::Float(1.5f),
-      Value::Double(-2.25),
-      Value::Bool(true),
-      Value::String("héllo"),
-      Value::Bytes(std::string("\0\1\2", 3)),
-      Value::UnixTimestamp(1700000000123456),
-      Value{ValueType::kInt32List, std::vector<int64_t>{1, -2, 3}},
-      Value{ValueType::kInt64List, std::vector<int64_t>{}},
-      Value{ValueType::kFloatList, std::vector<double>{0.5, 1.0}},
-      Value{ValueType::kDoubleList, std::vector<double>{3.0}},
-      Value{ValueType::kBoolList, std::vector<int64_t>{1, 0}},
-      Value{ValueType::kStringList, std::vector<std::string>{"a", "", "bc"}},
-      Value{ValueType::kBytesList, std::vector<std::string>{std::string(1, '\0')}},
-      Value{ValueType::kUnixTimestampList, std::vector<int64_t>{5, 6}},
-  };
+  const std::vector<Value> values = testing::OneValueOfEveryType();
   for (const Value& v : values) {
     SCOPED_TRACE(TypeName(v.type));
     ASSERT_TRUE(CheckValue(v).ok());
