@@ -329,13 +329,12 @@ TEST_F(RowStoreTest, PackedRowsStoreWhatValueRowsStore) {
   // A malformed packed row rejects its whole batch.
   std::string bad = bytes[1];
   bad[0] = static_cast<char>(ValueType::kDouble);  // tag of feature 0
-  const std::vector<std::pair<std::string, std::string_view>> cases = {
+  const std::vector<std::pair<std::string, std::string>> cases = {
       {"wrong tag", bad}, {"trailing bytes", bytes[1] + "x"}, {"short", bytes[1].substr(0, 3)}};
   for (const auto& [name, b] : cases) {
     SCOPED_TRACE(name);
-    const std::string owned(b);
     const std::vector<RowWrite> batch = {{Key(100), kT0, 0, {}, bytes[2]},
-                                         {Key(101), kT0, 0, {}, owned}};
+                                         {Key(101), kT0, 0, {}, b}};
     absl::Status st = store_->Write("p", batch);
     EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(st.message(), HasSubstr("row 1 of view p"));
