@@ -393,9 +393,12 @@ absl::StatusOr<Value> ParseScalar(ValueType t, std::string_view text_view) {
       return Value::Int64(x);
     }
     case ValueType::kFloat: {
-      float x;
-      if (!absl::SimpleAtof(text, &x)) return bad();
-      return Value::Float(x);
+      // Parsed wide, so that a finite value beyond FLOAT's range is an error
+      // (CheckDouble) rather than a silent infinity.
+      double x;
+      if (!absl::SimpleAtod(text, &x)) return bad();
+      if (absl::Status st = CheckDouble(ValueType::kFloat, x); !st.ok()) return st;
+      return Value::Float(static_cast<float>(x));
     }
     case ValueType::kDouble: {
       double x;

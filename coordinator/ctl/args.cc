@@ -24,6 +24,7 @@ const std::vector<CommandSpec>& Commands() {
       {"materialize", 2, {"views"}},
       {"materialize-incremental", 1, {"views"}},
       {"get-online", 0, {"features", "feature-service", "entities"}},
+      {"push", 2, {"write-quorum"}},
       {"registry-dump", 0, {}},
       {"nodes", 0, {}},
       {"help", 0, {}},
@@ -151,6 +152,9 @@ std::string UsageText() {
          "                                 materialize from where each view's last materialization ended\n"
          "  get-online (--features REF,REF... | --feature-service NAME) --entities FILE.csv\n"
          "                                 look up online features; one JSON object per CSV row\n"
+         "  push VIEW FILE.csv [--write-quorum N]\n"
+         "                                 write rows (join keys, event timestamp, every feature) to\n"
+         "                                 every replica; fails unless each row reached its quorum\n"
          "  registry-dump                  print the registry as JSON\n"
          "  nodes                          list the cluster's nodes and the map epoch\n"
          "  help                           print this text\n"

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ctl/csv.h"
 #include "ctl/output.h"
@@ -192,6 +193,71 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return buf.str();
 }
 
+// A client of the cluster; its errors name the coordinator.
+absl::StatusOr<std::unique_ptr<client::Client>> ConnectClient(const CommandLine& cl) {
+  client::ClientOptions opts;
+  opts.coordinator_address = cl.coordinator;
+  opts.default_deadline = std::chrono::milliseconds(cl.deadline_ms);
+  auto client = client::Client::Create(opts);
+  if (!client.ok()) {
+    return absl::Status(client.status().code(),
+                        absl::StrCat("cannot reach coordinator ", cl.coordinator, ": ",
+                                     client.status().message()));
+  }
+  return client;
+}
+
+// Push writes one chunk per call, so a large file is never one huge request.
+constexpr size_t kPushChunkRows = 1000;
+
+absl::Status RunPush(const CommandLine& cl, std::FILE* out) {
+  const std::string& view = cl.positional[0];
+  const std::string& path = cl.positional[1];
+  client::WriteOptions write;
+  if (auto it = cl.flags.find("write-quorum"); it != cl.flags.end()) {
+    if (!absl::SimpleAtoi(it->second, &write.write_quorum) || write.write_quorum == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--write-quorum must be a positive integer, got '", it->second, "'"));
+    }
+  }
+  write.deadline = std::chrono::milliseconds(cl.deadline_ms);
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  auto client = ConnectClient(cl);
+  if (!client.ok()) return client.status();
+  auto index = (*client)->registry();
+  const client::ViewInfo* info = index->FindView(view);
+  if (info == nullptr) return absl::NotFoundError(absl::StrCat("unknown feature view '", view, "'"));
+  PushSchema schema;
+  for (const client::JoinKeySpec& jk : info->join_keys) schema.join_keys[jk.join_key] = jk.type;
+  for (const auto& source : index->registry().sources()) {
+    if (source.name() == info->view->source()) {
+      schema.timestamp_field = source.timestamp_field();
+      schema.created_timestamp_column = source.created_timestamp_column();
+    }
+  }
+  if (schema.timestamp_field.empty()) schema.timestamp_field = "event_timestamp";
+  for (int i = 0; i < info->view->features_size(); ++i) {
+    schema.features.emplace_back(info->view->features(i).name(), info->feature_types[i]);
+  }
+  auto rows = ParsePushCsv(*text, schema);
+  if (!rows.ok()) {
+    return absl::Status(rows.status().code(), absl::StrCat(path, ": ", rows.status().message()));
+  }
+  size_t pushed = 0;
+  for (size_t begin = 0; begin < rows->size(); begin += kPushChunkRows) {
+    const size_t end = std::min(rows->size(), begin + kPushChunkRows);
+    std::vector<client::WriteRowInput> chunk(rows->begin() + begin, rows->begin() + end);
+    if (absl::Status s = (*client)->Push(view, chunk, write); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("pushed ", pushed, " of ", rows->size(),
+                                                 " rows, then: ", s.message()));
+    }
+    pushed = end;
+  }
+  Print(out, absl::StrCat("pushed ", pushed, " rows to ", view, "\n"));
+  return absl::OkStatus();
+}
+
 absl::Status RunGetOnline(const CommandLine& cl, std::FILE* out) {
   std::vector<std::string> refs;
   std::string service;
@@ -206,15 +272,8 @@ absl::Status RunGetOnline(const CommandLine& cl, std::FILE* out) {
   auto text = ReadFile(path);
   if (!text.ok()) return text.status();
 
-  client::ClientOptions opts;
-  opts.coordinator_address = cl.coordinator;
-  opts.default_deadline = std::chrono::milliseconds(cl.deadline_ms);
-  auto client = client::Client::Create(opts);
-  if (!client.ok()) {
-    return absl::Status(client.status().code(),
-                        absl::StrCat("cannot reach coordinator ", cl.coordinator, ": ",
-                                     client.status().message()));
-  }
+  auto client = ConnectClient(cl);
+  if (!client.ok()) return client.status();
   auto index = (*client)->registry();
   // Unknown references are reported even when the CSV has no rows.
   auto resolved = service.empty() ? index->Resolve(refs) : index->ResolveService(service);
@@ -295,6 +354,7 @@ absl::Status RunCommand(const CommandLine& cl, std::FILE* out, std::FILE* err) {
   if (c == "materialize") return RunMaterialize(cl, /*incremental=*/false, out, err);
   if (c == "materialize-incremental") return RunMaterialize(cl, /*incremental=*/true, out, err);
   if (c == "get-online") return RunGetOnline(cl, out);
+  if (c == "push") return RunPush(cl, out);
   if (c == "registry-dump") return RunRegistryDump(cl, out);
   if (c == "nodes") return RunNodes(cl, out);
   return absl::InvalidArgumentError(absl::StrCat("unknown command '", c, "'"));

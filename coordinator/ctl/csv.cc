@@ -1,6 +1,8 @@
 #include "ctl/csv.h"
 
+#include <map>
 #include <set>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -129,6 +131,101 @@ absl::StatusOr<EntityRows> ParseEntityCsv(std::string_view text,
     out.rows.push_back(std::move(row));
   }
   return out;
+}
+
+absl::StatusOr<std::vector<client::WriteRowInput>> ParsePushCsv(std::string_view text,
+                                                                const PushSchema& schema) {
+  for (const auto& [name, type] : schema.features) {
+    if (IsList(type)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "feature '", name, "' is ", TypeName(type),
+          ": push from CSV takes scalar features only (use the C++ client's Push)"));
+    }
+  }
+  auto records = ParseCsv(text);
+  if (!records.ok()) return records.status();
+  if (records->empty()) {
+    return absl::InvalidArgumentError("the push CSV is empty (it needs a header)");
+  }
+  // What each column is: a join key, the event or created timestamp, or
+  // feature i.
+  enum class Kind { kKey, kEventTs, kCreatedTs, kFeature };
+  struct Column {
+    Kind kind;
+    std::string name;
+    ValueType type = ValueType::kInvalid;
+    size_t feature = 0;
+  };
+  std::map<std::string, Column> known;
+  for (const auto& [name, type] : schema.join_keys) known[name] = {Kind::kKey, name, type};
+  for (size_t i = 0; i < schema.features.size(); ++i) {
+    known[schema.features[i].first] = {Kind::kFeature, schema.features[i].first,
+                                       schema.features[i].second, i};
+  }
+  known[schema.timestamp_field] = {Kind::kEventTs, schema.timestamp_field,
+                                   ValueType::kUnixTimestamp};
+  if (!schema.created_timestamp_column.empty()) {
+    known[schema.created_timestamp_column] = {Kind::kCreatedTs, schema.created_timestamp_column,
+                                              ValueType::kUnixTimestamp};
+  }
+  const CsvRecord& header = records->front();
+  std::vector<Column> columns;
+  std::set<std::string> seen;
+  for (const std::string& name : header.cells) {
+    auto it = known.find(name);
+    if (it == known.end()) {
+      return LineError(header.line, absl::StrCat("unknown column '", name, "'"));
+    }
+    if (!seen.insert(name).second) {
+      return LineError(header.line, absl::StrCat("column '", name, "' appears twice"));
+    }
+    columns.push_back(it->second);
+  }
+  for (const auto& [name, column] : known) {
+    if (column.kind != Kind::kCreatedTs && !seen.count(name)) {
+      return LineError(header.line, absl::StrCat("missing column '", name, "'"));
+    }
+  }
+  std::vector<client::WriteRowInput> rows;
+  for (size_t r = 1; r < records->size(); ++r) {
+    const CsvRecord& rec = (*records)[r];
+    if (rec.cells.size() != columns.size()) {
+      return LineError(rec.line, absl::StrCat("expected ", columns.size(), " cells, found ",
+                                              rec.cells.size()));
+    }
+    client::WriteRowInput row;
+    row.values.resize(schema.features.size());
+    for (size_t c = 0; c < columns.size(); ++c) {
+      const Column& col = columns[c];
+      const std::string& cell = rec.cells[c];
+      if (cell.empty() && (col.kind == Kind::kKey || col.kind == Kind::kEventTs)) {
+        return LineError(rec.line, absl::StrCat("empty value for '", col.name, "'"));
+      }
+      absl::StatusOr<Value> v = ParseScalar(col.type, cell);  // empty text: null
+      if (v.ok()) {
+        if (absl::Status range = CheckValue(*v); !range.ok()) v = range;  // FLOAT, INT32 range
+      }
+      if (!v.ok()) {
+        return LineError(rec.line, absl::StrCat("column '", col.name, "': ", v.status().message()));
+      }
+      switch (col.kind) {
+        case Kind::kKey:
+          row.entity.emplace(col.name, *std::move(v));
+          break;
+        case Kind::kEventTs:
+          row.event_ts_us = std::get<int64_t>(v->data);
+          break;
+        case Kind::kCreatedTs:
+          row.created_ts_us = v->is_null() ? 0 : std::get<int64_t>(v->data);
+          break;
+        case Kind::kFeature:
+          row.values[col.feature] = *std::move(v);
+          break;
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  return rows;
 }
 
 }  // namespace quiver::ctl

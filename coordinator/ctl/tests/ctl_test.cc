@@ -221,6 +221,71 @@ TEST(EntityCsvTest, ErrorsNameTheColumnOrLine) {
   EXPECT_EQ(ParseEntityCsv("", kJoinKeys).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+PushSchema RouteSchema() {
+  PushSchema s;
+  s.join_keys = {{"origin", ValueType::kString}, {"destination", ValueType::kString}};
+  s.timestamp_field = "event_timestamp";
+  s.created_timestamp_column = "created";
+  s.features = {{"delay", ValueType::kInt64}, {"avg", ValueType::kFloat}, {"late", ValueType::kBool}};
+  return s;
+}
+
+TEST(PushCsvTest, ColumnsInAnyOrderNullsAndOptionalCreated) {
+  auto rows = ParsePushCsv(
+      "late,delay,destination,event_timestamp,origin,avg\n"
+      "true,12,SFO,2026-01-02T03:04:05Z,LAX,1.5\n"
+      ",,JFK,1700000000000000,BOS,\n",
+      RouteSchema());
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  const client::WriteRowInput& a = (*rows)[0];
+  EXPECT_EQ(a.entity.at("origin"), Value::String("LAX"));
+  EXPECT_EQ(a.entity.at("destination"), Value::String("SFO"));
+  EXPECT_EQ(a.event_ts_us, 1767323045LL * kSecond);
+  EXPECT_EQ(a.created_ts_us, 0);
+  EXPECT_THAT(a.values, ElementsAre(Value::Int64(12), Value::Float(1.5f), Value::Bool(true)));
+  const client::WriteRowInput& b = (*rows)[1];
+  EXPECT_EQ(b.event_ts_us, 1700000000000000);
+  EXPECT_THAT(b.values, ElementsAre(Value::Null(ValueType::kInt64), Value::Null(ValueType::kFloat),
+                                    Value::Null(ValueType::kBool)));
+  auto created = ParsePushCsv(
+      "origin,destination,event_timestamp,created,delay,avg,late\nLAX,SFO,5,7,1,2,false\n",
+      RouteSchema());
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ((*created)[0].created_ts_us, 7);
+}
+
+TEST(PushCsvTest, ErrorsNameTheColumnOrLine) {
+  const PushSchema schema = RouteSchema();
+  const std::string header = "origin,destination,event_timestamp,delay,avg,late\n";
+  struct Case {
+    std::string name, text, message;
+  };
+  const std::vector<Case> cases = {
+      {"empty file", "", "empty"},
+      {"unknown column", "origin,destination,event_timestamp,delay,avg,late,x\n", "'x'"},
+      {"missing feature", "origin,destination,event_timestamp,delay,avg\n", "missing column 'late'"},
+      {"missing timestamp", "origin,destination,delay,avg,late\n", "'event_timestamp'"},
+      {"missing key", "origin,event_timestamp,delay,avg,late\n", "'destination'"},
+      {"duplicate", "origin,origin,destination,event_timestamp,delay,avg,late\n", "twice"},
+      {"bad int", header + "LAX,SFO,5,1.5,2,true\n", "line 2"},
+      {"float out of range", header + "LAX,SFO,5,1,1e300,true\n", "'avg'"},
+      {"bad time", header + "LAX,SFO,yesterday,1,2,true\n", "'event_timestamp'"},
+      {"empty time", header + "LAX,SFO,,1,2,true\n", "'event_timestamp'"},
+      {"empty key", header + ",SFO,5,1,2,true\n", "'origin'"},
+      {"short row", header + "LAX,SFO,5,1,2\n", "expected 6 cells"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto rows = ParsePushCsv(c.text, schema);
+    EXPECT_EQ(rows.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(rows.status().message(), HasSubstr(c.message));
+  }
+  PushSchema lists = schema;
+  lists.features.push_back({"embedding", ValueType::kFloatList});
+  EXPECT_THAT(ParsePushCsv(header, lists).status().message(), HasSubstr("scalar features only"));
+}
+
 // --------------------------------------------------------------------- output
 
 TEST(OnlineRowJsonTest, MatchesTheContractExactly) {

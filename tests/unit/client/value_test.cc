@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <limits>
 
 #include "value_samples.h"
@@ -76,6 +77,11 @@ TEST(ValueTest, ParseScalarFromCsvText) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(*ParseScalar(ValueType::kUnixTimestamp, "1970-01-01T00:00:01Z"),
             Value::UnixTimestamp(1000000));
+  // FLOAT: rounded to float; beyond its range an error, not an infinity.
+  EXPECT_EQ(*ParseScalar(ValueType::kFloat, "0.1"), Value::Float(0.1f));
+  EXPECT_EQ(ParseScalar(ValueType::kFloat, "1e300").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*ParseScalar(ValueType::kFloat, "inf"), Value::Float(INFINITY));
 }
 
 TEST(ValueTest, TimestampsFormatAsRfc3339Utc) {
