@@ -143,10 +143,16 @@ absl::StatusOr<ViewSchema> DecodeViewMeta(const std::string& name, std::string_v
   return s;
 }
 
+// The first 4 bytes of every row key of partition `p`: u32 big-endian.
+std::string PartitionPrefix(uint32_t p) {
+  std::string out;
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((p >> shift) & 0xff));
+  return out;
+}
+
 // Appends the row key of `entity_key`: partition (u32 big-endian) ‖ key.
 void AppendRowKey(std::string_view entity_key, uint32_t num_partitions, std::string* out) {
-  const uint32_t p = PartitionOf(entity_key, num_partitions);
-  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>((p >> shift) & 0xff));
+  out->append(PartitionPrefix(PartitionOf(entity_key, num_partitions)));
   out->append(entity_key);
 }
 
@@ -835,6 +841,72 @@ class RowStore::Impl {
     return count;
   }
 
+  absl::StatusOr<RawScan> ScanRaw(std::string_view view, uint32_t partition_begin,
+                                  uint32_t partition_end, std::string_view after,
+                                  size_t max_bytes) {
+    absl::StatusOr<View> v = Lookup(view);
+    if (!v.ok()) return v.status();
+    if (partition_begin >= partition_end || partition_end > options_.num_partitions) {
+      return absl::InvalidArgumentError(absl::StrCat("partition range [", partition_begin, ", ",
+                                                     partition_end, ") of ",
+                                                     options_.num_partitions));
+    }
+    const std::string begin = PartitionPrefix(partition_begin);
+    // The end bound: the first key of partition_end (exclusive); for the
+    // last partition, no bound.
+    const std::string end =
+        partition_end < options_.num_partitions ? PartitionPrefix(partition_end) : std::string();
+    rocksdb::Slice upper(end);
+    rocksdb::ReadOptions ro;
+    ro.total_order_seek = true;  // the memtable is hashed by partition
+    ro.fill_cache = false;       // a bulk copy would evict the lookups' blocks
+    if (!end.empty()) ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, v->cf));
+    if (after.empty() || after < std::string_view(begin)) {
+      it->Seek(begin);
+    } else {
+      it->Seek(rocksdb::Slice(after.data(), after.size()));
+      if (it->Valid() && it->key().ToStringView() == after) it->Next();
+    }
+    RawScan page;
+    size_t bytes = 0;
+    for (; it->Valid(); it->Next()) {
+      if (!page.rows.empty() && bytes >= max_bytes) break;
+      page.rows.push_back({it->key().ToString(), it->value().ToString()});
+      bytes += it->key().size() + it->value().size();
+    }
+    if (absl::Status st = FromRocks(it->status(), "scanning view " + std::string(view)); !st.ok()) {
+      return st;
+    }
+    page.done = !it->Valid();
+    return page;
+  }
+
+  absl::Status MergeRaw(std::string_view view, std::span<const RawRow> rows) {
+    absl::StatusOr<View> v = Lookup(view);
+    if (!v.ok()) return v.status();
+    std::string expected_key;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      auto bad = [&](std::string_view what) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("row ", i, " of view ", std::string(view), ": ", std::string(what)));
+      };
+      const std::string_view entity_key = RowStore::EntityKeyOfRowKey(rows[i].key);
+      if (entity_key.empty() || entity_key.size() > kMaxEntityKeyBytes) return bad("bad row key");
+      expected_key.clear();
+      AppendRowKey(entity_key, options_.num_partitions, &expected_key);
+      if (expected_key != rows[i].key) return bad("row key of another partition count");
+      if (!ParseRowHeader(rows[i].value).has_value()) return bad("malformed row");
+    }
+    rocksdb::WriteBatch batch;
+    for (const RawRow& row : rows) {
+      rocksdb::Status s = batch.Merge(v->cf, row.key, row.value);
+      if (!s.ok()) return FromRocks(s, "building repair batch");
+    }
+    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch),
+                     absl::StrCat("merging into view ", std::string(view)));
+  }
+
   absl::Status CompactView(std::string_view view) {
     absl::StatusOr<View> v = Lookup(view);
     if (!v.ok()) return v.status();
@@ -928,6 +1000,16 @@ absl::Status IngestSession::Commit() { return impl_->Commit(); }
 
 absl::StatusOr<uint64_t> RowStore::CountRows(std::string_view view) {
   return impl_->CountRows(view);
+}
+
+absl::StatusOr<RawScan> RowStore::ScanRaw(std::string_view view, uint32_t partition_begin,
+                                          uint32_t partition_end, std::string_view after,
+                                          size_t max_bytes) {
+  return impl_->ScanRaw(view, partition_begin, partition_end, after, max_bytes);
+}
+
+absl::Status RowStore::MergeRaw(std::string_view view, std::span<const RawRow> rows) {
+  return impl_->MergeRaw(view, rows);
 }
 
 absl::Status RowStore::CompactView(std::string_view view) { return impl_->CompactView(view); }

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 #include <tuple>
 
@@ -342,6 +343,104 @@ TEST_F(RowStoreTest, PackedRowsStoreWhatValueRowsStore) {
   const std::vector<RowWrite> both = {{Key(100), kT0, 0, plain[0].values, bytes[0]}};
   EXPECT_EQ(store_->Write("p", both).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ReadOne("p", Key(100), {0}).status, RowStatus::kNotFound);
+}
+
+// Repair: ScanRaw pages through a partition range of one replica and
+// MergeRaw applies the pages to another under last-writer-wins.
+TEST_F(RowStoreTest, ScanRawPagesAPartitionRangeAndMergeRawRepairsAnotherStore) {
+  ASSERT_TRUE(store_->EnsureView(Schema("r", {ValueType::kInt64, ValueType::kString})).ok());
+  std::vector<RowWrite> rows;
+  for (int i = 0; i < 500; ++i) {
+    rows.push_back({Key(i), kT0 + i, 0, {Value::Int64(i), Value::String(std::string(i % 40, 'x'))}});
+  }
+  ASSERT_TRUE(store_->Write("r", rows).ok());
+  auto partition = [](const std::string& row_key) {
+    return (static_cast<uint32_t>(static_cast<uint8_t>(row_key[0])) << 24) |
+           (static_cast<uint32_t>(static_cast<uint8_t>(row_key[1])) << 16) |
+           (static_cast<uint32_t>(static_cast<uint8_t>(row_key[2])) << 8) |
+           static_cast<uint32_t>(static_cast<uint8_t>(row_key[3]));
+  };
+  // Independently: which keys fall in partitions [10, 30).
+  std::set<std::string> want;
+  for (int i = 0; i < 500; ++i) {
+    const std::string k = RowStore::RowKey(Key(i), 64);
+    if (partition(k) >= 10 && partition(k) < 30) want.insert(k);
+  }
+  ASSERT_GT(want.size(), 50u);
+  // Small pages: every key once, in order, resumed after the last key.
+  std::vector<RawRow> got;
+  std::string after;
+  int pages = 0;
+  while (true) {
+    absl::StatusOr<RawScan> page = store_->ScanRaw("r", 10, 30, after, 500);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ++pages;
+    for (RawRow& r : page->rows) got.push_back(std::move(r));
+    if (page->done) break;
+    ASSERT_FALSE(got.empty());
+    after = got.back().key;
+  }
+  EXPECT_GT(pages, 5);
+  std::set<std::string> keys;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (i > 0) {
+      EXPECT_LT(got[i - 1].key, got[i].key);
+    }
+    keys.insert(got[i].key);
+  }
+  EXPECT_EQ(keys, want);
+  // The last partition has no upper bound; a whole-range scan sees all rows.
+  absl::StatusOr<RawScan> all = store_->ScanRaw("r", 0, 64, "", 1 << 30);
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->done);
+  EXPECT_EQ(all->rows.size(), 500u);
+
+  // A second replica that missed the writes, with one newer and one older
+  // row of its own.
+  RowStoreOptions o;
+  o.path = dir_.File("db2");
+  o.num_partitions = 64;
+  o.clock = [this] { return now_.load(); };
+  absl::StatusOr<std::unique_ptr<RowStore>> other = RowStore::Open(o);
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_TRUE((*other)->EnsureView(Schema("r", {ValueType::kInt64, ValueType::kString})).ok());
+  const std::vector<RowWrite> own = {{Key(1), kT0 + 1000, 0, {Value::Int64(-1), Value::String("new")}},
+                                     {Key(2), kT0 - 1000, 0, {Value::Int64(-2), Value::String("old")}}};
+  ASSERT_TRUE((*other)->Write("r", own).ok());
+  ASSERT_TRUE((*other)->MergeRaw("r", all->rows).ok());
+  std::vector<std::string> entity_keys;
+  for (int i = 0; i < 500; ++i) entity_keys.push_back(Key(i));
+  auto a = store_->MultiGet("r", entity_keys, std::vector<int>{0, 1});
+  auto b = (*other)->MultiGet("r", entity_keys, std::vector<int>{0, 1});
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (int i = 0; i < 500; ++i) {
+    SCOPED_TRACE(i);
+    if (i == 1) {  // its own newer row stays
+      EXPECT_EQ((*b)[i].values[1], Value::String("new"));
+      continue;
+    }
+    EXPECT_EQ((*b)[i].values, (*a)[i].values);
+    EXPECT_EQ((*b)[i].event_ts_us, (*a)[i].event_ts_us);
+  }
+
+  // Bad input: nothing of the batch is written.
+  RawRow wrong_partition = all->rows[0];
+  wrong_partition.key[0] = static_cast<char>(wrong_partition.key[0] ^ 0x7f);
+  RawRow malformed = all->rows[1];
+  malformed.value = "not a row";
+  const RawRow fresh = {RowStore::RowKey(Key(777), 64), all->rows[2].value};
+  for (const RawRow& bad : {wrong_partition, malformed, RawRow{"", "x"}}) {
+    const std::vector<RawRow> batch = {fresh, bad};
+    EXPECT_EQ((*other)->MergeRaw("r", batch).code(), absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ((*other)->MultiGet("r", std::vector<std::string>{Key(777)}, std::vector<int>{0})
+                ->at(0)
+                .status,
+            RowStatus::kNotFound);
+  EXPECT_EQ(store_->ScanRaw("r", 5, 5, "", 100).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ScanRaw("r", 0, 65, "", 100).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ScanRaw("nope", 0, 1, "", 100).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(RowStoreTest, BadWritesAreRejectedWholeAndStoreNothing) {

@@ -100,6 +100,19 @@ struct RowWrite {
   std::string_view packed_values;
 };
 
+// One stored row as it is on disk: its row key (RowStore::RowKey) and its
+// encoded value. What repair copies from one replica to another.
+struct RawRow {
+  std::string key;
+  std::string value;
+};
+
+// A page of RowStore::ScanRaw.
+struct RawScan {
+  std::vector<RawRow> rows;  // in key order
+  bool done = false;         // no row of the range follows the last one
+};
+
 enum class RowStatus { kPresent, kNotFound, kOutsideMaxAge };
 
 // Called by MultiGetCells once per entity key, in order. `index` is the key's
@@ -262,6 +275,26 @@ class RowStore {
   // Number of rows (not expired, any schema version) of `view`, by a full
   // scan; for tests and verify. Errors: kNotFound, kDataLoss (corrupt row).
   absl::StatusOr<uint64_t> CountRows(std::string_view view);
+
+  // Repair, source side: the stored rows of `view` whose partition is in
+  // [partition_begin, partition_end), in key order, starting after row key
+  // `after` (empty: from the range's start), until about `max_bytes` of keys
+  // and values (at least one row). Values are the merged (last-writer-wins)
+  // rows, expired ones and any schema version included: the receiver keeps
+  // the same rows its peer has. Reads a consistent snapshot per call.
+  // Errors: kNotFound (unknown view), kInvalidArgument (empty or
+  // out-of-range partition range), kInternal (RocksDB).
+  absl::StatusOr<RawScan> ScanRaw(std::string_view view, uint32_t partition_begin,
+                                  uint32_t partition_end, std::string_view after,
+                                  size_t max_bytes);
+
+  // Repair, receiving side: merges rows another replica's ScanRaw returned,
+  // by the same last-writer-wins rule as Write (a stored newer row stays).
+  // Every key must be a RowKey of this store's partition count and every
+  // value a well-formed row; one bad row rejects the whole batch, nothing
+  // written. Errors: kNotFound (unknown view), kInvalidArgument (bad key or
+  // row, naming its index), kInternal (RocksDB).
+  absl::Status MergeRaw(std::string_view view, std::span<const RawRow> rows);
 
   // Forces a full compaction of `view` (runs the TTL filter now). Rows the
   // filter cannot parse are kept (reads report them as kDataLoss).
