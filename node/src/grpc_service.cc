@@ -58,6 +58,13 @@ grpc::Status NodeGrpcService::CommitIngest(grpc::ServerContext*,
   return timer.Done(handler_->CommitIngest(*request, response));
 }
 
+grpc::Status NodeGrpcService::ScanPartitions(grpc::ServerContext*,
+                                            const quiver::v1::ScanPartitionsRequest* request,
+                                            quiver::v1::ScanPartitionsResponse* response) {
+  RpcTimer timer(metrics_, "ScanPartitions");
+  return timer.Done(handler_->ScanPartitions(*request, response));
+}
+
 grpc::Status NodeGrpcService::Health(grpc::ServerContext*, const quiver::v1::HealthRequest*,
                                      quiver::v1::HealthResponse* response) {
   RpcTimer timer(metrics_, "Health");

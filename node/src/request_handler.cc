@@ -1,5 +1,7 @@
 #include "quiver/node/request_handler.h"
 
+#include <algorithm>
+
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
@@ -191,6 +193,29 @@ absl::Status RequestHandler::Get(const quiver::v1::GetRequest& request,
       }
     }
   }
+  response->set_epoch(cluster_->epoch());
+  return absl::OkStatus();
+}
+
+absl::Status RequestHandler::ScanPartitions(const quiver::v1::ScanPartitionsRequest& request,
+                                            quiver::v1::ScanPartitionsResponse* response) {
+  bool refreshed = false;
+  auto registry = CurrentRegistry(false, &refreshed);
+  if (!registry.ok()) return registry.status();
+  if ((*registry)->FindView(request.view()) == nullptr) return UnknownView(request.view());
+  uint64_t max_bytes = request.max_bytes() == 0 ? kDefaultScanBytes : request.max_bytes();
+  max_bytes = std::min(max_bytes, kMaxScanBytes);
+  absl::StatusOr<storage::RawScan> page =
+      store_->ScanRaw(request.view(), request.partition_begin(), request.partition_end(),
+                      request.after(), static_cast<size_t>(max_bytes));
+  if (!page.ok()) return page.status();
+  response->mutable_rows()->Reserve(static_cast<int>(page->rows.size()));
+  for (storage::RawRow& row : page->rows) {
+    quiver::v1::StoredRow* out = response->add_rows();
+    out->set_key(std::move(row.key));
+    out->set_value(std::move(row.value));
+  }
+  response->set_done(page->done);
   response->set_epoch(cluster_->epoch());
   return absl::OkStatus();
 }

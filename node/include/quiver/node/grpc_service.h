@@ -32,6 +32,9 @@ class NodeGrpcService final : public quiver::v1::NodeService::Service {
   grpc::Status CommitIngest(grpc::ServerContext* context,
                             const quiver::v1::CommitIngestRequest* request,
                             quiver::v1::CommitIngestResponse* response) override;
+  grpc::Status ScanPartitions(grpc::ServerContext* context,
+                              const quiver::v1::ScanPartitionsRequest* request,
+                              quiver::v1::ScanPartitionsResponse* response) override;
   grpc::Status Health(grpc::ServerContext* context, const quiver::v1::HealthRequest* request,
                       quiver::v1::HealthResponse* response) override;
 

@@ -97,6 +97,15 @@ class RequestHandler {
   void AbortIngestSessions();
   static constexpr std::chrono::seconds kIngestIdleTimeout{120};
 
+  // Repair, source side: a page of `request.view`'s stored rows in a
+  // partition range (storage::RowStore::ScanRaw), for a replica catching up.
+  // Errors: kNotFound (unknown view), kInvalidArgument (bad partition range),
+  // kUnavailable (no registry yet), kInternal.
+  absl::Status ScanPartitions(const quiver::v1::ScanPartitionsRequest& request,
+                              quiver::v1::ScanPartitionsResponse* response);
+  static constexpr uint64_t kDefaultScanBytes = 1u << 20;
+  static constexpr uint64_t kMaxScanBytes = 16u << 20;
+
   void Health(quiver::v1::HealthResponse* response) const;
 
   // Makes sure every online view of `registry` has its column family with the
