@@ -2,8 +2,9 @@
 // batched Write per node and batch in parallel, a quorum per row.
 //
 // Nodes the map marks DOWN are skipped (they count as a missing ack): waiting
-// on them would only spend the deadline. Nothing catches such a replica up
-// yet (repair is not built): re-run the materialization once it is back.
+// on them would only spend the deadline. RECOVERING nodes take writes. A
+// replica that was DOWN comes back RECOVERING and copies what it missed from
+// its peers before it serves reads again (node/include/quiver/node/repair.h).
 #include <algorithm>
 #include <unordered_map>
 
@@ -125,7 +126,7 @@ absl::Status ClientImpl::WriteRows(const Snapshot& snap, const std::string& view
     need[i] = options.write_quorum > 0 ? options.write_quorum
                                        : static_cast<uint32_t>(replicas.size() / 2 + 1);
     for (uint32_t node : replicas) {
-      if (!map.IsUp(node) || map.AddressOf(node).empty()) continue;
+      if (!map.TakesWrites(node) || map.AddressOf(node).empty()) continue;
       auto [it, fresh] = slot.emplace(node, per_node.size());
       if (fresh) per_node.emplace_back(node, std::vector<uint32_t>{});
       per_node[it->second].second.push_back(i);

@@ -81,4 +81,11 @@ bool ClusterMapView::IsUp(uint32_t node_id) const {
   return it != node_pos_.end() && nodes_[it->second].state() == quiver::v1::UP;
 }
 
+bool ClusterMapView::TakesWrites(uint32_t node_id) const {
+  auto it = node_pos_.find(node_id);
+  if (it == node_pos_.end()) return false;
+  const quiver::v1::NodeState state = nodes_[it->second].state();
+  return state == quiver::v1::UP || state == quiver::v1::RECOVERING;
+}
+
 }  // namespace quiver::client

@@ -167,7 +167,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOption
     }
     const int64_t now = c->Now();
     for (auto& node : *state.mutable_map()->mutable_nodes()) {
-      if (node.state() == quiver::v1::UP) node.set_last_heartbeat_us(now);
+      if (node.state() != quiver::v1::DOWN) node.set_last_heartbeat_us(now);
     }
     spdlog::info("loaded state: registry version {}, {} nodes, epoch {}, {} jobs",
                  state.registry().version(), state.map().nodes_size(), state.map().epoch(),
@@ -245,10 +245,14 @@ absl::StatusOr<quiver::v1::RegisterResponse> Coordinator::Register(
   node->set_address(req.address());
   node->set_metrics_address(req.metrics_address());
   node->set_lookup_address(req.lookup_address());
-  node->set_state(quiver::v1::UP);
   node->set_last_heartbeat_us(Now());
   const uint32_t id = node->id();
-  if (is_new) RecomputeMap();
+  if (is_new) {
+    node->set_state(quiver::v1::UP);
+    RecomputeMap();
+  } else {
+    Return(node);  // restarted: it may have missed writes meanwhile
+  }
   if (changed) {
     state_.mutable_map()->set_epoch(state_.map().epoch() + 1);
     spdlog::info("node {} registered at {} ({}), epoch {}", id, req.address(),
@@ -269,16 +273,45 @@ absl::StatusOr<quiver::v1::HeartbeatResponse> Coordinator::Heartbeat(
     return absl::NotFoundError(absl::StrCat("unknown node ", req.node_id(), "; register first"));
   }
   node->set_last_heartbeat_us(Now());
-  if (node->state() != quiver::v1::UP) {
+  bool changed = false;
+  if (node->state() == quiver::v1::DOWN) {
+    Return(node);
+    changed = true;
+  } else if (node->state() == quiver::v1::RECOVERING && req.repaired_recovery() != 0 &&
+             req.repaired_recovery() == node->recovery()) {
     node->set_state(quiver::v1::UP);
+    changed = true;
+  }
+  if (changed) {
     state_.mutable_map()->set_epoch(state_.map().epoch() + 1);
-    spdlog::info("node {} is UP again, epoch {}", node->id(), state_.map().epoch());
+    spdlog::info("node {} is {} (recovery {}), epoch {}", node->id(),
+                 quiver::v1::NodeState_Name(node->state()), node->recovery(),
+                 state_.map().epoch());
     if (absl::Status s = Persist(); !s.ok()) return s;
   }
   quiver::v1::HeartbeatResponse resp;
   resp.set_epoch(state_.map().epoch());
   resp.set_registry_version(state_.registry().version());
+  resp.set_state(node->state());
+  resp.set_recovery(node->recovery());
   return resp;
+}
+
+void Coordinator::Return(quiver::v1::NodeInfo* node) {
+  // RECOVERING only when another replica shares one of its partitions:
+  // otherwise there is nothing to copy from and nothing newer anywhere.
+  bool has_peer = false;
+  for (const auto& p : state_.map().partitions()) {
+    if (p.node_ids_size() < 2) continue;
+    for (uint32_t id : p.node_ids()) has_peer = has_peer || id == node->id();
+    if (has_peer) break;
+  }
+  if (!has_peer) {
+    node->set_state(quiver::v1::UP);
+    return;
+  }
+  node->set_state(quiver::v1::RECOVERING);
+  node->set_recovery(node->recovery() + 1);
 }
 
 absl::Status Coordinator::Tick() {
@@ -286,7 +319,7 @@ absl::Status Coordinator::Tick() {
   const int64_t now = Now();
   bool changed = false;
   for (auto& node : *state_.mutable_map()->mutable_nodes()) {
-    if (node.state() == quiver::v1::UP &&
+    if (node.state() != quiver::v1::DOWN &&
         now - node.last_heartbeat_us() > options_.heartbeat_timeout_us) {
       node.set_state(quiver::v1::DOWN);
       changed = true;

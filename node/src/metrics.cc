@@ -22,6 +22,11 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry) {
                       .Help("Offline rows skipped because their entity key could not be encoded")
                       .Register(registry)
                       .Add({});
+  repaired_rows = &prometheus::BuildCounter()
+                       .Name("quiver_node_repaired_rows_total")
+                       .Help("Rows copied from peer replicas by repair (RECOVERING)")
+                       .Register(registry)
+                       .Add({});
   auto& tasks = prometheus::BuildCounter()
                     .Name("quiver_node_materialize_tasks_total")
                     .Help("Materialization tasks finished on this node, by result")

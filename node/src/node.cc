@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
@@ -15,6 +16,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -29,6 +31,7 @@
 #include "quiver/node/lookup_server.h"
 #include "quiver/node/materializer.h"
 #include "quiver/node/metrics.h"
+#include "quiver/node/repair.h"
 #include "quiver/node/request_handler.h"
 #include "quiver/runtime/runtime.h"
 #include "quiver/storage/offline_store.h"
@@ -272,6 +275,12 @@ class Node::Impl {
   absl::Status Register();
   void HeartbeatLoop();
   void AfterRefresh();
+  // Follows the node's state in the map: reads only when UP; a RECOVERING
+  // node with a recovery it has not repaired starts the repair thread.
+  void OnState(quiver::v1::NodeState state, uint64_t recovery);
+  // Copies what this node missed from its UP peers (RepairFromPeers); on
+  // success the next heartbeat reports `recovery` repaired.
+  void Repair(uint64_t recovery);
 
   fs::path data_dir_;
   std::shared_ptr<prometheus::Registry> prometheus_ = std::make_shared<prometheus::Registry>();
@@ -288,6 +297,9 @@ class Node::Impl {
   std::unique_ptr<LookupServer> lookup_server_;
   std::unique_ptr<MaterializationWorker> worker_;
   std::thread heartbeat_thread_;
+  std::thread repair_thread_;  // guarded by mu_; joined in Stop
+  bool repairing_ = false;     // guarded by mu_
+  std::atomic<uint64_t> repaired_recovery_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
@@ -331,7 +343,71 @@ absl::Status Node::Impl::Register() {
     node_id_.store(response.node_id());
   }
   handler_->set_node_id(response.node_id());
+  for (const auto& n : response.map().nodes()) {
+    if (n.id() == response.node_id()) OnState(n.state(), n.recovery());
+  }
   return absl::OkStatus();
+}
+
+void Node::Impl::OnState(quiver::v1::NodeState state, uint64_t recovery) {
+  handler_->set_reads_enabled(state == quiver::v1::UP);
+  if (state != quiver::v1::RECOVERING || recovery <= repaired_recovery_.load()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping_ || repairing_) return;
+  if (repair_thread_.joinable()) repair_thread_.join();  // a finished earlier run
+  repairing_ = true;
+  repair_thread_ = std::thread([this, recovery] { Repair(recovery); });
+}
+
+void Node::Impl::Repair(uint64_t recovery) {
+  spdlog::info("node {} is RECOVERING (recovery {}): copying missed rows from its peers",
+               node_id_.load(), recovery);
+  absl::Status status;
+  auto client = cluster_.client();
+  if (client == nullptr) {
+    status = absl::UnavailableError("no client yet");
+  } else if (status = client->Refresh(); status.ok()) {
+    AfterRefresh();  // the views exist before rows arrive
+    // One channel per peer, reused for every page.
+    std::map<std::string, std::unique_ptr<quiver::v1::NodeService::Stub>> stubs;
+    ScanPartitionsFn scan = [&](const std::string& address,
+                                const quiver::v1::ScanPartitionsRequest& request)
+        -> absl::StatusOr<quiver::v1::ScanPartitionsResponse> {
+      auto& stub = stubs[address];
+      if (stub == nullptr) {
+        grpc::ChannelArguments args;
+        args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+        stub = quiver::v1::NodeService::NewStub(
+            grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      }
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      quiver::v1::ScanPartitionsResponse response;
+      absl::Status s = FromGrpcStatus(stub->ScanPartitions(&ctx, request, &response));
+      if (!s.ok()) return s;
+      return response;
+    };
+    auto stopping = [this] {
+      std::lock_guard<std::mutex> lock(mu_);
+      return stopping_;
+    };
+    auto stats = RepairFromPeers(*client->cluster_map(), *client->registry(), node_id_.load(),
+                                 *store_, scan, RequestHandler::kDefaultScanBytes, stopping);
+    status = stats.status();
+    if (stats.ok()) {
+      repaired_recovery_.store(recovery);
+      metrics_->repaired_rows->Increment(static_cast<double>(stats->rows));
+    }
+  }
+  if (!status.ok()) {
+    spdlog::warn("repair (recovery {}) failed, retried on a later heartbeat: {}", recovery,
+                 status.ToString());
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    repairing_ = false;
+  }
+  cv_.notify_all();
 }
 
 absl::Status Node::Impl::Start(absl::Notification* cancel) {
@@ -407,6 +483,9 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
 
   handler_ = std::make_unique<RequestHandler>(store_.get(), &cluster_, metrics_.get());
   handler_->set_node_id(node_id_.load());
+  // No reads until the coordinator says this node is UP (a restarted node
+  // comes back RECOVERING: it may have missed writes while it was away).
+  handler_->set_reads_enabled(false);
   service_ = std::make_unique<NodeGrpcService>(handler_.get(), rpc_metrics_.get());
   grpc::ServerBuilder builder;
   int port = 0;
@@ -502,6 +581,7 @@ void Node::Impl::HeartbeatLoop() {
     request.set_node_id(node_id_.load());
     request.set_epoch(client->cluster_map()->epoch());
     request.set_registry_version(registry ? registry->version() : 0);
+    request.set_repaired_recovery(repaired_recovery_.load());
     quiver::v1::HeartbeatResponse response;
     auto ctx = CoordinatorContext();
     absl::Status s = FromGrpcStatus(coordinator_->Heartbeat(ctx.get(), request, &response));
@@ -514,7 +594,8 @@ void Node::Impl::HeartbeatLoop() {
       }
     } else if (!s.ok()) {
       spdlog::debug("heartbeat failed: {}", s.ToString());
-    } else if (response.epoch() != request.epoch() ||
+    } else if (OnState(response.state(), response.recovery());
+               response.epoch() != request.epoch() ||
                response.registry_version() != request.registry_version()) {
       if (absl::Status r = client->Refresh(); !r.ok()) {
         spdlog::debug("refresh failed: {}", r.ToString());
@@ -533,6 +614,8 @@ void Node::Impl::Stop() {
   cv_.notify_all();
   const bool heartbeat_started = heartbeat_thread_.joinable();
   if (heartbeat_started) heartbeat_thread_.join();
+  // No heartbeat starts a repair any more; a running one sees stopping_.
+  if (repair_thread_.joinable()) repair_thread_.join();
   if (worker_) worker_->Stop();
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -87,6 +87,10 @@ absl::StatusOr<std::shared_ptr<const client::RegistryIndex>> RequestHandler::Cur
 
 absl::Status RequestHandler::Get(const quiver::v1::GetRequest& request,
                                  quiver::v1::GetResponse* response) {
+  if (!reads_enabled_.load(std::memory_order_relaxed)) {
+    return absl::UnavailableError(absl::StrCat(
+        "node ", node_id_.load(), " is recovering (copying missed writes from its peers)"));
+  }
   if (static_cast<size_t>(request.lookups_size()) > limits_.max_lookups_per_request) {
     return absl::InvalidArgumentError(absl::StrCat("request has ", request.lookups_size(),
                                                    " lookups; the limit is ",

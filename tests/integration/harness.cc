@@ -83,6 +83,7 @@ CommandResult Run(const std::vector<std::string>& argv, int timeout_s) {
 absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Up(int nodes, int replication_factor,
                                                                int partitions) {
   std::unique_ptr<LocalCluster> c(new LocalCluster());
+  c->nodes_ = nodes;
   const auto r = Run({SourceDir() + "/deploy/local/cluster", "up", "--dir", c->dir().string(),
                       "--nodes", std::to_string(nodes), "--replication-factor",
                       std::to_string(replication_factor), "--base-port", "0", "--partitions",
@@ -155,12 +156,12 @@ bool LocalCluster::KillNode(int i) {
   return true;
 }
 
-absl::Status LocalCluster::StartNode(int i) {
+absl::Status LocalCluster::StartNode(int i, bool wait_up) {
   const auto r = Run({SourceDir() + "/deploy/local/cluster", "start-node", "--dir",
                       dir().string(), "--node", std::to_string(i), "--bin-dir", BinDir()},
                      60);
   if (r.exit_code != 0) return absl::UnavailableError("start-node failed: " + r.out + r.err);
-  return absl::OkStatus();
+  return wait_up ? WaitUp(nodes_) : absl::OkStatus();
 }
 
 absl::Status LocalCluster::WaitUp(int n, int timeout_s) const {

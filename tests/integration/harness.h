@@ -52,8 +52,10 @@ class LocalCluster {
 
   // SIGKILL node i (1-based); returns false if it was not running.
   bool KillNode(int i);
-  // Restarts node i with its data; waits until it is UP again.
-  absl::Status StartNode(int i);
+  // Restarts node i with its data; with `wait_up`, waits until every node of
+  // the cluster is UP again (a restarted node comes back RECOVERING and
+  // repairs first), else only until it listens.
+  absl::Status StartNode(int i, bool wait_up = true);
   // Waits until `n` nodes are UP (per quiverctl nodes). unit: seconds.
   absl::Status WaitUp(int n, int timeout_s = 30) const;
   int NodePid(int i) const;
@@ -66,6 +68,7 @@ class LocalCluster {
   LocalCluster() = default;
   TempDir dir_;
   std::string coordinator_;
+  int nodes_ = 0;
 };
 
 // Runs `sql` in a fresh in-memory DuckDB; every value as text (NULL as

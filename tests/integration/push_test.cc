@@ -7,11 +7,17 @@
 #include <fstream>
 #include <algorithm>
 #include <map>
+#include <set>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "harness.h"
+#include "quiver.grpc.pb.h"
+#include "quiver/keys/entity_key.h"
 
 namespace quiver::testing {
 namespace {
@@ -185,6 +191,78 @@ TEST_F(PushTest, BadFilesAreRejectedAndChangeNothing) {
   const auto after = ReadAll();
   for (const auto& [user, row] : after) {
     EXPECT_TRUE(row == before.at(user) || row == with_good.at(user)) << user << ": " << row;
+  }
+}
+
+TEST_F(PushTest, AReturningReplicaIsRepairedBeforeItServesReads) {
+  const int64_t t = 1767312000000000;  // 2026-01-02, newer than the other tests' rows
+  ASSERT_EQ(cluster_->Ctl({"push", "user_stats", File("r1.csv", PushCsv(0, kUsers, t, 1, nullptr))})
+                .exit_code,
+            0);
+  // Node 1 dies; rows pushed meanwhile reach only the other replica of its
+  // partitions (write quorum 1).
+  ASSERT_TRUE(cluster_->KillNode(1));
+  std::map<std::string, std::string> expected;
+  auto missed = cluster_->Ctl(
+      {"push", "user_stats", File("r2.csv", PushCsv(0, kUsers, t + 10, 4, &expected)),
+       "--write-quorum", "1"});
+  ASSERT_EQ(missed.exit_code, 0) << missed.err;
+
+  // Which users node 1 replicates, from the map.
+  auto client = cluster_->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto map = (*client)->cluster_map();
+  std::vector<std::string> keys;
+  std::set<int> on_node1;
+  for (int u = 0; u < kUsers; ++u) {
+    keys.push_back(EncodeEntityKey({{"user_id", Value::String(absl::StrCat("u", u))}}).value());
+    for (uint32_t id : map->AllReplicasOf(PartitionOf(keys.back(), map->num_partitions()))) {
+      if (id == 1) on_node1.insert(u);
+    }
+  }
+  ASSERT_GT(on_node1.size(), 20u);
+
+  // Restarted, it answers nothing until it has copied what it missed: every
+  // answer it gives, from the first, holds the newer rows.
+  ASSERT_TRUE(cluster_->StartNode(1, /*wait_up=*/false).ok());
+  auto stub = quiver::v1::NodeService::NewStub(
+      grpc::CreateChannel(cluster_->NodeAddress(1), grpc::InsecureChannelCredentials()));
+  quiver::v1::GetRequest get;
+  auto* lookup = get.add_lookups();
+  lookup->set_view("user_stats");
+  lookup->add_features("clicks");
+  for (const std::string& k : keys) lookup->add_entity_keys(k);
+  int refused = 0, answered = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (answered < 3 && std::chrono::steady_clock::now() < deadline) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    quiver::v1::GetResponse resp;
+    grpc::Status s = stub->Get(&ctx, get, &resp);
+    if (!s.ok()) {
+      ++refused;
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    ++answered;
+    ASSERT_EQ(resp.results(0).rows_size(), kUsers);
+    for (int u = 0; u < kUsers; ++u) {
+      const auto& row = resp.results(0).rows(u);
+      if (!on_node1.count(u)) continue;
+      ASSERT_EQ(row.status(), quiver::v1::PRESENT) << "u" << u;
+      EXPECT_EQ(row.values(0).int64_val(), u * 10 + 4) << "u" << u << " stale on node 1";
+    }
+  }
+  EXPECT_EQ(answered, 3);
+  EXPECT_GT(refused, 0);  // it did refuse while RECOVERING
+  ASSERT_TRUE(cluster_->WaitUp(3).ok());
+  // And with the node that took the missed rows down, they read back.
+  for (int node : {2, 3}) {
+    SCOPED_TRACE(absl::StrCat("node ", node, " killed"));
+    ASSERT_TRUE(cluster_->KillNode(node));
+    EXPECT_EQ(ReadAll(), expected);
+    ASSERT_TRUE(cluster_->StartNode(node).ok());
   }
 }
 

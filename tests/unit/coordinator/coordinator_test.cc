@@ -105,9 +105,14 @@ TEST_F(CoordinatorTest, ReRegisterKeepsIdAndPartitions) {
   for (int p = 0; p < 64; ++p) {
     EXPECT_TRUE(MessageDifferencer::Equals(before.partitions(p), after.partitions(p)));
   }
-  // The same registration again changes nothing.
+  // A known node registering again restarted: it may have missed writes, so
+  // it comes back RECOVERING (it shares partitions with node 1), each restart
+  // a new recovery, and the epoch moves.
+  EXPECT_EQ(StateOf(2), v1::RECOVERING);
+  EXPECT_EQ(after.nodes(1).recovery(), 1u);
   MustRegister(*c_, "b:2", 2);
-  EXPECT_EQ(c_->GetClusterMap().epoch(), after.epoch());
+  EXPECT_EQ(c_->GetClusterMap().epoch(), after.epoch() + 1);
+  EXPECT_EQ(c_->GetClusterMap().nodes(1).recovery(), 2u);
   // An unknown non-zero id is taken as given; later ids do not collide.
   EXPECT_EQ(MustRegister(*c_, "c:1", 10), 10u);
   EXPECT_EQ(MustRegister(*c_, "d:1"), 11u);
@@ -133,11 +138,39 @@ TEST_F(CoordinatorTest, SilentNodesGoDownAndComeBackOnHeartbeat) {
   EXPECT_EQ(c_->Stats().nodes_down, 1);
   // DOWN nodes keep their partitions.
   EXPECT_EQ(c_->ListNodes().nodes(1).partitions_held(), 64u);
+  // Back: RECOVERING (it missed writes) until it reports the repair of its
+  // current recovery; an older or missing report changes nothing.
   hb.set_node_id(2);
   auto resp = c_->Heartbeat(hb);
   ASSERT_TRUE(resp.ok());
   EXPECT_EQ(resp->epoch(), epoch + 2);
+  EXPECT_EQ(StateOf(2), v1::RECOVERING);
+  EXPECT_EQ(resp->state(), v1::RECOVERING);
+  EXPECT_EQ(resp->recovery(), 1u);
+  EXPECT_EQ(c_->GetClusterMap().nodes(1).recovery(), 1u);
+  ASSERT_TRUE(c_->Heartbeat(hb).ok());
+  hb.set_repaired_recovery(7);
+  ASSERT_TRUE(c_->Heartbeat(hb).ok());
+  EXPECT_EQ(StateOf(2), v1::RECOVERING);
+  EXPECT_EQ(c_->GetClusterMap().epoch(), epoch + 2);
+  hb.set_repaired_recovery(1);
+  resp = c_->Heartbeat(hb);
+  ASSERT_TRUE(resp.ok());
+  EXPECT_EQ(resp->state(), v1::UP);
+  EXPECT_EQ(resp->epoch(), epoch + 3);
   EXPECT_EQ(StateOf(2), v1::UP);
+  // A RECOVERING node that goes silent is DOWN like any other.
+  ASSERT_TRUE(c_->Register([] {
+                  v1::RegisterRequest r;
+                  r.set_node_id(2);
+                  r.set_address("b:1");
+                  return r;
+                }())
+                  .ok());
+  EXPECT_EQ(StateOf(2), v1::RECOVERING);
+  clock_.Advance(2'500'000);
+  ASSERT_TRUE(c_->Tick().ok());
+  EXPECT_EQ(StateOf(2), v1::DOWN);
   hb.set_node_id(77);
   EXPECT_EQ(c_->Heartbeat(hb).status().code(), absl::StatusCode::kNotFound);
 }
@@ -204,7 +237,9 @@ TEST_F(CoordinatorTest, StateSurvivesARestart) {
   ASSERT_TRUE(c_->Tick().ok());  // all DOWN
   v1::HeartbeatRequest hb;
   hb.set_node_id(1);
-  ASSERT_TRUE(c_->Heartbeat(hb).ok());  // node 1 UP again
+  ASSERT_TRUE(c_->Heartbeat(hb).ok());  // node 1 back: RECOVERING
+  hb.set_repaired_recovery(1);
+  ASSERT_TRUE(c_->Heartbeat(hb).ok());  // and repaired: UP
   const v1::CoordinatorState before = c_->State();
 
   Reopen();

@@ -152,8 +152,9 @@ class Client {
   // Writes rows of `view` to every replica of each row's partition; succeeds
   // when every row reached its write quorum. Idempotent (LWW), so a retry is safe.
   // Replicas the map marks DOWN are not contacted (they count as missing
-  // acks; nothing repairs such a replica yet: re-run
-  // the write or materialization once it is back). Values are checked against the view's
+  // acks); RECOVERING ones are. A DOWN replica comes back RECOVERING and
+  // copies the rows it missed from its peers before serving reads (repair,
+  // node/include/quiver/node/repair.h). Values are checked against the view's
   // schema (count, declared types, INT32/FLOAT range; a default Value{} is a
   // null) before any RPC. Push writes under the view's current schema_version.
   // Errors: kNotFound (unknown view), kInvalidArgument (shape or type),

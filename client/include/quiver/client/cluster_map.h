@@ -28,7 +28,7 @@ class ClusterMapView {
   uint32_t num_partitions() const { return num_partitions_; }
   bool has_partitions() const { return !replicas_.empty(); }
 
-  // The replicas of `partition` in preference order, UP nodes before DOWN ones
+  // The replicas of `partition` in preference order, UP nodes before others
   // (order among UP nodes as the coordinator gave it). Empty if no map yet.
   std::span<const uint32_t> ReplicasOf(uint32_t partition) const;
   // Every replica of `partition`, including DOWN ones, in the coordinator's order.
@@ -39,7 +39,11 @@ class ClusterMapView {
   // The node's lean lookup address (docs/architecture.md); "" if unknown or
   // the node serves none (lookups then use gRPC).
   const std::string& LookupAddressOf(uint32_t node_id) const;
+  // UP: serves reads and takes writes.
   bool IsUp(uint32_t node_id) const;
+  // UP or RECOVERING: takes writes (a recovering replica must not miss more
+  // of them), even while it serves no reads.
+  bool TakesWrites(uint32_t node_id) const;
   // True when every node of the map advertises a lean lookup address.
   bool AllServeLean() const { return all_lean_; }
   const std::vector<quiver::v1::NodeInfo>& nodes() const { return nodes_; }

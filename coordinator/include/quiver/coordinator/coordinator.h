@@ -83,8 +83,14 @@ class Coordinator {
   ~Coordinator();
 
   // Node 0 gets a new id; a known id re-registers (its address may change).
-  // A new node triggers a map recomputation. Errors: kInvalidArgument (no address).
+  // A new node triggers a map recomputation and is UP. A known node comes back
+  // RECOVERING (it may have missed writes while it was away; its recovery
+  // number grows) unless no other replica shares its partitions (then UP).
+  // Errors: kInvalidArgument (no address).
   absl::StatusOr<quiver::v1::RegisterResponse> Register(const quiver::v1::RegisterRequest& req);
+  // A DOWN node that heartbeats again comes back as Register's known nodes
+  // do; a RECOVERING node reporting repaired_recovery equal to its recovery
+  // number becomes UP. The response carries the node's state and recovery.
   // Errors: kNotFound for an unknown node (it should Register).
   absl::StatusOr<quiver::v1::HeartbeatResponse> Heartbeat(const quiver::v1::HeartbeatRequest& req);
   // Marks nodes DOWN whose last heartbeat is older than the timeout. Called
@@ -126,6 +132,9 @@ class Coordinator {
   absl::Status Persist() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RecomputeMap() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   quiver::v1::NodeInfo* FindNode(uint32_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A known node is back (restart, or heartbeats after DOWN): RECOVERING
+  // with a new recovery number, or UP when it shares no partition.
+  void Return(quiver::v1::NodeInfo* node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   quiver::v1::Job* FindJob(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishJob(quiver::v1::Job* job, bool ok, const std::string& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -21,6 +21,7 @@ struct NodeMetrics {
   prometheus::Counter* rows_written;       // rows applied by NodeService.Write
   prometheus::Counter* rows_materialized;  // rows this node's tasks wrote to replicas
   prometheus::Counter* rows_skipped;       // offline rows whose entity key failed to encode
+  prometheus::Counter* repaired_rows;      // rows copied from peers by repair
   prometheus::Counter* tasks_done;
   prometheus::Counter* tasks_failed;
   prometheus::Gauge* partitions_held;  // partitions listing this node as a replica

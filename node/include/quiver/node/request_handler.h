@@ -63,8 +63,8 @@ class RequestHandler {
   // always unset unless PRESENT). response->epoch is the node's map epoch.
   // Errors: kInvalidArgument (too many keys or lookups, a key empty or longer
   // than kMaxEntityKeyBytes, an unknown or malformed feature name),
-  // kNotFound (unknown view), kUnavailable (no registry yet; retryable),
-  // kDataLoss / kInternal from the store.
+  // kNotFound (unknown view), kUnavailable (no registry yet, or reads
+  // disabled while recovering; retryable), kDataLoss / kInternal from the store.
   absl::Status Get(const quiver::v1::GetRequest& request, quiver::v1::GetResponse* response);
 
   // Converts every value by its declared type and applies the rows atomically.
@@ -113,6 +113,13 @@ class RequestHandler {
   // Errors: the first EnsureView failure (the version is then retried later).
   absl::Status SyncViews(const client::RegistryIndex& registry);
 
+  // Whether Get answers. A node that is RECOVERING (it may have missed
+  // writes; docs/architecture.md, "Repair") refuses reads with kUnavailable,
+  // so a client with an older map moves to another replica instead of
+  // reading stale rows. Writes are always taken. Default: answering.
+  void set_reads_enabled(bool enabled) { reads_enabled_.store(enabled); }
+  bool reads_enabled() const { return reads_enabled_.load(); }
+
   void set_node_id(uint32_t id) { node_id_.store(id); }
   uint32_t node_id() const { return node_id_.load(); }
 
@@ -127,6 +134,7 @@ class RequestHandler {
   NodeMetrics* metrics_;
   HandlerLimits limits_;
   std::atomic<uint32_t> node_id_{0};
+  std::atomic<bool> reads_enabled_{true};
   std::mutex sync_mu_;  // serializes SyncViews
   std::atomic<bool> synced_any_{false};
   std::atomic<uint64_t> synced_version_{0};
