@@ -343,14 +343,23 @@ absl::Status Node::Impl::Register() {
     node_id_.store(response.node_id());
   }
   handler_->set_node_id(response.node_id());
+  // A coordinator that does not list the node yet counts as UP.
+  quiver::v1::NodeState state = quiver::v1::UP;
+  uint64_t recovery = 0;
   for (const auto& n : response.map().nodes()) {
-    if (n.id() == response.node_id()) OnState(n.state(), n.recovery());
+    if (n.id() == response.node_id()) {
+      state = n.state();
+      recovery = n.recovery();
+    }
   }
+  OnState(state, recovery);
   return absl::OkStatus();
 }
 
 void Node::Impl::OnState(quiver::v1::NodeState state, uint64_t recovery) {
-  handler_->set_reads_enabled(state == quiver::v1::UP);
+  // Only a RECOVERING node holds back reads: a node the coordinator thinks
+  // DOWN while it heartbeats is about to become RECOVERING or UP.
+  handler_->set_reads_enabled(state != quiver::v1::RECOVERING);
   if (state != quiver::v1::RECOVERING || recovery <= repaired_recovery_.load()) return;
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_ || repairing_) return;

@@ -143,7 +143,8 @@ TEST_F(PushTest, PushedRowsReadBackLastWriterWinsAndSurviveAnySingleNode) {
     SCOPED_TRACE(absl::StrCat("node ", node, " killed"));
     ASSERT_TRUE(cluster_->KillNode(node));
     EXPECT_EQ(ReadAll(), expected);
-    ASSERT_TRUE(cluster_->StartNode(node).ok());
+    absl::Status started = cluster_->StartNode(node);
+    ASSERT_TRUE(started.ok()) << started;
   }
 }
 
