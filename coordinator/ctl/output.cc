@@ -19,6 +19,7 @@ const char* StateName(quiver::v1::NodeState s) {
   switch (s) {
     case quiver::v1::UP: return "UP";
     case quiver::v1::DOWN: return "DOWN";
+    case quiver::v1::RECOVERING: return "RECOVERING";
     default: return "UNKNOWN";
   }
 }
