@@ -25,13 +25,11 @@ class BadInputTest : public ::testing::Test {
     auto c = LocalCluster::Up(3, 2);
     ASSERT_TRUE(c.ok()) << c.status();
     cluster_ = c->release();
-    repo_ = new TempDir();
-    fs::create_directories(repo_->File("data"));
-    auto made = DuckQuery(absl::StrCat(
-        "COPY (SELECT 'u' || (i % 50) AS user_id, TIMESTAMP '2026-01-01' + to_seconds(i) AS ts, "
-        "i AS clicks, (i * 0.5)::DOUBLE AS score FROM range(1000) t(i)) TO '",
-        repo_->File("data/users.parquet"), "' (FORMAT PARQUET)"));
-    ASSERT_TRUE(made.ok()) << made.status();
+    auto repo = RepoWithUsersParquet(
+        "SELECT 'u' || (i % 50) AS user_id, TIMESTAMP '2026-01-01' + to_seconds(i) AS ts, "
+        "i AS clicks, (i * 0.5)::DOUBLE AS score FROM range(1000) t(i)");
+    ASSERT_TRUE(repo.ok()) << repo.status();
+    repo_ = repo->release();
     WriteRepo("repo.yaml", GoodYaml());
     auto apply = cluster_->Ctl({"apply", repo_->path()});
     ASSERT_EQ(apply.exit_code, 0) << apply.out << apply.err;

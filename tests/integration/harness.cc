@@ -182,6 +182,15 @@ absl::Status LocalCluster::WaitUp(int n, int timeout_s) const {
   return absl::DeadlineExceededError(absl::StrCat("fewer than ", n, " nodes UP"));
 }
 
+absl::StatusOr<std::unique_ptr<TempDir>> RepoWithUsersParquet(const std::string& select) {
+  auto repo = std::make_unique<TempDir>();
+  fs::create_directories(repo->File("data"));
+  auto made = DuckQuery(absl::StrCat("COPY (", select, ") TO '", repo->File("data/users.parquet"),
+                                     "' (FORMAT PARQUET)"));
+  if (!made.ok()) return made.status();
+  return repo;
+}
+
 absl::StatusOr<Table> DuckQuery(const std::string& sql) {
   duckdb_database db;
   duckdb_connection con;

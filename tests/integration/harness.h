@@ -80,6 +80,10 @@ struct Cell {
 using Table = std::vector<std::vector<Cell>>;
 absl::StatusOr<Table> DuckQuery(const std::string& sql);
 
+// A feature-repository directory whose data/users.parquet DuckDB writes from
+// `select` (a SELECT statement). Errors: DuckDB's.
+absl::StatusOr<std::unique_ptr<TempDir>> RepoWithUsersParquet(const std::string& select);
+
 // Time now. unit: microseconds since the epoch.
 int64_t NowMicros();
 

@@ -31,14 +31,12 @@ class PushTest : public ::testing::Test {
     auto c = LocalCluster::Up(3, 2);
     ASSERT_TRUE(c.ok()) << c.status();
     cluster_ = c->release();
-    repo_ = new TempDir();
-    fs::create_directories(repo_->File("data"));
     // The source only has to exist for apply; every row below is pushed.
-    auto made = DuckQuery(absl::StrCat(
-        "COPY (SELECT 'u0' AS user_id, TIMESTAMP '2026-01-01' AS ts, TIMESTAMP '2026-01-01' AS "
-        "created, 1::BIGINT AS clicks, 0.5::DOUBLE AS score, 'x' AS label, true AS active) TO '",
-        repo_->File("data/users.parquet"), "' (FORMAT PARQUET)"));
-    ASSERT_TRUE(made.ok()) << made.status();
+    auto repo = RepoWithUsersParquet(
+        "SELECT 'u0' AS user_id, TIMESTAMP '2026-01-01' AS ts, TIMESTAMP '2026-01-01' AS created, "
+        "1::BIGINT AS clicks, 0.5::DOUBLE AS score, 'x' AS label, true AS active");
+    ASSERT_TRUE(repo.ok()) << repo.status();
+    repo_ = repo->release();
     std::ofstream(repo_->File("repo.yaml"))
         << "project: push\n"
            "entities:\n  - {name: user, join_key: user_id, value_type: STRING}\n"
