@@ -42,7 +42,6 @@ namespace {
 // Early refreshes (a node reported a newer epoch) are spaced at least this far
 // apart, so a coordinator that is down is not hammered once per response.
 constexpr auto kMinRefreshGap = std::chrono::milliseconds(50);
-constexpr auto kSuspectFor = std::chrono::seconds(2);
 constexpr int kMaxMessageBytes = 64 << 20;
 
 }  // namespace
@@ -227,21 +226,6 @@ void ClientImpl::WarmChannels(const ClusterMapView& map) {
                                    [&](const auto& n) { return n.address() == it->first; });
     it = known ? std::next(it) : stubs_.erase(it);
   }
-}
-
-void ClientImpl::MarkSuspect(uint32_t node) {
-  absl::MutexLock l(&suspect_mu_);
-  suspect_until_[node] = Clock::now() + kSuspectFor;
-}
-
-std::vector<uint32_t> ClientImpl::SuspectNodes() const {
-  std::vector<uint32_t> out;
-  const auto now = Clock::now();
-  absl::ReaderMutexLock l(&suspect_mu_);
-  for (const auto& [node, until] : suspect_until_) {
-    if (until > now) out.push_back(node);
-  }
-  return out;
 }
 
 }  // namespace internal

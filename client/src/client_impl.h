@@ -25,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "quiver.grpc.pb.h"
+#include "circuit_breaker.h"
 #include "hedger.h"
 #include "lean_fanout.h"
 #include "quiver/client/client.h"
@@ -82,10 +83,9 @@ class ClientImpl final : public Client {
   absl::Status CoordinatorCall(bool wait_for_ready, std::chrono::system_clock::time_point deadline,
                                const std::function<grpc::Status(grpc::ClientContext*)>& rpc);
 
-  // Nodes that failed recently are tried after the others for a while, so a
-  // hung node costs one attempt timeout, not one per call.
-  void MarkSuspect(uint32_t node);
-  std::vector<uint32_t> SuspectNodes() const;
+  // Nodes whose circuit is open (circuit_breaker.h) are tried after the
+  // others, so a hung node costs one attempt timeout, not one per call.
+  std::vector<uint32_t> SuspectNodes() const { return breaker_.Open(Clock::now()); }
 
   absl::Status WriteRows(const Snapshot& snap, const std::string& view, uint32_t schema_version,
                          const std::vector<EncodedRow>& rows, const WriteOptions& options);
@@ -110,8 +110,7 @@ class ClientImpl final : public Client {
   std::unordered_map<std::string, std::unordered_map<uint32_t, uint64_t>> ingest_acks_
       ABSL_GUARDED_BY(ingest_mu_);
 
-  mutable absl::Mutex suspect_mu_;
-  std::unordered_map<uint32_t, Clock::time_point> suspect_until_ ABSL_GUARDED_BY(suspect_mu_);
+  CircuitBreaker breaker_;
 
   absl::Mutex loop_mu_;
   absl::CondVar loop_cv_;

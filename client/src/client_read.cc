@@ -546,9 +546,12 @@ absl::StatusOr<OnlineResponse> ClientImpl::GetOnlineFeatures(const OnlineRequest
 
   ReadHooks hooks;
   hooks.stub_for = [this](const std::string& address) { return StubFor(address); };
-  hooks.on_failure = [this](uint32_t node) { MarkSuspect(node); };
+  hooks.on_failure = [this](uint32_t node) { breaker_.Failure(node, Clock::now()); };
   hooks.on_epoch = [this](uint64_t epoch) { NoteEpoch(epoch); };
-  hooks.on_latency = [this](uint32_t node, Clock::duration d) { hedger_.Record(node, d); };
+  hooks.on_latency = [this](uint32_t node, Clock::duration d) {
+    hedger_.Record(node, d);
+    breaker_.Success(node);
+  };
   hooks.hedge_after = [this](uint32_t node) {
     return options_.hedged_reads ? hedger_.HedgeAfter(node) : Clock::duration::max();
   };

@@ -257,6 +257,38 @@ TEST_F(ClientTest, RetriesNotFoundButNotInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(ClientTest, CircuitBreakerSkipsAFailingReplicaThenProbesItAgain) {
+  StartCluster(3, 2);
+  SeedSample();
+  auto client = NewClient();
+  Node(3).FailWith(grpc::StatusCode::UNAVAILABLE);
+  ASSERT_TRUE(client->GetOnlineFeatures(SampleRequest()).ok());
+  EXPECT_EQ(Node(3).get_calls(), 1);
+  // Open for 1 s: ten calls never touch it, and all answer from the others.
+  Node(3).ClearRecords();
+  for (int i = 0; i < 10; ++i) {
+    auto resp = client->GetOnlineFeatures(SampleRequest());
+    ASSERT_TRUE(resp.ok()) << resp.status();
+    ExpectSampleValues(*resp);
+  }
+  EXPECT_EQ(Node(3).get_calls(), 0);
+  // After the cool-down it is tried again (half-open); still failing, it is
+  // skipped for twice as long.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  ASSERT_TRUE(client->GetOnlineFeatures(SampleRequest()).ok());
+  EXPECT_EQ(Node(3).get_calls(), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  ASSERT_TRUE(client->GetOnlineFeatures(SampleRequest()).ok());
+  EXPECT_EQ(Node(3).get_calls(), 1);  // 2 s this time
+  // Healed: the next probe succeeds and closes the circuit for good.
+  Node(3).FailWith(grpc::StatusCode::OK);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  ASSERT_TRUE(client->GetOnlineFeatures(SampleRequest()).ok());
+  Node(3).ClearRecords();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(client->GetOnlineFeatures(SampleRequest()).ok());
+  EXPECT_GT(Node(3).get_calls(), 0);
+}
+
 TEST_F(ClientTest, HonoursTheDeadlineWhenEveryReplicaHangs) {
   StartCluster(3, 2);
   SeedSample();
