@@ -1,0 +1,240 @@
+// quiver-chaos: the measuring half of the chaos drills (chaos/run).
+//
+//   quiver-chaos load --coordinator HOST:PORT --users N --seconds S
+//                     [--threads T] [--deadline-ms D] [--window-file F]
+//     Steady lookups through the C++ client: each call reads
+//     user_stats:clicks and user_stats:score of one random user u0..u<N-1>
+//     (every one of them must be PRESENT). Prints
+//       load calls=<n> failed=<n> p99_us=<n> window_calls=<n> window_failed=<n> window_p99_us=<n>
+//     where a call fails if it returns an error or any row is not PRESENT,
+//     and the window is the fault: two lines "start_ms end_ms" (Unix ms) in
+//     F, read at the end (absent: the whole run). Latency counts from each
+//     call's start.
+//
+//   quiver-chaos check --coordinator HOST:PORT --expected FILE.csv
+//     Reads every row of FILE.csv (user_id,ts,clicks,score, as pushed) from
+//     EVERY replica of its partition directly (NodeService.Get per node,
+//     not through the client's routing) and prints
+//       check rows=<n> reads=<n> lost_rows=<n>
+//     where a row is lost if some UP replica lacks it or holds other values.
+//
+// Exit status: 0 when the command ran (the drill judges the numbers), 1 on a
+// usage or setup error.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "quiver.grpc.pb.h"
+#include "quiver/client/client.h"
+#include "quiver/keys/entity_key.h"
+
+namespace quiver::chaos {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "quiver-chaos: %s\n", message.c_str());
+  return 1;
+}
+
+std::map<std::string, std::string> ParseFlags(int argc, char** argv, int first) {
+  std::map<std::string, std::string> flags;
+  for (int i = first; i + 1 < argc; i += 2) {
+    std::string name = argv[i];
+    if (name.rfind("--", 0) == 0) flags[name.substr(2)] = argv[i + 1];
+  }
+  return flags;
+}
+
+int64_t UnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t P99(std::vector<int64_t> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(0.99 * static_cast<double>(v.size())))];
+}
+
+struct Sample {
+  int64_t start_ms;
+  int64_t latency_us;
+  bool ok;
+};
+
+int Load(const std::map<std::string, std::string>& f) {
+  int64_t users = 0, seconds = 0, threads = 4, deadline_ms = 1000;
+  if (!f.count("coordinator") || !absl::SimpleAtoi(f.count("users") ? f.at("users") : "", &users) ||
+      !absl::SimpleAtoi(f.count("seconds") ? f.at("seconds") : "", &seconds) || users <= 0 ||
+      seconds <= 0) {
+    return Fail("load needs --coordinator, --users N and --seconds S");
+  }
+  if (f.count("threads") && !absl::SimpleAtoi(f.at("threads"), &threads)) return Fail("--threads");
+  if (f.count("deadline-ms") && !absl::SimpleAtoi(f.at("deadline-ms"), &deadline_ms)) {
+    return Fail("--deadline-ms");
+  }
+  client::ClientOptions opts;
+  opts.coordinator_address = f.at("coordinator");
+  auto client = client::Client::Create(opts);
+  if (!client.ok()) return Fail(client.status().ToString());
+  std::shared_ptr<client::Client> shared(std::move(*client));
+  const auto end = Clock::now() + std::chrono::seconds(seconds);
+  std::vector<std::vector<Sample>> samples(static_cast<size_t>(threads));
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      std::mt19937_64 rng(static_cast<uint64_t>(t) * 7919 + 1);
+      while (Clock::now() < end) {
+        client::OnlineRequest req;
+        req.features = {"user_stats:clicks", "user_stats:score"};
+        req.entity_rows = {{{"user_id", Value::String(absl::StrCat(
+                                            "u", rng() % static_cast<uint64_t>(users)))}}};
+        req.deadline = std::chrono::milliseconds(deadline_ms);
+        const int64_t start_ms = UnixMs();
+        const auto t0 = Clock::now();
+        auto resp = shared->GetOnlineFeatures(req);
+        const int64_t us =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+        bool ok = resp.ok() && resp->rows.size() == 1;
+        if (ok) {
+          for (const auto& v : resp->rows[0]) ok = ok && v.status == client::FeatureStatus::kPresent;
+        }
+        if (!ok && resp.ok()) {
+          std::fprintf(stderr, "quiver-chaos: %s not PRESENT\n",
+                       std::get<std::string>(req.entity_rows[0].at("user_id").data).c_str());
+        } else if (!ok) {
+          std::fprintf(stderr, "quiver-chaos: %s\n", resp.status().ToString().c_str());
+        }
+        samples[static_cast<size_t>(t)].push_back({start_ms, us, ok});
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  int64_t window_start = 0, window_end = INT64_MAX;
+  if (f.count("window-file")) {
+    std::ifstream in(f.at("window-file"));
+    if (!(in >> window_start >> window_end)) window_start = 0, window_end = INT64_MAX;
+  }
+  int64_t calls = 0, failed = 0, wcalls = 0, wfailed = 0;
+  std::vector<int64_t> lat, wlat;
+  for (const auto& per : samples) {
+    for (const Sample& s : per) {
+      ++calls;
+      failed += !s.ok;
+      lat.push_back(s.latency_us);
+      if (s.start_ms >= window_start && s.start_ms <= window_end) {
+        ++wcalls;
+        wfailed += !s.ok;
+        wlat.push_back(s.latency_us);
+      }
+    }
+  }
+  std::printf("load calls=%lld failed=%lld p99_us=%lld window_calls=%lld window_failed=%lld "
+              "window_p99_us=%lld\n",
+              static_cast<long long>(calls), static_cast<long long>(failed),
+              static_cast<long long>(P99(lat)), static_cast<long long>(wcalls),
+              static_cast<long long>(wfailed), static_cast<long long>(P99(wlat)));
+  return 0;
+}
+
+int Check(const std::map<std::string, std::string>& f) {
+  if (!f.count("coordinator") || !f.count("expected")) {
+    return Fail("check needs --coordinator and --expected FILE.csv");
+  }
+  std::ifstream in(f.at("expected"));
+  if (!in) return Fail("cannot read " + f.at("expected"));
+  struct Row {
+    std::string key;
+    int64_t clicks;
+    double score;
+  };
+  std::vector<Row> rows;
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells = absl::StrSplit(line, ',');
+    Row r;
+    if (cells.size() != 4 || !absl::SimpleAtoi(cells[2], &r.clicks) ||
+        !absl::SimpleAtod(cells[3], &r.score)) {
+      return Fail("bad expected line: " + line);
+    }
+    r.key = EncodeEntityKey({{"user_id", Value::String(cells[0])}}).value();
+    rows.push_back(std::move(r));
+  }
+  client::ClientOptions opts;
+  opts.coordinator_address = f.at("coordinator");
+  auto client = client::Client::Create(opts);
+  if (!client.ok()) return Fail(client.status().ToString());
+  auto map = (*client)->cluster_map();
+  std::map<uint32_t, std::vector<size_t>> per_node;  // UP replica -> row indices
+  for (size_t i = 0; i < rows.size(); ++i) {
+    for (uint32_t node : map->AllReplicasOf(PartitionOf(rows[i].key, map->num_partitions()))) {
+      if (map->IsUp(node)) per_node[node].push_back(i);
+    }
+  }
+  std::vector<bool> lost(rows.size(), false);
+  int64_t reads = 0;
+  for (const auto& [node, idx] : per_node) {
+    auto stub = quiver::v1::NodeService::NewStub(
+        grpc::CreateChannel(map->AddressOf(node), grpc::InsecureChannelCredentials()));
+    for (size_t b = 0; b < idx.size(); b += 1000) {
+      const size_t e = std::min(idx.size(), b + 1000);
+      quiver::v1::GetRequest req;
+      auto* lookup = req.add_lookups();
+      lookup->set_view("user_stats");
+      lookup->add_features("clicks");
+      lookup->add_features("score");
+      for (size_t k = b; k < e; ++k) lookup->add_entity_keys(rows[idx[k]].key);
+      quiver::v1::GetResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      grpc::Status s = stub->Get(&ctx, req, &resp);
+      for (size_t k = b; k < e; ++k) {
+        ++reads;
+        const Row& want = rows[idx[k]];
+        if (!s.ok()) {
+          lost[idx[k]] = true;
+          continue;
+        }
+        const auto& got = resp.results(0).rows(static_cast<int>(k - b));
+        if (got.status() != quiver::v1::PRESENT || got.values(0).int64_val() != want.clicks ||
+            got.values(1).double_val() != want.score) {
+          lost[idx[k]] = true;
+        }
+      }
+    }
+  }
+  std::printf("check rows=%zu reads=%lld lost_rows=%lld\n", rows.size(),
+              static_cast<long long>(reads),
+              static_cast<long long>(std::count(lost.begin(), lost.end(), true)));
+  return 0;
+}
+
+}  // namespace
+}  // namespace quiver::chaos
+
+int main(int argc, char** argv) {
+  if (argc < 2) return quiver::chaos::Fail("usage: quiver-chaos load|check --flag value ...");
+  const std::string cmd = argv[1];
+  const auto flags = quiver::chaos::ParseFlags(argc, argv, 2);
+  if (cmd == "load") return quiver::chaos::Load(flags);
+  if (cmd == "check") return quiver::chaos::Check(flags);
+  return quiver::chaos::Fail("unknown command " + cmd);
+}
