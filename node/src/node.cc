@@ -459,6 +459,12 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   // The store's partition count must be the cluster's.
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+  // Heartbeats must resume soon after a coordinator restart: with gRPC's
+  // default reconnect backoff (1 s, growing) a restarted coordinator saw its
+  // nodes silent past the heartbeat timeout, marked them DOWN, and they came
+  // back RECOVERING (chaos/run kill-coordinator).
+  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
   coordinator_ = quiver::v1::CoordinatorService::NewStub(grpc::CreateCustomChannel(
       options_.coordinator, grpc::InsecureChannelCredentials(), channel_args));
   quiver::v1::ClusterMap map;
