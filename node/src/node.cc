@@ -361,6 +361,8 @@ void Node::Impl::OnState(quiver::v1::NodeState state, uint64_t recovery) {
   // DOWN while it heartbeats is about to become RECOVERING or UP.
   handler_->set_reads_enabled(state != quiver::v1::RECOVERING);
   if (state != quiver::v1::RECOVERING || recovery <= repaired_recovery_.load()) return;
+  // Registration comes before the client exists; the first heartbeat starts it.
+  if (cluster_.client() == nullptr) return;
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_ || repairing_) return;
   if (repair_thread_.joinable()) repair_thread_.join();  // a finished earlier run
