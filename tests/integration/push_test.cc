@@ -265,5 +265,58 @@ TEST_F(PushTest, AReturningReplicaIsRepairedBeforeItServesReads) {
   }
 }
 
+TEST_F(PushTest, NoAcknowledgedWriteIsLostWhenANodeDiesMidStream) {
+  const int64_t t = 1767398400000000;  // 2026-01-03, newer than the other tests' rows
+  auto client = cluster_->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  // 200 pushes of one user each through the C++ client (majority quorum: 2
+  // of 2 replicas); node 2 dies after the 50th. What each push acknowledged
+  // is recorded; only those rows are promised.
+  std::map<std::string, std::string> acknowledged;
+  int failed_pushes = 0;
+  for (int chunk = 0; chunk < kUsers; ++chunk) {
+    if (chunk == 50) {
+      ASSERT_TRUE(cluster_->KillNode(2));
+    }
+    std::vector<client::WriteRowInput> rows;
+    std::map<std::string, std::string> expected;
+    for (int u = chunk; u < chunk + 1; ++u) {
+      const std::string label = absl::StrCat("mid-stream ", u);
+      rows.push_back({{{"user_id", Value::String(absl::StrCat("u", u))}},
+                      t,
+                      0,
+                      {Value::Int64(u * 10 + 7), Value::Double(u + 0.75), Value::String(label),
+                       Value::Bool(true)}});
+      std::string json_label;
+      AppendJson(Value::String(label), &json_label);
+      expected[absl::StrCat("u", u)] =
+          absl::StrCat(u * 10 + 7, "|", u, ".75|", json_label, "|true@", t);
+    }
+    client::WriteOptions options;
+    options.deadline = std::chrono::milliseconds(2000);
+    if ((*client)->Push("user_stats", rows, options).ok()) {
+      acknowledged.insert(expected.begin(), expected.end());
+    } else {
+      ++failed_pushes;
+    }
+  }
+  // While node 2 was down, rows of partitions it does not replicate met
+  // their quorum, the others did not.
+  EXPECT_GT(acknowledged.size(), 60u);
+  EXPECT_GT(failed_pushes, 50);
+  ASSERT_TRUE(cluster_->StartNode(2).ok());
+  // Every acknowledged row, with any one node down, reads as pushed.
+  for (int node = 1; node <= 3; ++node) {
+    SCOPED_TRACE(absl::StrCat("node ", node, " killed"));
+    ASSERT_TRUE(cluster_->KillNode(node));
+    const auto rows = ReadAll();
+    int lost = 0;
+    for (const auto& [user, row] : acknowledged) lost += rows.count(user) == 0 || rows.at(user) != row;
+    EXPECT_EQ(lost, 0) << "of " << acknowledged.size() << " acknowledged rows";
+    absl::Status started = cluster_->StartNode(node);
+    ASSERT_TRUE(started.ok()) << started;
+  }
+}
+
 }  // namespace
 }  // namespace quiver::testing
