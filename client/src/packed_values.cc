@@ -60,9 +60,9 @@ namespace {
 enum class CellError { kNone, kShort, kTag, kPayload };
 
 // Splits the next cell off `*in` into `*cell`. With `check`, also checks
-// what the layout does not already guarantee (a fixed-width payload has its
-// width by construction): a BOOL byte of 0 or 1, a list's structure
-// (CheckPayload). `*tag` is the cell's tag byte.
+// (CheckPayload) what the layout does not already guarantee: a fixed-width
+// payload has its width by construction, so only BOOL bytes and lists' inner
+// structure are left. `*tag` is the cell's tag byte.
 CellError SplitCell(std::string_view* in, ValueType declared, bool check, PackedCell* cell,
                     uint8_t* tag) {
   if (in->empty()) return CellError::kShort;
@@ -81,12 +81,9 @@ CellError SplitCell(std::string_view* in, ValueType declared, bool check, Packed
   cell->is_null = false;
   cell->payload = in->substr(0, n);
   in->remove_prefix(n);
-  if (check) {
-    if (declared == ValueType::kBool) {
-      if (static_cast<uint8_t>(cell->payload[0]) > 1) return CellError::kPayload;
-    } else if (IsList(declared) && !CheckPayload(declared, cell->payload).ok()) {
-      return CellError::kPayload;
-    }
+  if (check && (declared == ValueType::kBool || IsList(declared)) &&
+      !CheckPayload(declared, cell->payload).ok()) {
+    return CellError::kPayload;
   }
   return CellError::kNone;
 }

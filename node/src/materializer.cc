@@ -154,10 +154,6 @@ class PipelinedSink {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace
-
-namespace {
-
 // The serialized entity key of a row's join key values (one per
 // query.join_keys). Errors: as EncodeEntityKey (e.g. a key over 4 KiB).
 absl::StatusOr<std::string> EntityKeyOf(const storage::LatestQuery& query,
@@ -187,12 +183,13 @@ absl::StatusOr<TaskResult> ScanIntoSink(const storage::LatestQuery& query, const
           if (query.order_key) {
             // The order key is the stored row key; an empty one marks a key
             // that could not be encoded.
-            if (storage::RowStore::EntityKeyOfRowKey(row.order_key).empty()) {
+            const size_t entity_bytes = storage::RowStore::EntityKeyOfRowKey(row.order_key).size();
+            if (entity_bytes == 0) {
               ++result.rows_skipped;
               continue;
             }
             key = std::move(row.order_key);
-            key.erase(0, key.size() - storage::RowStore::EntityKeyOfRowKey(key).size());
+            key.erase(0, key.size() - entity_bytes);
           } else {
             auto encoded_key = EntityKeyOf(query, row.join_key_values);
             if (!encoded_key.ok()) {

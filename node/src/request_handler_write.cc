@@ -221,29 +221,24 @@ absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
   const size_t n = packed.empty() ? static_cast<size_t>(request.rows_size()) : packed.size();
   if (reused.size() < n) reused.resize(n);
   for (size_t r = 0; r < n; ++r) {
+    // A WriteRow message is read like a packed row; only one whose features
+    // came as Value messages (no packed_values) is converted.
+    const quiver::v1::WriteRow* message = packed.empty() ? &request.rows(static_cast<int>(r)) : nullptr;
+    const WriteRowView in = message == nullptr
+                                ? packed[r]
+                                : WriteRowView{message->entity_key(), message->event_ts_us(),
+                                               message->created_ts_us(), message->packed_values()};
     storage::RowWrite& out = reused[r];
+    out.entity_key.assign(in.entity_key);
+    out.event_ts_us = in.event_ts_us;
+    out.created_ts_us = in.created_ts_us;
     out.values.clear();
-    out.packed_values = {};
-    absl::Status s;
-    if (!packed.empty()) {
-      s = CheckKey(packed[r].entity_key);
-      out.entity_key.assign(packed[r].entity_key);
-      out.event_ts_us = packed[r].event_ts_us;
-      out.created_ts_us = packed[r].created_ts_us;
-      out.packed_values = packed[r].packed_values;
-      if (s.ok()) s = CheckPacked(out.packed_values, *info);
-    } else {
-      const quiver::v1::WriteRow& in = request.rows(static_cast<int>(r));
-      s = CheckKey(in.entity_key());
-      out.entity_key.assign(in.entity_key());
-      out.event_ts_us = in.event_ts_us();
-      out.created_ts_us = in.created_ts_us();
-      if (s.ok() && in.packed_values().empty()) {
-        s = ConvertValues(in, *info, &out.values);
-      } else if (s.ok()) {
-        out.packed_values = in.packed_values();
-        s = CheckPacked(out.packed_values, *info);
-      }
+    out.packed_values = in.packed_values;
+    absl::Status s = CheckKey(in.entity_key);
+    if (s.ok()) {
+      s = message != nullptr && in.packed_values.empty()
+              ? ConvertValues(*message, *info, &out.values)
+              : CheckPacked(in.packed_values, *info);
     }
     if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("row ", r, ": ", s.message()));
   }

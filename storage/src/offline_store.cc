@@ -440,10 +440,11 @@ class OfflineStore::Impl {
     // Latest rows by a hash aggregate and a semi join, or by a window when
     // those outgrow DuckDB's memory cap (see latest_sql): the window sorts
     // every source row, the aggregate keeps one small entry per entity key
-    // (at 10M source rows 2.3× faster, measured in bench/README.md). `version` packs (event ts µs, created ts µs) into one
-    // HUGEINT, ordered like the pair; a null created timestamp counts as 0,
-    // as in storage's last-writer-wins order (RowWins), so every row tied
-    // with the latest in storage's terms is returned and storage picks one.
+    // (at 10M source rows 2.3× faster, measured in bench/README.md).
+    // `version` packs (event ts µs, created ts µs) into one HUGEINT, ordered
+    // like the pair; a null created timestamp counts as 0, as in storage's
+    // last-writer-wins order (RowWins), so every row tied with the latest in
+    // storage's terms is returned and storage picks one.
     std::vector<std::string> select, key_cols, inner_keys;
     for (const NamedType& k : q.join_keys) key_cols.push_back(QuoteIdent(k.name));
     select = key_cols;
@@ -480,7 +481,6 @@ class OfflineStore::Impl {
     const std::string source = absl::StrCat(
         "FROM read_parquet(", QuoteLiteral(q.file), ", file_row_number = true) WHERE ",
         absl::StrJoin(where, " AND "));
-    // The key-only scan reads just the key and timestamp columns.
     const std::string keys = absl::StrJoin(inner_keys, ", ");
     const std::string inner_sql = absl::StrCat("SELECT ", absl::StrJoin(inner, ", "), ", ",
                                                version, " AS __quiver_v ", source);
@@ -488,6 +488,7 @@ class OfflineStore::Impl {
     // cannot spill (DuckDB 1.4), so a task with more keys than the memory cap
     // holds fails with kResourceExhausted; the window sorts every source row
     // (slower) but spills. Both keep the rows of rank 1 by `version`.
+    // The aggregate's scan reads just the key and timestamp columns.
     auto latest_sql = [&](bool window) {
       if (window) {
         return absl::StrCat("SELECT ", absl::StrJoin(outer, ", "), " FROM (", inner_sql,
@@ -509,9 +510,7 @@ class OfflineStore::Impl {
     if (ordered) {
       order_scan = std::make_shared<OrderKeyScan>(q);
       registration = order_keys_.Add(order_scan);
-      std::vector<std::string> args = {absl::StrCat(registration->id(), "::UBIGINT")};
-      for (size_t i = 0; i < key_cols.size(); ++i) args.push_back(absl::StrCat("__quiver_c", i));
-      order_args = absl::StrJoin(args, ", ");
+      order_args = absl::StrCat(registration->id(), "::UBIGINT, ", keys);
     }
     // Computed and sorted only for the rows the query keeps.
     auto with_order = [&](std::string sql) {
@@ -563,6 +562,8 @@ class OfflineStore::Impl {
         if (!st.ok()) return st;
       }
 
+      // With packed values and an order key the key values are not needed.
+      const size_t key_values = q.pack_values && ordered ? 0 : q.join_keys.size();
       std::vector<OfflineRow> batch;
       batch.reserve(std::min<size_t>(batch_rows, 4096));
       while (true) {
@@ -577,8 +578,6 @@ class OfflineStore::Impl {
         }
         for (idx_t r = 0; r < n; ++r) {
           OfflineRow row;
-          // With packed values and an order key the key values are not needed.
-          const size_t key_values = q.pack_values && ordered ? 0 : q.join_keys.size();
           for (idx_t i = 0; i < key_values; ++i) {
             absl::StatusOr<Value> v =
                 internal::ReadValue(vecs[i], r, q.join_keys[i].type, q.join_keys[i].name);

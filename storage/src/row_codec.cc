@@ -33,10 +33,6 @@ uint32_t EndOffset(std::string_view row, int i) {
   return GetLE<uint32_t>(row.data() + kRowHeaderBytes + 4 * static_cast<size_t>(i));
 }
 
-}  // namespace
-
-namespace {
-
 // Appends the row header and room for an offset table of `n` entries;
 // returns where the table starts (the values area follows it).
 size_t BeginRow(int64_t event_ts_us, int64_t created_ts_us, uint32_t schema_version, size_t n,

@@ -143,16 +143,20 @@ absl::StatusOr<ViewSchema> DecodeViewMeta(const std::string& name, std::string_v
   return s;
 }
 
-// The first 4 bytes of every row key of partition `p`: u32 big-endian.
+// Appends the first 4 bytes of every row key of partition `p`: u32 big-endian.
+void AppendPartitionPrefix(uint32_t p, std::string* out) {
+  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>((p >> shift) & 0xff));
+}
+
 std::string PartitionPrefix(uint32_t p) {
   std::string out;
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((p >> shift) & 0xff));
+  AppendPartitionPrefix(p, &out);
   return out;
 }
 
 // Appends the row key of `entity_key`: partition (u32 big-endian) ‖ key.
 void AppendRowKey(std::string_view entity_key, uint32_t num_partitions, std::string* out) {
-  out->append(PartitionPrefix(PartitionOf(entity_key, num_partitions)));
+  AppendPartitionPrefix(PartitionOf(entity_key, num_partitions), out);
   out->append(entity_key);
 }
 
