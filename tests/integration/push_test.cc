@@ -207,16 +207,23 @@ TEST_F(PushTest, AReturningReplicaIsRepairedBeforeItServesReads) {
        "--write-quorum", "1"});
   ASSERT_EQ(missed.exit_code, 0) << missed.err;
 
-  // Which users node 1 replicates, from the map.
+  // Which users node 1 replicates, from the map. Its coordinator id is the
+  // one registered at its address (ids follow registration order, not the
+  // cluster script's numbering).
   auto client = cluster_->Connect();
   ASSERT_TRUE(client.ok()) << client.status();
   auto map = (*client)->cluster_map();
+  uint32_t node1_id = 0;
+  for (const auto& n : map->nodes()) {
+    if (n.address() == cluster_->NodeAddress(1)) node1_id = n.id();
+  }
+  ASSERT_NE(node1_id, 0u);
   std::vector<std::string> keys;
   std::set<int> on_node1;
   for (int u = 0; u < kUsers; ++u) {
     keys.push_back(EncodeEntityKey({{"user_id", Value::String(absl::StrCat("u", u))}}).value());
     for (uint32_t id : map->AllReplicasOf(PartitionOf(keys.back(), map->num_partitions()))) {
-      if (id == 1) on_node1.insert(u);
+      if (id == node1_id) on_node1.insert(u);
     }
   }
   ASSERT_GT(on_node1.size(), 20u);
