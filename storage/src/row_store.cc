@@ -26,6 +26,7 @@
 #include "rocksdb/sst_file_writer.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
+#include "rocks_status.h"
 #include "row_codec.h"
 #include "spdlog/spdlog.h"
 
@@ -33,6 +34,7 @@ namespace quiver::storage {
 namespace {
 
 using internal::AppendPackedRow;
+using internal::FromRocks;
 using internal::AppendRow;
 using internal::CheckCell;
 using internal::RowCell;
@@ -53,16 +55,6 @@ constexpr size_t kMemtableBuckets = 8192;  // >= the usual partition count (4096
 // io_uring to run in parallel (RocksDB's default is 64 MiB).
 constexpr uint64_t kTargetFileBytes = 256ull << 20;
 constexpr size_t kBlockBytes = 4 << 10;  // rows are ~100s of bytes; a read fetches one block
-
-absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  const std::string msg = absl::StrCat(std::string(what), ": ", s.ToString());
-  if (s.IsNoSpace() || s.IsMemoryLimit()) return absl::ResourceExhaustedError(msg);
-  if (s.IsCorruption()) return absl::DataLossError(msg);
-  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
-  if (s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) return absl::UnavailableError(msg);
-  return absl::InternalError(msg);
-}
 
 // Last writer wins: keep the greater of two rows (row_codec.h). Associative
 // and commutative, so the merged row is independent of arrival order.
@@ -450,6 +442,7 @@ class RowStore::Impl {
     cf.level_compaction_dynamic_level_bytes = true;
     cf.compression = compression_;
     cf.bottommost_compression = compression_;
+    cf.disable_auto_compactions = options_.frozen;
     return cf;
   }
 
@@ -921,6 +914,18 @@ class RowStore::Impl {
                      "compacting view " + std::string(view));
   }
 
+  std::vector<std::string> ViewNames() const {
+    std::shared_lock lock(mu_);
+    std::vector<std::string> names;
+    for (const auto& [name, v] : views_) {
+      if (v.schema != nullptr) names.push_back(name);
+    }
+    return names;
+  }
+
+  rocksdb::DB* db() const { return db_.get(); }
+  const RowStoreOptions& options() const { return options_; }
+
  private:
   RowStoreOptions options_;
   const std::string scratch_dir_;  // bulk-load files, options_.path + ".ingest"
@@ -1017,5 +1022,11 @@ absl::Status RowStore::MergeRaw(std::string_view view, std::span<const RawRow> r
 }
 
 absl::Status RowStore::CompactView(std::string_view view) { return impl_->CompactView(view); }
+
+std::vector<std::string> RowStore::ViewNames() const { return impl_->ViewNames(); }
+
+rocksdb::DB* RowStore::rocks() const { return impl_->db(); }
+
+const RowStoreOptions& RowStore::options() const { return impl_->options(); }
 
 }  // namespace quiver::storage

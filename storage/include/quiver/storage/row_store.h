@@ -43,6 +43,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -52,6 +53,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "quiver/keys/value.h"
+
+namespace rocksdb {
+class DB;
+}
 
 namespace quiver::storage {
 
@@ -76,6 +81,10 @@ struct RowStoreOptions {
   // O_DIRECT reads of SST files (bypass the page cache; the block cache is
   // then the only cache of the store's data).
   bool use_direct_reads = false;
+  // No background compactions (so no TTL filtering either): for reading a
+  // fixed copy of a store, a checkpoint or a restored backup, whose rows must
+  // stay exactly as they were copied. Such a store is not meant for writes.
+  bool frozen = false;
 };
 
 // What the store needs to know of a feature view.
@@ -114,6 +123,33 @@ struct RawScan {
 };
 
 enum class RowStatus { kPresent, kNotFound, kOutsideMaxAge };
+
+// What a set of stored rows holds, in a form two copies can be compared by
+// (backups, restores, replicas): a row count and the sum (mod 2^64) of
+// RowStore::RowChecksum over the rows. A sum does not depend on the order of
+// the rows, so digests of parts add up to the digest of the whole, and it
+// does not depend on the partition count (the partition prefix is not
+// hashed), so a store restored onto another cluster shape digests the same.
+struct PartitionDigest {
+  uint32_t partition = 0;
+  uint64_t rows = 0;
+  uint64_t checksum = 0;
+};
+
+struct ViewDigest {
+  std::string view;
+  uint64_t rows = 0;      // sum over `partitions`
+  uint64_t checksum = 0;  // sum over `partitions`, mod 2^64
+  std::vector<PartitionDigest> partitions;  // non-empty partitions only, ascending
+};
+
+// One RowStore::CreateBackup.
+struct BackupResult {
+  uint32_t backup_id = 0;    // RocksDB BackupEngine's id, within its directory
+  uint64_t size_bytes = 0;   // unit: bytes; the files the backup refers to
+  uint64_t new_bytes = 0;    // unit: bytes; what this backup added to the directory
+  std::vector<ViewDigest> views;  // the backed-up rows, digested (every view with a schema)
+};
 
 // Called by MultiGetCells once per entity key, in order. `index` is the key's
 // position; `event_ts_us` is 0 for kNotFound. For kPresent rows, `cells[j]`
@@ -300,10 +336,56 @@ class RowStore {
   // filter cannot parse are kept (reads report them as kDataLoss).
   absl::Status CompactView(std::string_view view);
 
+  // The views the store holds a schema for, by name. Thread-safe.
+  std::vector<std::string> ViewNames() const;
+
+  // The digest of every view (see ViewDigest), by a full scan; rows of any
+  // schema version, expired ones included (what ScanRaw returns).
+  // Errors: kInternal (RocksDB), kDataLoss (a malformed row key).
+  absl::StatusOr<std::vector<ViewDigest>> Digest();
+
+  // A row's term in a digest: XXH3-64 of the value, seeded with XXH3-64 of
+  // the entity key. Pure function, thread-safe.
+  static uint64_t RowChecksum(std::string_view entity_key, std::string_view value);
+
+  // A consistent point-in-time copy of the whole store in `dir`, which must
+  // not exist yet (RocksDB Checkpoint, wiki "Checkpoints": memtables are
+  // flushed first; SST files are hard links when `dir` is on the same
+  // filesystem, copies otherwise). Errors: kAlreadyExists, kResourceExhausted
+  // (disk full), kInternal.
+  absl::Status Checkpoint(const std::string& dir);
+
+  // Backs the store up into `backup_dir`, a RocksDB BackupEngine directory
+  // (created if missing) that successive backups of this store share: an
+  // SST file the directory already holds is not copied again
+  // (share_table_files with checksum-named files, RocksDB wiki "How to
+  // backup RocksDB"), so backups after the first are incremental. The
+  // backup is of a checkpoint (options.path + ".backup", removed afterwards),
+  // and the returned digest is of that same checkpoint, so the two agree
+  // whatever is written meanwhile. One backup at a time per store (a second
+  // call waits). Blocks on copying files.
+  // Errors: kInvalidArgument (relative or empty backup_dir),
+  // kResourceExhausted (disk full), kInternal (RocksDB; the message carries
+  // its status). A failed backup leaves no new backup id behind.
+  absl::StatusOr<BackupResult> CreateBackup(const std::string& backup_dir);
+
+  // Restores backup `backup_id` of the BackupEngine directory `backup_dir`
+  // into `db_dir` (created; must be empty or missing), which RowStore::Open
+  // then opens (with the partition count the backed-up store had). The
+  // backup's files are checked against their recorded checksums while
+  // copying. Errors: kNotFound (no such backup), kDataLoss (a file of the
+  // backup is corrupt or missing), kInvalidArgument (db_dir not empty),
+  // kInternal.
+  static absl::Status RestoreBackup(const std::string& backup_dir, uint32_t backup_id,
+                                    const std::string& db_dir);
+
  private:
   class Impl;
   explicit RowStore(std::unique_ptr<Impl> impl);
+  rocksdb::DB* rocks() const;                // for row_store_backup.cc
+  const RowStoreOptions& options() const;  // for row_store_backup.cc
   std::unique_ptr<Impl> impl_;
+  std::mutex backup_mu_;  // one CreateBackup at a time
 };
 
 }  // namespace quiver::storage
