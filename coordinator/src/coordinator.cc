@@ -416,6 +416,52 @@ quiver::v1::Registry Coordinator::GetRegistry() const {
   return state_.registry();
 }
 
+quiver::v1::GetIntervalsResponse Coordinator::GetIntervals() const {
+  absl::MutexLock lock(&mu_);
+  quiver::v1::GetIntervalsResponse resp;
+  resp.mutable_views()->CopyFrom(state_.intervals());
+  return resp;
+}
+
+absl::StatusOr<quiver::v1::RestoreResponse> Coordinator::Restore(
+    const quiver::v1::RestoreRequest& req) {
+  if (absl::Status s = ValidateRegistry(req.registry()); !s.ok()) return s;
+  for (const auto& vi : req.intervals()) {
+    if (!FindView(req.registry(), vi.view())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("restore: intervals of view '", vi.view(), "', not in the registry"));
+    }
+    for (const auto& i : vi.intervals()) {
+      if (i.start_us() >= i.end_us()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("restore: an empty interval of view '", vi.view(), "'"));
+      }
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  if (state_.registry().version() > 0 || state_.jobs_size() > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "restore needs a fresh cluster: this one already has registry version ",
+        state_.registry().version(), " (project '", state_.registry().project(), "') and ",
+        state_.jobs_size(), " jobs"));
+  }
+  quiver::v1::Registry next = req.registry();
+  next.set_version(std::max<uint64_t>(next.version(), 1));
+  next.set_updated_at_us(Now());
+  for (auto& view : *next.mutable_feature_views()) {
+    view.set_schema_version(std::max<uint32_t>(view.schema_version(), 1));
+  }
+  state_.mutable_registry()->Swap(&next);
+  state_.mutable_intervals()->CopyFrom(req.intervals());
+  spdlog::info("restored registry version {} (project '{}') with intervals of {} views",
+               state_.registry().version(), state_.registry().project(),
+               state_.intervals_size());
+  if (absl::Status s = Persist(); !s.ok()) return s;
+  quiver::v1::RestoreResponse resp;
+  resp.set_registry_version(state_.registry().version());
+  return resp;
+}
+
 absl::StatusOr<Job> Coordinator::StartMaterialization(const quiver::v1::MaterializeRequest& req) {
   quiver::v1::Registry registry;
   std::vector<quiver::v1::ViewWindow> windows;

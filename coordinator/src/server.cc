@@ -118,6 +118,16 @@ class Service final : public quiver::v1::CoordinatorService::Service {
       return absl::StatusOr<quiver::v1::ListNodesResponse>(coordinator_.ListNodes());
     });
   }
+  grpc::Status GetIntervals(grpc::ServerContext*, const quiver::v1::GetIntervalsRequest*,
+                            quiver::v1::GetIntervalsResponse* resp) override {
+    return Run("GetIntervals", resp, [&] {
+      return absl::StatusOr<quiver::v1::GetIntervalsResponse>(coordinator_.GetIntervals());
+    });
+  }
+  grpc::Status Restore(grpc::ServerContext*, const quiver::v1::RestoreRequest* req,
+                       quiver::v1::RestoreResponse* resp) override {
+    return Run("Restore", resp, [&] { return coordinator_.Restore(*req); });
+  }
 
  private:
   // Runs one RPC: records its metrics, refreshes the gauges and converts the

@@ -65,6 +65,19 @@ grpc::Status NodeGrpcService::ScanPartitions(grpc::ServerContext*,
   return timer.Done(handler_->ScanPartitions(*request, response));
 }
 
+grpc::Status NodeGrpcService::Backup(grpc::ServerContext*, const quiver::v1::BackupRequest* request,
+                                    quiver::v1::BackupResponse* response) {
+  RpcTimer timer(metrics_, "Backup");
+  return timer.Done(handler_->Backup(*request, response));
+}
+
+grpc::Status NodeGrpcService::MergeRows(grpc::ServerContext*,
+                                       const quiver::v1::MergeRowsRequest* request,
+                                       quiver::v1::MergeRowsResponse* response) {
+  RpcTimer timer(metrics_, "MergeRows");
+  return timer.Done(handler_->MergeRows(*request, response));
+}
+
 grpc::Status NodeGrpcService::Health(grpc::ServerContext*, const quiver::v1::HealthRequest*,
                                      quiver::v1::HealthResponse* response) {
   RpcTimer timer(metrics_, "Health");

@@ -224,6 +224,54 @@ absl::Status RequestHandler::ScanPartitions(const quiver::v1::ScanPartitionsRequ
   return absl::OkStatus();
 }
 
+absl::Status RequestHandler::Backup(const quiver::v1::BackupRequest& request,
+                                    quiver::v1::BackupResponse* response) {
+  absl::StatusOr<storage::BackupResult> result = store_->CreateBackup(request.backup_dir());
+  if (!result.ok()) return result.status();
+  response->set_backup_id(result->backup_id);
+  response->set_size_bytes(result->size_bytes);
+  response->set_new_bytes(result->new_bytes);
+  for (const storage::ViewDigest& v : result->views) {
+    quiver::v1::ViewDigest* out = response->add_views();
+    out->set_view(v.view);
+    out->set_rows(v.rows);
+    out->set_checksum(v.checksum);
+    out->mutable_partitions()->Reserve(static_cast<int>(v.partitions.size()));
+    for (const storage::PartitionDigest& p : v.partitions) {
+      quiver::v1::PartitionDigest* pd = out->add_partitions();
+      pd->set_partition(p.partition);
+      pd->set_rows(p.rows);
+      pd->set_checksum(p.checksum);
+    }
+  }
+  response->set_num_partitions(store_->num_partitions());
+  response->set_epoch(cluster_->epoch());
+  return absl::OkStatus();
+}
+
+absl::Status RequestHandler::MergeRows(const quiver::v1::MergeRowsRequest& request,
+                                       quiver::v1::MergeRowsResponse* response) {
+  if (static_cast<size_t>(request.rows_size()) > limits_.max_keys_per_request) {
+    return absl::InvalidArgumentError(absl::StrCat(request.rows_size(), " rows in one MergeRows; at most ",
+                                                   limits_.max_keys_per_request));
+  }
+  bool refreshed = false;
+  auto registry = CurrentRegistry(false, &refreshed);
+  if (!registry.ok()) return registry.status();
+  if ((*registry)->FindView(request.view()) == nullptr) {
+    registry = CurrentRegistry(true, &refreshed);
+    if (!registry.ok()) return registry.status();
+    if ((*registry)->FindView(request.view()) == nullptr) return UnknownView(request.view());
+  }
+  std::vector<storage::RawRow> rows;
+  rows.reserve(static_cast<size_t>(request.rows_size()));
+  for (const quiver::v1::StoredRow& r : request.rows()) rows.push_back({r.key(), r.value()});
+  if (absl::Status s = store_->MergeRaw(request.view(), rows); !s.ok()) return s;
+  response->set_rows_merged(rows.size());
+  response->set_epoch(cluster_->epoch());
+  return absl::OkStatus();
+}
+
 void RequestHandler::Health(quiver::v1::HealthResponse* response) const {
   auto registry = cluster_->registry();
   response->set_node_id(node_id_.load());

@@ -66,6 +66,8 @@ class RemoveOnExit {
 
 }  // namespace
 
+uint32_t RowStore::num_partitions() const { return options().num_partitions; }
+
 uint64_t RowStore::RowChecksum(std::string_view entity_key, std::string_view value) {
   return XXH3_64bits_withSeed(value.data(), value.size(),
                               XXH3_64bits(entity_key.data(), entity_key.size()));

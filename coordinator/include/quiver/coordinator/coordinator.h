@@ -108,6 +108,18 @@ class Coordinator {
       const quiver::v1::ApplyRegistryRequest& req);
   quiver::v1::Registry GetRegistry() const;
 
+  // The materialized intervals of every view (what materialize-incremental
+  // continues from, and what quiverctl verify compares).
+  quiver::v1::GetIntervalsResponse GetIntervals() const;
+
+  // Restore onto a fresh cluster (quiverctl restore): takes a backed-up
+  // registry as it was, keeping its version and every view's schema version
+  // (restored rows carry them), and the materialized intervals of its views.
+  // Errors: kFailedPrecondition (this coordinator already has a registry or
+  // jobs: a restore never merges into a live cluster), kInvalidArgument
+  // (invalid registry, an interval of an unknown view or with start >= end).
+  absl::StatusOr<quiver::v1::RestoreResponse> Restore(const quiver::v1::RestoreRequest& req);
+
   // Plans a job (see proto MaterializeRequest). Nothing is stored when it
   // fails. Errors: kFailedPrecondition (empty registry), kInvalidArgument
   // (unknown or offline view, start >= end, schema/type mismatch with the

@@ -35,6 +35,10 @@ class NodeGrpcService final : public quiver::v1::NodeService::Service {
   grpc::Status ScanPartitions(grpc::ServerContext* context,
                               const quiver::v1::ScanPartitionsRequest* request,
                               quiver::v1::ScanPartitionsResponse* response) override;
+  grpc::Status Backup(grpc::ServerContext* context, const quiver::v1::BackupRequest* request,
+                      quiver::v1::BackupResponse* response) override;
+  grpc::Status MergeRows(grpc::ServerContext* context, const quiver::v1::MergeRowsRequest* request,
+                         quiver::v1::MergeRowsResponse* response) override;
   grpc::Status Health(grpc::ServerContext* context, const quiver::v1::HealthRequest* request,
                       quiver::v1::HealthResponse* response) override;
 

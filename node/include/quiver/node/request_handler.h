@@ -106,6 +106,24 @@ class RequestHandler {
   static constexpr uint64_t kDefaultScanBytes = 1u << 20;
   static constexpr uint64_t kMaxScanBytes = 16u << 20;
 
+  // Backup: backs the node's store up into request.backup_dir
+  // (storage::RowStore::CreateBackup: a checkpoint, digested, then copied
+  // incrementally into the BackupEngine directory). Blocks for the copy;
+  // one backup at a time (a second request waits).
+  // Errors: kInvalidArgument (backup_dir empty or relative),
+  // kResourceExhausted (disk full), kInternal (RocksDB).
+  absl::Status Backup(const quiver::v1::BackupRequest& request,
+                      quiver::v1::BackupResponse* response);
+
+  // Restore: merges stored rows (keys of this node's partition count, values
+  // as a backup or ScanPartitions returned them) under last writer wins
+  // (storage::RowStore::MergeRaw). Taken while RECOVERING too, like writes.
+  // Errors: kInvalidArgument (too many rows, a bad key or row, naming its
+  // index; nothing written), kNotFound (unknown view), kUnavailable (no
+  // registry yet), kResourceExhausted, kInternal.
+  absl::Status MergeRows(const quiver::v1::MergeRowsRequest& request,
+                         quiver::v1::MergeRowsResponse* response);
+
   void Health(quiver::v1::HealthResponse* response) const;
 
   // Makes sure every online view of `registry` has its column family with the

@@ -336,6 +336,9 @@ class RowStore {
   // filter cannot parse are kept (reads report them as kDataLoss).
   absl::Status CompactView(std::string_view view);
 
+  // Q, the partition count the store was opened with. Thread-safe.
+  uint32_t num_partitions() const;
+
   // The views the store holds a schema for, by name. Thread-safe.
   std::vector<std::string> ViewNames() const;
 
