@@ -27,6 +27,9 @@ const std::vector<CommandSpec>& Commands() {
       {"push", 2, {"write-quorum"}},
       {"registry-dump", 0, {}},
       {"nodes", 0, {}},
+      {"backup", 1, {"dest"}},
+      {"restore", 0, {"from", "scratch"}},
+      {"verify", 0, {"views"}},
       {"help", 0, {}},
   };
   return kCommands;
@@ -128,6 +131,13 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
     return absl::InvalidArgumentError(absl::StrCat(cl.command, " takes ", spec->positional,
                                                    " argument(s), got ", cl.positional.size()));
   }
+  if (cl.command == "backup" && cl.positional[0] != "create" && cl.positional[0] != "list") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("backup takes create or list, got '", cl.positional[0], "'"));
+  }
+  if (cl.command == "restore" && !cl.flags.count("from")) {
+    return absl::InvalidArgumentError("restore needs --from DIR");
+  }
   if (cl.command == "get-online") {
     if (!cl.flags.count("entities")) {
       return absl::InvalidArgumentError("get-online needs --entities FILE.csv");
@@ -157,6 +167,17 @@ std::string UsageText() {
          "                                 every replica; fails unless each row reached its quorum\n"
          "  registry-dump                  print the registry as JSON\n"
          "  nodes                          list the cluster's nodes and the map epoch\n"
+         "  backup create [--dest DIR]     back up every UP node (RocksDB, incremental), the registry,\n"
+         "                                 the map and the intervals, with a manifest of per-view row\n"
+         "                                 counts and checksums (DIR: $QUIVER_BACKUP_DIR, else\n"
+         "                                 ./quiver-backups; it must be reachable by every node)\n"
+         "  backup list [--dest DIR]       list the backups in DIR\n"
+         "  restore --from DIR [--scratch DIR]\n"
+         "                                 rebuild a fresh cluster of any size from a backup (DIR: a\n"
+         "                                 backup's folder, or the backup root for its newest)\n"
+         "  verify [--views a,b]           compare the online store with the offline store: the latest\n"
+         "                                 row per entity key in the materialized intervals, TTL applied;\n"
+         "                                 mismatch counts per view, exit 1 if any\n"
          "  help                           print this text\n"
          "\n"
          "flags:\n"

@@ -16,7 +16,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ctl/csv.h"
+#include "ctl/operations.h"
 #include "ctl/output.h"
+#include "ctl/session.h"
 #include "quiver.grpc.pb.h"
 #include "quiver/client/client.h"
 #include "quiver/coordinator/repo.h"
@@ -33,43 +35,10 @@ constexpr std::chrono::milliseconds kPlanDeadline = std::chrono::minutes(10);
 
 
 namespace v1 = quiver::v1;
-using Stub = v1::CoordinatorService::Stub;
+using Stub = Coordinator::Stub;
 
 constexpr size_t kGetOnlineChunkRows = 1000;
 constexpr auto kPollInterval = std::chrono::milliseconds(50);
-
-void Print(std::FILE* f, const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), f);
-}
-
-class Coordinator {
- public:
-  explicit Coordinator(const CommandLine& cl)
-      : address_(cl.coordinator),
-        deadline_(cl.deadline_ms),
-        stub_(v1::CoordinatorService::NewStub(
-            grpc::CreateChannel(cl.coordinator, grpc::InsecureChannelCredentials()))) {}
-
-  // Calls stub->*method with a fresh context carrying the per-RPC deadline.
-  template <typename Req, typename Resp>
-  absl::Status Call(const char* name,
-                    grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
-                    const Req& req, Resp* resp,
-                    std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::max(deadline, deadline_));
-    grpc::Status s = (stub_.get()->*method)(&ctx, req, resp);
-    if (s.ok()) return absl::OkStatus();
-    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                        absl::StrCat(name, " on coordinator ", address_, " failed: ",
-                                     s.error_message()));
-  }
-
- private:
-  std::string address_;
-  std::chrono::milliseconds deadline_;
-  std::unique_ptr<Stub> stub_;
-};
 
 absl::Status CheckAddress(const CommandLine& cl) {
   auto hp = runtime::SplitHostPort(cl.coordinator);
@@ -107,11 +76,6 @@ absl::Status RunApply(const CommandLine& cl, bool dry_run, std::FILE* out) {
   }
   Print(out, text);
   return absl::OkStatus();
-}
-
-bool Transient(const absl::Status& s) {
-  return s.code() == absl::StatusCode::kUnavailable ||
-         s.code() == absl::StatusCode::kDeadlineExceeded;
 }
 
 absl::Status RunMaterialize(const CommandLine& cl, bool incremental, std::FILE* out,
@@ -182,29 +146,6 @@ absl::Status RunMaterialize(const CommandLine& cl, bool incremental, std::FILE* 
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   Print(out, MaterializeSummaryLine(job, views, start_us, end_us, seconds) + "\n");
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
-  return buf.str();
-}
-
-// A client of the cluster; its errors name the coordinator.
-absl::StatusOr<std::unique_ptr<client::Client>> ConnectClient(const CommandLine& cl) {
-  client::ClientOptions opts;
-  opts.coordinator_address = cl.coordinator;
-  opts.default_deadline = std::chrono::milliseconds(cl.deadline_ms);
-  auto client = client::Client::Create(opts);
-  if (!client.ok()) {
-    return absl::Status(client.status().code(),
-                        absl::StrCat("cannot reach coordinator ", cl.coordinator, ": ",
-                                     client.status().message()));
-  }
-  return client;
 }
 
 // Push writes one chunk per call, so a large file is never one huge request.
@@ -357,6 +298,10 @@ absl::Status RunCommand(const CommandLine& cl, std::FILE* out, std::FILE* err) {
   if (c == "push") return RunPush(cl, out);
   if (c == "registry-dump") return RunRegistryDump(cl, out);
   if (c == "nodes") return RunNodes(cl, out);
+  if (c == "backup" && cl.positional[0] == "create") return RunBackupCreate(cl, out, err);
+  if (c == "backup") return RunBackupList(cl, out, err);
+  if (c == "restore") return RunRestore(cl, out, err);
+  if (c == "verify") return RunVerify(cl, out, err);
   return absl::InvalidArgumentError(absl::StrCat("unknown command '", c, "'"));
 }
 

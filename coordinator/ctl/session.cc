@@ -1,0 +1,61 @@
+#include "ctl/session.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace quiver::ctl {
+
+constexpr int kNodeMessageBytes = 64 << 20;
+
+void Print(std::FILE* f, const std::string& text) { std::fwrite(text.data(), 1, text.size(), f); }
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
+  return buf.str();
+}
+
+bool Transient(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable ||
+         s.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
+absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      absl::StrCat(what, ": ", s.error_message()));
+}
+
+Coordinator::Coordinator(const CommandLine& cl)
+    : address_(cl.coordinator),
+      deadline_(cl.deadline_ms),
+      stub_(quiver::v1::CoordinatorService::NewStub(
+          grpc::CreateChannel(cl.coordinator, grpc::InsecureChannelCredentials()))) {}
+
+std::unique_ptr<quiver::v1::NodeService::Stub> NodeStub(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kNodeMessageBytes);
+  args.SetMaxSendMessageSize(kNodeMessageBytes);
+  return quiver::v1::NodeService::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+}
+
+absl::StatusOr<std::unique_ptr<client::Client>> ConnectClient(const CommandLine& cl) {
+  client::ClientOptions opts;
+  opts.coordinator_address = cl.coordinator;
+  opts.default_deadline = std::chrono::milliseconds(cl.deadline_ms);
+  auto client = client::Client::Create(opts);
+  if (!client.ok()) {
+    return absl::Status(client.status().code(),
+                        absl::StrCat("cannot reach coordinator ", cl.coordinator, ": ",
+                                     client.status().message()));
+  }
+  return client;
+}
+
+}  // namespace quiver::ctl

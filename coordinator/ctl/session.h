@@ -1,0 +1,72 @@
+// What quiverctl's commands share: the coordinator stub with per-call
+// deadlines, node stubs, the C++ client, and small output and file helpers.
+//
+// Thread-safety: a Coordinator or node stub may be used from several threads
+// (gRPC stubs are thread-safe); the helpers are reentrant.
+#ifndef QUIVER_COORDINATOR_CTL_SESSION_H_
+#define QUIVER_COORDINATOR_CTL_SESSION_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "ctl/args.h"
+#include "quiver.grpc.pb.h"
+#include "quiver/client/client.h"
+
+namespace quiver::ctl {
+
+// Writes `text` to `f` as is.
+void Print(std::FILE* f, const std::string& text);
+
+// The whole file. Errors: kNotFound (cannot open, with errno's text),
+// kDataLoss (read error).
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// kUnavailable or kDeadlineExceeded: worth retrying.
+bool Transient(const absl::Status& s);
+
+// grpc::Status as absl::Status, the message prefixed with `what`.
+absl::Status FromGrpc(const grpc::Status& s, const std::string& what);
+
+class Coordinator {
+ public:
+  using Stub = quiver::v1::CoordinatorService::Stub;
+  explicit Coordinator(const CommandLine& cl);
+
+  // Calls stub->*method with a fresh context whose deadline is the larger of
+  // `deadline` and --deadline-ms. Errors: the RPC's status, its message
+  // prefixed "<name> on coordinator <address> failed: ".
+  template <typename Req, typename Resp>
+  absl::Status Call(const char* name,
+                    grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                    const Req& req, Resp* resp,
+                    std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::max(deadline, deadline_));
+    grpc::Status s = (stub_.get()->*method)(&ctx, req, resp);
+    return FromGrpc(s, absl::StrCat(name, " on coordinator ", address_, " failed"));
+  }
+
+ private:
+  std::string address_;
+  std::chrono::milliseconds deadline_;
+  std::unique_ptr<Stub> stub_;
+};
+
+// A NodeService stub for `address` (host:port) that takes messages up to
+// 64 MiB (a backup's digests, a page of rows).
+std::unique_ptr<quiver::v1::NodeService::Stub> NodeStub(const std::string& address);
+
+// A client of the cluster; its errors name the coordinator.
+absl::StatusOr<std::unique_ptr<client::Client>> ConnectClient(const CommandLine& cl);
+
+}  // namespace quiver::ctl
+
+#endif  // QUIVER_COORDINATOR_CTL_SESSION_H_
