@@ -90,6 +90,15 @@ class ClientImpl final : public Client {
   absl::Status WriteRows(const Snapshot& snap, const std::string& view, uint32_t schema_version,
                          const std::vector<EncodedRow>& rows, const WriteOptions& options);
 
+  // Tells the coordinator that `node` failed a write other replicas took
+  // (ReportMissedWrites RPC), at most once per node per
+  // kMissedWriteReportInterval. Blocks for at most kMissedWriteReportDeadline;
+  // a failed report is logged, not returned (the write's outcome is decided
+  // by its quorum).
+  void ReportMissedWrites(uint32_t node, const std::string& error);
+  static constexpr std::chrono::milliseconds kMissedWriteReportInterval{1000};
+  static constexpr std::chrono::milliseconds kMissedWriteReportDeadline{300};
+
   const ClientOptions options_;
   std::unique_ptr<quiver::v1::CoordinatorService::Stub> coordinator_;
 
@@ -111,6 +120,9 @@ class ClientImpl final : public Client {
       ABSL_GUARDED_BY(ingest_mu_);
 
   CircuitBreaker breaker_;
+
+  absl::Mutex reports_mu_;
+  std::unordered_map<uint32_t, Clock::time_point> last_report_ ABSL_GUARDED_BY(reports_mu_);
 
   absl::Mutex loop_mu_;
   absl::CondVar loop_cv_;

@@ -5,7 +5,10 @@
 // on them would only spend the deadline. RECOVERING nodes take writes. A
 // replica that was DOWN comes back RECOVERING and copies what it missed from
 // its peers before it serves reads again (node/include/quiver/node/repair.h).
+// A replica that fails rows another replica took is reported to the
+// coordinator, which marks it RECOVERING the same way.
 #include <algorithm>
+#include <tuple>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -166,11 +169,12 @@ absl::Status ClientImpl::WriteRows(const Snapshot& snap, const std::string& view
   }
 
   std::string last_error;
+  std::vector<std::tuple<uint32_t, std::vector<uint32_t>, std::string>> failed;
   while (fanout.outstanding() > 0) {
     auto* call = fanout.Next(deadline);
     if (call == nullptr) {
-      fanout.CancelAndDrain();
       last_error = "deadline exceeded";
+      for (auto* c : fanout.CancelAndDrain()) failed.emplace_back(c->node, c->items, last_error);
       break;
     }
     if (call->status.ok()) {
@@ -184,6 +188,16 @@ absl::Status ClientImpl::WriteRows(const Snapshot& snap, const std::string& view
       last_error = absl::StrCat("node ", call->node, ": ", call->status.error_message(),
                                 " (grpc code ", static_cast<int>(call->status.error_code()), ")");
       spdlog::debug("client: write failed on {}", last_error);
+      failed.emplace_back(call->node, call->items, last_error);
+    }
+  }
+  // A replica that failed rows another replica took has missed writes: the
+  // coordinator marks it for repair (docs/architecture.md, "Repair"). A
+  // bulk load needs no report: its commit checks every node's row count.
+  if (!ingest) {
+    for (const auto& [node, items, error] : failed) {
+      const bool missed = std::any_of(items.begin(), items.end(), [&](uint32_t i) { return acks[i] > 0; });
+      if (missed) ReportMissedWrites(node, error);
     }
   }
   size_t below = 0;
@@ -193,6 +207,27 @@ absl::Status ClientImpl::WriteRows(const Snapshot& snap, const std::string& view
   return absl::UnavailableError(absl::StrCat(below, " of ", rows.size(), " rows of view '", view,
                                              "' below write quorum (last error: ", last_error,
                                              ")"));
+}
+
+void ClientImpl::ReportMissedWrites(uint32_t node, const std::string& error) {
+  const auto now = Clock::now();
+  {
+    absl::MutexLock lock(&reports_mu_);
+    auto [it, fresh] = last_report_.try_emplace(node, now);
+    if (!fresh && now - it->second < kMissedWriteReportInterval) return;
+    it->second = now;
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + kMissedWriteReportDeadline);
+  quiver::v1::ReportMissedWritesRequest req;
+  req.set_node_id(node);
+  req.set_reason(error);
+  quiver::v1::ReportMissedWritesResponse resp;
+  const grpc::Status s = coordinator_->ReportMissedWrites(&ctx, req, &resp);
+  if (!s.ok()) {
+    // The coordinator is away; the node is repaired anyway if it went DOWN.
+    spdlog::warn("client: could not report node {}'s missed writes: {}", node, s.error_message());
+  }
 }
 
 absl::Status ClientImpl::FinishIngest(const std::string& session, bool commit) {

@@ -416,6 +416,23 @@ quiver::v1::Registry Coordinator::GetRegistry() const {
   return state_.registry();
 }
 
+absl::StatusOr<quiver::v1::ReportMissedWritesResponse> Coordinator::ReportMissedWrites(
+    const quiver::v1::ReportMissedWritesRequest& req) {
+  absl::MutexLock lock(&mu_);
+  quiver::v1::NodeInfo* node = FindNode(req.node_id());
+  if (!node) return absl::NotFoundError(absl::StrCat("unknown node ", req.node_id()));
+  if (node->state() != quiver::v1::DOWN) {
+    Return(node);
+    state_.mutable_map()->set_epoch(state_.map().epoch() + 1);
+    spdlog::warn("node {} missed writes ({}): {} (recovery {}), epoch {}", node->id(), req.reason(),
+                 quiver::v1::NodeState_Name(node->state()), node->recovery(), state_.map().epoch());
+    if (absl::Status s = Persist(); !s.ok()) return s;
+  }
+  quiver::v1::ReportMissedWritesResponse resp;
+  resp.set_state(node->state());
+  return resp;
+}
+
 quiver::v1::GetIntervalsResponse Coordinator::GetIntervals() const {
   absl::MutexLock lock(&mu_);
   quiver::v1::GetIntervalsResponse resp;

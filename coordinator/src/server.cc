@@ -124,6 +124,11 @@ class Service final : public quiver::v1::CoordinatorService::Service {
       return absl::StatusOr<quiver::v1::GetIntervalsResponse>(coordinator_.GetIntervals());
     });
   }
+  grpc::Status ReportMissedWrites(grpc::ServerContext*,
+                                  const quiver::v1::ReportMissedWritesRequest* req,
+                                  quiver::v1::ReportMissedWritesResponse* resp) override {
+    return Run("ReportMissedWrites", resp, [&] { return coordinator_.ReportMissedWrites(*req); });
+  }
   grpc::Status Restore(grpc::ServerContext*, const quiver::v1::RestoreRequest* req,
                        quiver::v1::RestoreResponse* resp) override {
     return Run("Restore", resp, [&] { return coordinator_.Restore(*req); });

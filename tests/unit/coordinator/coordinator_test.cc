@@ -94,6 +94,53 @@ TEST_F(CoordinatorTest, RegisterAssignsIdsAndBuildsTheMap) {
   EXPECT_EQ(preferred, 64u);
 }
 
+// A writer's report of missed writes marks the node for repair: UP and
+// RECOVERING nodes get a new recovery number (a repair in progress starts
+// over), a DOWN node stays DOWN; the repair report of the new number makes it
+// UP again; unknown nodes are refused.
+TEST_F(CoordinatorTest, AReportOfMissedWritesMarksTheNodeForRepair) {
+  MustRegister(*c_, "127.0.0.1:7001");
+  MustRegister(*c_, "127.0.0.1:7002");
+  const uint64_t epoch = c_->GetClusterMap().epoch();
+  v1::ReportMissedWritesRequest report;
+  report.set_node_id(2);
+  report.set_reason("deadline exceeded");
+  auto r = c_->ReportMissedWrites(report);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->state(), v1::RECOVERING);
+  EXPECT_EQ(StateOf(2), v1::RECOVERING);
+  EXPECT_GT(c_->GetClusterMap().epoch(), epoch);
+  uint64_t recovery = 0;
+  const v1::ClusterMap map = c_->GetClusterMap();
+  for (const auto& n : map.nodes()) {
+    if (n.id() == 2) recovery = n.recovery();
+  }
+  ASSERT_GT(recovery, 0u);
+  // A second report while repairing: a new recovery; the old one's report
+  // no longer makes it UP.
+  ASSERT_TRUE(c_->ReportMissedWrites(report).ok());
+  v1::HeartbeatRequest hb;
+  hb.set_node_id(2);
+  hb.set_repaired_recovery(recovery);
+  ASSERT_TRUE(c_->Heartbeat(hb).ok());
+  EXPECT_EQ(StateOf(2), v1::RECOVERING);
+  hb.set_repaired_recovery(recovery + 1);
+  ASSERT_TRUE(c_->Heartbeat(hb).ok());
+  EXPECT_EQ(StateOf(2), v1::UP);
+  // DOWN stays DOWN (it repairs when it comes back).
+  clock_.Advance(5'000'000);
+  v1::HeartbeatRequest hb1;
+  hb1.set_node_id(1);
+  ASSERT_TRUE(c_->Heartbeat(hb1).ok());
+  ASSERT_TRUE(c_->Tick().ok());
+  ASSERT_EQ(StateOf(2), v1::DOWN);
+  r = c_->ReportMissedWrites(report);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->state(), v1::DOWN);
+  report.set_node_id(9);
+  EXPECT_EQ(c_->ReportMissedWrites(report).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(CoordinatorTest, ReRegisterKeepsIdAndPartitions) {
   MustRegister(*c_, "a:1");
   MustRegister(*c_, "b:1");

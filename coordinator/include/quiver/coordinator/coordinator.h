@@ -108,6 +108,14 @@ class Coordinator {
       const quiver::v1::ApplyRegistryRequest& req);
   quiver::v1::Registry GetRegistry() const;
 
+  // A writer saw node `req.node_id` fail a write other replicas took: an UP
+  // or RECOVERING node becomes RECOVERING with a new recovery number (it
+  // repairs again from its peers before serving reads; docs/architecture.md,
+  // "Repair"); a DOWN node stays DOWN (it repairs when it returns).
+  // Errors: kNotFound (unknown node).
+  absl::StatusOr<quiver::v1::ReportMissedWritesResponse> ReportMissedWrites(
+      const quiver::v1::ReportMissedWritesRequest& req);
+
   // The materialized intervals of every view (what materialize-incremental
   // continues from, and what quiverctl verify compares).
   quiver::v1::GetIntervalsResponse GetIntervals() const;
