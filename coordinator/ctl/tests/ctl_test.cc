@@ -4,7 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "ctl/args.h"
+#include "ctl/backup_plan.h"
 #include "ctl/csv.h"
 #include "ctl/output.h"
 
@@ -398,6 +401,69 @@ TEST(MaterializeLinesTest, ProgressAndSummary) {
   EXPECT_EQ(MaterializeSummaryLine(job, {}, 0, feb1, 10),
             "Materialized 12345 rows for route_stats,origin_stats [2001-01-01T00:00:00Z, "
             "2001-02-01T00:00:00Z) in 10.0 s");
+}
+
+}  // namespace
+}  // namespace quiver::ctl
+
+namespace quiver::ctl {
+namespace {
+
+quiver::v1::NodeBackup NodeWith(uint32_t id,
+                                std::vector<std::tuple<uint32_t, uint64_t, uint64_t>> parts) {
+  quiver::v1::NodeBackup n;
+  n.set_node_id(id);
+  auto* v = n.add_views();
+  v->set_view("v");
+  for (auto [p, rows, sum] : parts) {
+    auto* d = v->add_partitions();
+    d->set_partition(p);
+    d->set_rows(rows);
+    d->set_checksum(sum);
+  }
+  return n;
+}
+
+// Partitions 0..3 on replicas {1,2}, {2,3}, {3,1}, {1,2}; node 3 was not
+// backed up.
+TEST(BackupPlanTest, SummariesCountOneReplicaAndSourcesCoverEveryVersion) {
+  quiver::v1::ClusterMap map;
+  map.set_num_partitions(4);
+  for (auto [a, b] : {std::pair{1u, 2u}, {2u, 3u}, {3u, 1u}, {1u, 2u}}) {
+    auto* p = map.add_partitions();
+    p->add_node_ids(a);
+    p->add_node_ids(b);
+  }
+  // Partition 0: replicas agree. 1: only node 2. 2: only node 1.
+  // 3: replicas differ (node 2 saw one more row).
+  std::vector<quiver::v1::NodeBackup> nodes = {
+      NodeWith(1, {{0, 10, 100}, {2, 5, 50}, {3, 7, 70}}),
+      NodeWith(2, {{0, 10, 100}, {1, 4, 40}, {3, 8, 81}})};
+  auto plan = PlanBackup(map, nodes);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->first.size(), 1u);
+  const auto& s = plan->first[0];
+  EXPECT_EQ(s.view(), "v");
+  EXPECT_EQ(s.rows(), 10u + 4 + 5 + 7);  // partition 3 counted from node 1, its first replica
+  EXPECT_EQ(s.checksum(), 100u + 40 + 50 + 70);
+  EXPECT_EQ(s.divergent_partitions(), 1u);
+  // Partition 0 from node 1 only; 3 from both.
+  EXPECT_EQ(plan->second.at("v").at(1), (std::vector<uint32_t>{0, 2, 3}));
+  EXPECT_EQ(plan->second.at("v").at(2), (std::vector<uint32_t>{1, 3}));
+
+  // Without node 1, partition 2 has no backed-up replica.
+  auto missing = PlanBackup(map, {nodes[1]});
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(missing.status().message()).find("partition 2"), std::string::npos);
+  EXPECT_EQ(PlanBackup(quiver::v1::ClusterMap(), nodes).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(BackupPlanTest, RangesAndIds) {
+  EXPECT_EQ(PartitionRanges({1, 2, 3, 7, 9, 10}),
+            (std::vector<std::pair<uint32_t, uint32_t>>{{1, 4}, {7, 8}, {9, 11}}));
+  EXPECT_TRUE(PartitionRanges({}).empty());
+  EXPECT_EQ(BackupId(1795267200000000), "20261121T132000Z");
 }
 
 }  // namespace
