@@ -357,32 +357,16 @@ absl::Status DigestReplicas(const client::ClusterMapView& map, const std::vector
     auto stub = NodeStub(n.address());
     for (const std::string& view : views) {
       for (auto [begin, end] : PartitionRanges(held)) {
-        std::string after;
-        for (;;) {
-          v1::ScanPartitionsRequest req;
-          req.set_view(view);
-          req.set_partition_begin(begin);
-          req.set_partition_end(end);
-          req.set_after(after);
-          req.set_max_bytes(kScanPageBytes);
-          v1::ScanPartitionsResponse resp;
-          grpc::ClientContext ctx;
-          ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-          if (auto s = FromGrpc(stub->ScanPartitions(&ctx, req, &resp),
-                                absl::StrCat("scanning node ", n.id(), " (", n.address(), ")"));
-              !s.ok()) {
-            return s;
-          }
-          for (const auto& row : resp.rows()) {
-            const std::string_view ek = storage::RowStore::EntityKeyOfRowKey(row.key());
-            const uint32_t p = PartitionOf(ek, map.num_partitions());
-            auto& d = (*out)[view][p][n.id()];
-            d.first += 1;
-            d.second += storage::RowStore::RowChecksum(ek, row.value());
-          }
-          if (resp.done() || resp.rows_size() == 0) break;
-          after = resp.rows(resp.rows_size() - 1).key();
-        }
+        auto s = ForEachStoredRow(*stub, absl::StrCat("node ", n.id(), " (", n.address(), ")"), view,
+                                  begin, end, [&](const v1::StoredRow& row) {
+                                    const std::string_view ek =
+                                        storage::RowStore::EntityKeyOfRowKey(row.key());
+                                    const uint32_t p = PartitionOf(ek, map.num_partitions());
+                                    auto& d = (*out)[view][p][n.id()];
+                                    d.first += 1;
+                                    d.second += storage::RowStore::RowChecksum(ek, row.value());
+                                  });
+        if (!s.ok()) return s;
       }
     }
   }

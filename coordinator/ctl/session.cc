@@ -45,6 +45,30 @@ std::unique_ptr<quiver::v1::NodeService::Stub> NodeStub(const std::string& addre
       grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
 }
 
+absl::Status ForEachStoredRow(quiver::v1::NodeService::Stub& stub, const std::string& what,
+                              const std::string& view, uint32_t begin, uint32_t end,
+                              absl::FunctionRef<void(const quiver::v1::StoredRow&)> visit) {
+  constexpr uint64_t kPageBytes = 4u << 20;
+  std::string after;
+  for (;;) {
+    quiver::v1::ScanPartitionsRequest req;
+    req.set_view(view);
+    req.set_partition_begin(begin);
+    req.set_partition_end(end);
+    req.set_after(after);
+    req.set_max_bytes(kPageBytes);
+    quiver::v1::ScanPartitionsResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    if (auto s = FromGrpc(stub.ScanPartitions(&ctx, req, &resp), "scanning " + what); !s.ok()) {
+      return s;
+    }
+    for (const auto& row : resp.rows()) visit(row);
+    if (resp.done() || resp.rows_size() == 0) return absl::OkStatus();
+    after = resp.rows(resp.rows_size() - 1).key();
+  }
+}
+
 absl::StatusOr<std::unique_ptr<client::Client>> ConnectClient(const CommandLine& cl) {
   client::ClientOptions opts;
   opts.coordinator_address = cl.coordinator;

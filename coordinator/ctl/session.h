@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -63,6 +64,14 @@ class Coordinator {
 // A NodeService stub for `address` (host:port) that takes messages up to
 // 64 MiB (a backup's digests, a page of rows).
 std::unique_ptr<quiver::v1::NodeService::Stub> NodeStub(const std::string& address);
+
+// Pages through `view`'s stored rows in partitions [begin, end) of one node
+// (NodeService.ScanPartitions, 4 MiB pages, 60 s per page) and calls `visit`
+// for each, in key order. `what` names the node in errors.
+// Errors: the first page's RPC error, prefixed "scanning <what>".
+absl::Status ForEachStoredRow(quiver::v1::NodeService::Stub& stub, const std::string& what,
+                              const std::string& view, uint32_t begin, uint32_t end,
+                              absl::FunctionRef<void(const quiver::v1::StoredRow&)> visit);
 
 // A client of the cluster; its errors name the coordinator.
 absl::StatusOr<std::unique_ptr<client::Client>> ConnectClient(const CommandLine& cl);

@@ -25,7 +25,6 @@ using Stub = Coordinator::Stub;
 
 constexpr size_t kLookupBatch = 1000;
 constexpr size_t kScanBatchRows = 4096;
-constexpr uint64_t kScanPageBytes = 4u << 20;
 
 // The offline store's latest row of one entity key: every row tied on
 // (event, created), since the online store keeps one of them by its own
@@ -161,29 +160,12 @@ absl::StatusOr<uint64_t> CountOnlineOnly(const client::ClusterMapView& map, cons
   for (const auto& [id, partitions] : by_node) {
     auto stub = NodeStub(map.AddressOf(id));
     for (auto [begin, end] : PartitionRanges(partitions)) {
-      std::string after;
-      for (;;) {
-        v1::ScanPartitionsRequest req;
-        req.set_view(view);
-        req.set_partition_begin(begin);
-        req.set_partition_end(end);
-        req.set_after(after);
-        req.set_max_bytes(kScanPageBytes);
-        v1::ScanPartitionsResponse resp;
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-        if (auto s = FromGrpc(stub->ScanPartitions(&ctx, req, &resp),
-                              absl::StrCat("scanning node ", id, " (", map.AddressOf(id), ")"));
-            !s.ok()) {
-          return s;
-        }
-        for (const auto& row : resp.rows()) {
-          const std::string ek(storage::RowStore::EntityKeyOfRowKey(row.key()));
-          if (!expected.count(ek)) ++count;
-        }
-        if (resp.done() || resp.rows_size() == 0) break;
-        after = resp.rows(resp.rows_size() - 1).key();
-      }
+      auto s = ForEachStoredRow(*stub, absl::StrCat("node ", id, " (", map.AddressOf(id), ")"), view,
+                                begin, end, [&](const v1::StoredRow& row) {
+                                  const std::string ek(storage::RowStore::EntityKeyOfRowKey(row.key()));
+                                  if (!expected.count(ek)) ++count;
+                                });
+      if (!s.ok()) return s;
     }
   }
   return count;
