@@ -17,6 +17,9 @@ namespace {
 
 // Keys per Get call; a node refuses more than 10,000 per request.
 constexpr size_t kMaxKeysPerCall = 5000;
+// How long a hedge may wait for a new lean connection (loopback or LAN
+// connects take well under 1 ms; a dropped SYN is retried only after 1 s).
+constexpr auto kHedgeConnect = std::chrono::milliseconds(20);
 
 // The features one request reads from one view.
 struct ViewPlan {
@@ -249,6 +252,11 @@ void ReadCall<Fanout>::Dispatch(const std::vector<uint32_t>& item_ids, const Rea
     Item& item = items_[id];
     int pick = PickReplica(item);
     if (pick < 0 && hedge) continue;
+    // A hedge is an optimization: never to a node known to be failing (its
+    // connect may block this thread while the first call's answer waits).
+    if (hedge && std::find(suspects_.begin(), suspects_.end(), item.replicas[pick]) != suspects_.end()) {
+      continue;
+    }
     if (pick < 0 && !item.patient && Clock::now() < deadline_) {
       item.patient = true;
       item.tried = 0;
@@ -308,7 +316,12 @@ void ReadCall<Fanout>::Dispatch(const std::vector<uint32_t>& item_ids, const Rea
         wait >= attempt_deadline - now ? Clock::time_point::max() : now + wait;
     flights_.push_back(Flight{call, now, hedge_at});
     if constexpr (kLean) {
-      fanout_.Start(call, map_.LookupAddressOf(node), req, group.patient);
+      // Connecting blocks this thread; a hedge's connect gets kHedgeConnect
+      // (a peer that drops SYNs, e.g. one cut off by a partition, would
+      // otherwise hold it past the deadline while the first call's answer
+      // waits unread).
+      fanout_.Start(call, map_.LookupAddressOf(node), req, group.patient,
+                    hedge ? now + kHedgeConnect : Clock::time_point::max());
     } else {
       auto stub = hooks.stub_for(map_.AddressOf(node));
       fanout_.Start(call, [&](grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
