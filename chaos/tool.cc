@@ -6,10 +6,18 @@
 //     user_stats:clicks and user_stats:score of one random user u0..u<N-1>
 //     (every one of them must be PRESENT). Prints
 //       load calls=<n> failed=<n> p99_us=<n> window_calls=<n> window_failed=<n> window_p99_us=<n>
+//            [steady_calls=<n> steady_failed=<n> steady_p99_us=<n>]
 //     where a call fails if it returns an error or any row is not PRESENT,
-//     and the window is the fault: two lines "start_ms end_ms" (Unix ms) in
-//     F, read at the end (absent: the whole run). Latency counts from each
-//     call's start.
+//     and the window is the fault: a line "start_ms end_ms" (Unix ms) in F,
+//     read at the end (absent: the whole run). An optional second line
+//     "start_ms end_ms" is a steady-state window to compare with (the
+//     steady_ fields). Latency counts from each call's start.
+//
+//   quiver-chaos stall --pid P --stop-ms S --period-ms T --seconds D
+//     Stalls process P (a slow node): SIGSTOP, S ms later SIGCONT, every T
+//     ms, for D seconds; always leaves P running (SIGCONT) when it ends,
+//     also on SIGINT/SIGTERM. Prints
+//       stall pauses=<n> stopped_ms=<n>
 //
 //   quiver-chaos check --coordinator HOST:PORT --expected FILE.csv
 //     Reads every row of FILE.csv (user_id,ts,clicks,score, as pushed) from
@@ -21,6 +29,8 @@
 // Exit status: 0 when the command ran (the drill judges the numbers), 1 on a
 // usage or setup error.
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/types.h>
 
 #include <algorithm>
 #include <atomic>
@@ -127,30 +137,78 @@ int Load(const std::map<std::string, std::string>& f) {
     });
   }
   for (auto& w : workers) w.join();
-  int64_t window_start = 0, window_end = INT64_MAX;
+  // Window 0: the fault; window 1 (optional): the steady state before it.
+  int64_t from[2] = {0, 0}, to[2] = {INT64_MAX, INT64_MAX};
+  bool has_steady = false;
   if (f.count("window-file")) {
     std::ifstream in(f.at("window-file"));
-    if (!(in >> window_start >> window_end)) window_start = 0, window_end = INT64_MAX;
+    if (!(in >> from[0] >> to[0])) from[0] = 0, to[0] = INT64_MAX;
+    has_steady = static_cast<bool>(in >> from[1] >> to[1]);
   }
-  int64_t calls = 0, failed = 0, wcalls = 0, wfailed = 0;
-  std::vector<int64_t> lat, wlat;
+  int64_t calls = 0, failed = 0, wcalls[2] = {0, 0}, wfailed[2] = {0, 0};
+  std::vector<int64_t> lat, wlat[2];
   for (const auto& per : samples) {
     for (const Sample& s : per) {
       ++calls;
       failed += !s.ok;
       lat.push_back(s.latency_us);
-      if (s.start_ms >= window_start && s.start_ms <= window_end) {
-        ++wcalls;
-        wfailed += !s.ok;
-        wlat.push_back(s.latency_us);
+      for (int w = 0; w < 2; ++w) {
+        if (s.start_ms >= from[w] && s.start_ms <= to[w]) {
+          ++wcalls[w];
+          wfailed[w] += !s.ok;
+          wlat[w].push_back(s.latency_us);
+        }
       }
     }
   }
-  std::printf("load calls=%lld failed=%lld p99_us=%lld window_calls=%lld window_failed=%lld "
-              "window_p99_us=%lld\n",
-              static_cast<long long>(calls), static_cast<long long>(failed),
-              static_cast<long long>(P99(lat)), static_cast<long long>(wcalls),
-              static_cast<long long>(wfailed), static_cast<long long>(P99(wlat)));
+  std::string line = absl::StrCat("load calls=", calls, " failed=", failed, " p99_us=", P99(lat),
+                                  " window_calls=", wcalls[0], " window_failed=", wfailed[0],
+                                  " window_p99_us=", P99(wlat[0]));
+  if (has_steady) {
+    absl::StrAppend(&line, " steady_calls=", wcalls[1], " steady_failed=", wfailed[1],
+                    " steady_p99_us=", P99(wlat[1]));
+  }
+  std::printf("%s\n", line.c_str());
+  return 0;
+}
+
+std::atomic<bool> g_stop_stall{false};
+
+int Stall(const std::map<std::string, std::string>& f) {
+  int64_t pid = 0, stop_ms = 0, period_ms = 0, seconds = 0;
+  if (!absl::SimpleAtoi(f.count("pid") ? f.at("pid") : "", &pid) ||
+      !absl::SimpleAtoi(f.count("stop-ms") ? f.at("stop-ms") : "", &stop_ms) ||
+      !absl::SimpleAtoi(f.count("period-ms") ? f.at("period-ms") : "", &period_ms) ||
+      !absl::SimpleAtoi(f.count("seconds") ? f.at("seconds") : "", &seconds) || pid <= 1 ||
+      stop_ms <= 0 || period_ms <= stop_ms || seconds <= 0) {
+    return Fail("stall needs --pid P --stop-ms S --period-ms T (> S) --seconds D");
+  }
+  const pid_t target = static_cast<pid_t>(pid);
+  if (kill(target, 0) != 0) return Fail(absl::StrCat("no process ", pid));
+  // A stall interrupted half-way must not leave the node stopped.
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { g_stop_stall = true; };
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::seconds(seconds);
+  int64_t pauses = 0;
+  Clock::duration stopped{};
+  // Periods are laid on a fixed grid from the start, so a late wake-up does
+  // not stretch the schedule.
+  for (auto period = start; period < end && !g_stop_stall; period += std::chrono::milliseconds(period_ms)) {
+    std::this_thread::sleep_until(period);
+    const auto t0 = Clock::now();
+    if (kill(target, SIGSTOP) != 0) break;
+    ++pauses;
+    std::this_thread::sleep_until(period + std::chrono::milliseconds(stop_ms));
+    kill(target, SIGCONT);
+    stopped += Clock::now() - t0;
+  }
+  kill(target, SIGCONT);
+  std::printf("stall pauses=%lld stopped_ms=%lld\n", static_cast<long long>(pauses),
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(stopped).count()));
   return 0;
 }
 
@@ -231,10 +289,11 @@ int Check(const std::map<std::string, std::string>& f) {
 }  // namespace quiver::chaos
 
 int main(int argc, char** argv) {
-  if (argc < 2) return quiver::chaos::Fail("usage: quiver-chaos load|check --flag value ...");
+  if (argc < 2) return quiver::chaos::Fail("usage: quiver-chaos load|check|stall --flag value ...");
   const std::string cmd = argv[1];
   const auto flags = quiver::chaos::ParseFlags(argc, argv, 2);
   if (cmd == "load") return quiver::chaos::Load(flags);
   if (cmd == "check") return quiver::chaos::Check(flags);
+  if (cmd == "stall") return quiver::chaos::Stall(flags);
   return quiver::chaos::Fail("unknown command " + cmd);
 }

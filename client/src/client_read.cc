@@ -17,6 +17,9 @@ namespace {
 
 // Keys per Get call; a node refuses more than 10,000 per request.
 constexpr size_t kMaxKeysPerCall = 5000;
+// How long a hedge may wait for a new lean connection (loopback or LAN
+// connects take well under 1 ms; a dropped SYN is retried only after 1 s).
+constexpr auto kHedgeConnect = std::chrono::milliseconds(20);
 
 // The features one request reads from one view.
 struct ViewPlan {
@@ -128,6 +131,8 @@ struct ReadHooks {
   std::function<Clock::duration(uint32_t node)> hedge_after;
   // Spends one hedge from the budget; false when it is exhausted.
   std::function<bool()> take_hedge;
+  // A call to `node` overran its hedge delay (the node is marked slow).
+  std::function<void(uint32_t node)> on_slow;
 };
 
 // The lookup of one request: owns the items and the in-flight calls. `Fanout`
@@ -140,13 +145,14 @@ class ReadCall {
   template <typename... FanoutArgs>
   ReadCall(const ClusterMapView& map, std::vector<ViewPlan> plans,
            std::vector<Item> items, OnlineResponse* response, std::vector<uint32_t> suspects,
-           Clock::time_point deadline, std::chrono::milliseconds min_attempt,
+           std::vector<uint32_t> slow, Clock::time_point deadline, std::chrono::milliseconds min_attempt,
            FanoutArgs&&... fanout_args)
       : map_(map),
         plans_(std::move(plans)),
         items_(std::move(items)),
         response_(response),
         suspects_(std::move(suspects)),
+        slow_(std::move(slow)),
         deadline_(deadline),
         min_attempt_(min_attempt),
         fanout_(std::forward<FanoutArgs>(fanout_args)...) {}
@@ -156,19 +162,27 @@ class ReadCall {
   absl::Status Run(const ReadHooks& hooks);
 
  private:
-  // The next replica of `item` to try: untried, not suspect if possible.
-  // Returns -1 when every replica was tried.
+  // The next replica of `item` to try: untried, in preference order, healthy
+  // before slow (the one that overran longest ago first) before suspect
+  // (failing). Returns -1 when every replica was tried.
   int PickReplica(const Item& item) const {
-    int fallback = -1;
+    constexpr size_t kSuspect = 1 << 20;
+    int best = -1;
+    size_t best_rank = SIZE_MAX;
     for (size_t i = 0; i < item.replicas.size() && i < 64; ++i) {
       if ((item.tried >> i) & 1) continue;
-      if (map_.AddressOf(item.replicas[i]).empty()) continue;
-      const bool suspect =
-          std::find(suspects_.begin(), suspects_.end(), item.replicas[i]) != suspects_.end();
-      if (!suspect) return static_cast<int>(i);
-      if (fallback < 0) fallback = static_cast<int>(i);
+      const uint32_t node = item.replicas[i];
+      if (map_.AddressOf(node).empty()) continue;
+      size_t rank = 0;
+      if (std::find(suspects_.begin(), suspects_.end(), node) != suspects_.end()) {
+        rank = kSuspect;
+      } else if (auto it = std::find(slow_.begin(), slow_.end(), node); it != slow_.end()) {
+        rank = 1 + static_cast<size_t>(it - slow_.begin());
+      }
+      if (rank == 0) return static_cast<int>(i);
+      if (rank < best_rank) best = static_cast<int>(i), best_rank = rank;
     }
-    return fallback;
+    return best;
   }
 
   // Sends `item_ids` to their next replica. `hedge`: the items are still in
@@ -207,6 +221,7 @@ class ReadCall {
   std::vector<Item> items_;
   OnlineResponse* response_;
   std::vector<uint32_t> suspects_;
+  std::vector<uint32_t> slow_;
   Clock::time_point deadline_;
   std::chrono::milliseconds min_attempt_;
   Fanout fanout_;
@@ -237,6 +252,11 @@ void ReadCall<Fanout>::Dispatch(const std::vector<uint32_t>& item_ids, const Rea
     Item& item = items_[id];
     int pick = PickReplica(item);
     if (pick < 0 && hedge) continue;
+    // A hedge is an optimization: never to a node known to be failing (its
+    // connect may block this thread while the first call's answer waits).
+    if (hedge && std::find(suspects_.begin(), suspects_.end(), item.replicas[pick]) != suspects_.end()) {
+      continue;
+    }
     if (pick < 0 && !item.patient && Clock::now() < deadline_) {
       item.patient = true;
       item.tried = 0;
@@ -296,7 +316,12 @@ void ReadCall<Fanout>::Dispatch(const std::vector<uint32_t>& item_ids, const Rea
         wait >= attempt_deadline - now ? Clock::time_point::max() : now + wait;
     flights_.push_back(Flight{call, now, hedge_at});
     if constexpr (kLean) {
-      fanout_.Start(call, map_.LookupAddressOf(node), req, group.patient);
+      // Connecting blocks this thread; a hedge's connect gets kHedgeConnect
+      // (a peer that drops SYNs, e.g. one cut off by a partition, would
+      // otherwise hold it past the deadline while the first call's answer
+      // waits unread).
+      fanout_.Start(call, map_.LookupAddressOf(node), req, group.patient,
+                    hedge ? now + kHedgeConnect : Clock::time_point::max());
     } else {
       auto stub = hooks.stub_for(map_.AddressOf(node));
       fanout_.Start(call, [&](grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
@@ -373,6 +398,8 @@ absl::Status ReadCall<Fanout>::Run(const ReadHooks& hooks) {
         Flight& f = flights_[i];
         if (f.call->done || f.hedge_at > now) continue;
         f.hedge_at = Clock::time_point::max();
+        // Slow now, budget or not: later lookups go to its peers first.
+        hooks.on_slow(f.call->node);
         std::vector<uint32_t> pending = Pending(f.call->items);
         if (!pending.empty() && hooks.take_hedge()) Dispatch(pending, hooks, /*hedge=*/true);
       }
@@ -556,17 +583,20 @@ absl::StatusOr<OnlineResponse> ClientImpl::GetOnlineFeatures(const OnlineRequest
     return options_.hedged_reads ? hedger_.HedgeAfter(node) : Clock::duration::max();
   };
   hooks.take_hedge = [this] { return hedger_.TakeHedge(); };
+  hooks.on_slow = [this](uint32_t node) { hedger_.NoteSlow(node, Clock::now()); };
   hedger_.NoteCall();
   auto run = [&](auto& call) { return call.Run(hooks); };
   absl::Status s;
   if (options_.lean_lookups && snap.map->AllServeLean()) {
     ReadCall<LeanFanout> call(*snap.map, std::move(plans), std::move(items), &response,
-                              SuspectNodes(), deadline, options_.min_attempt_timeout, &lean_pool_);
+                              SuspectNodes(), hedger_.Slow(Clock::now()), deadline,
+                              options_.min_attempt_timeout, &lean_pool_);
     s = run(call);
   } else {
     ReadCall<RpcFanout<quiver::v1::GetResponse>> call(*snap.map, std::move(plans),
                                                       std::move(items), &response, SuspectNodes(),
-                                                      deadline, options_.min_attempt_timeout);
+                                                      hedger_.Slow(Clock::now()), deadline,
+                                                      options_.min_attempt_timeout);
     s = run(call);
   }
   if (!s.ok()) return s;

@@ -2,7 +2,15 @@
 // still running after its replica's recent p95 latency is sent to the next
 // replica too, and the first answer wins. The Hedger keeps each node's
 // recent latencies and a budget that caps hedges at ~10% of calls, so a slow
-// cluster is not loaded twice over. Private to quiver::client.
+// cluster is not loaded twice over.
+//
+// A node whose call is still running at its hedge time is also marked slow
+// for kSlowFor: new lookups try its peers first, so a stalled node (a GC
+// pause, a stopped process, a saturated disk) costs one hedge delay per
+// kSlowFor instead of one per lookup routed to it, and needs no budget.
+// Per-node p95s alone cannot do that: a node stalled part of the time pushes
+// its own p95, and with it its hedge delay, up to the stall's length.
+// Private to quiver::client.
 //
 // Thread-safety: all methods are thread-safe (one mutex; O(window) work).
 #ifndef QUIVER_CLIENT_SRC_HEDGER_H_
@@ -13,6 +21,8 @@
 #include <chrono>
 #include <cstdint>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 
@@ -29,6 +39,10 @@ class Hedger {
   // whole machine's (CPU queueing, measured with bench/lookup --hedge on|off),
   // where a second request only adds load. unit: µs
   static constexpr int64_t kFloorUs = 1000;
+  // How long a node that overran its hedge delay is tried after its peers.
+  // Long enough to outlast a stall of tens of ms; short enough that a node
+  // marked by a blip of the whole machine soon gets its share back.
+  static constexpr Clock::duration kSlowFor = std::chrono::milliseconds(250);
 
   void Record(uint32_t node, Clock::duration latency) {
     absl::MutexLock lock(&mu_);
@@ -69,6 +83,35 @@ class Hedger {
     return true;
   }
 
+  // A call to `node` was still running at its hedge time, `now`.
+  void NoteSlow(uint32_t node, Clock::time_point now) {
+    absl::MutexLock lock(&mu_);
+    slow_until_[node] = now + kSlowFor;
+  }
+
+  // Nodes marked slow at `now` (to be tried after their peers), the one
+  // whose mark ends first (that overran longest ago) first.
+  std::vector<uint32_t> Slow(Clock::time_point now) {
+    std::vector<std::pair<Clock::time_point, uint32_t>> marks;
+    {
+      absl::MutexLock lock(&mu_);
+      if (slow_until_.empty()) return {};
+      for (auto it = slow_until_.begin(); it != slow_until_.end();) {
+        if (it->second <= now) {
+          it = slow_until_.erase(it);
+        } else {
+          marks.emplace_back(it->second, it->first);
+          ++it;
+        }
+      }
+    }
+    std::sort(marks.begin(), marks.end());
+    std::vector<uint32_t> out;
+    out.reserve(marks.size());
+    for (const auto& [until, node] : marks) out.push_back(node);
+    return out;
+  }
+
   uint64_t hedges() {
     absl::MutexLock lock(&mu_);
     return hedges_;
@@ -84,6 +127,7 @@ class Hedger {
   };
   absl::Mutex mu_;
   std::unordered_map<uint32_t, Window> windows_;
+  std::unordered_map<uint32_t, Clock::time_point> slow_until_;
   double tokens_ = 0;
   uint64_t hedges_ = 0;
 };

@@ -174,10 +174,10 @@ LeanFanout::Call* LeanFanout::NewCall(uint32_t node, Clock::time_point deadline)
 }
 
 void LeanFanout::Start(Call* c, const std::string& address, const quiver::v1::GetRequest& request,
-                       bool patient) {
+                       bool patient, Clock::time_point connect_deadline) {
   ++outstanding_;
   c->address = address;
-  auto fd = pool_->Acquire(address, c->deadline, patient);
+  auto fd = pool_->Acquire(address, std::min(c->deadline, connect_deadline), patient);
   if (!fd.ok()) {
     c->status = grpc::Status(fd.status().code() == absl::StatusCode::kDeadlineExceeded
                                  ? grpc::StatusCode::DEADLINE_EXCEEDED

@@ -95,9 +95,10 @@ class LeanFanout {
   Call* NewCall(uint32_t node, Clock::time_point deadline);
   // Connects (or reuses a connection) and writes the request. A failure
   // completes the call at once with UNAVAILABLE / DEADLINE_EXCEEDED, handed
-  // out by the next Next().
+  // out by the next Next(). A new connection must be made before
+  // `connect_deadline` too (it blocks the caller).
   void Start(Call* c, const std::string& address, const quiver::v1::GetRequest& request,
-             bool patient);
+             bool patient, Clock::time_point connect_deadline = Clock::time_point::max());
 
   size_t outstanding() const { return outstanding_; }
 

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -20,6 +23,7 @@
 #include "rocksdb/env.h"
 #include "rocksdb/file_system.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/memtablerep.h"
 #include "rocksdb/merge_operator.h"
 #include "rocksdb/slice_transform.h"
@@ -55,6 +59,54 @@ constexpr size_t kMemtableBuckets = 8192;  // >= the usual partition count (4096
 // io_uring to run in parallel (RocksDB's default is 64 MiB).
 constexpr uint64_t kTargetFileBytes = 256ull << 20;
 constexpr size_t kBlockBytes = 4 << 10;  // rows are ~100s of bytes; a read fetches one block
+
+// Out of disk space, RocksDB stops writes (a background error) and would
+// resume by itself only once the free space exceeds its largest write buffer
+// (64 MiB, checked every 5 s), which a small or nearly full disk never
+// reaches. So its automatic recovery is turned off and the next write after
+// the error calls DB::Resume() instead (at most every kResumeEvery): the
+// first write once space is back succeeds. Callbacks run under RocksDB's
+// mutex: they only set a flag.
+class NoSpaceListener : public rocksdb::EventListener {
+ public:
+  void OnBackgroundError(rocksdb::BackgroundErrorReason, rocksdb::Status* error) override {
+    if (error != nullptr && error->IsNoSpace()) stopped_.store(true);
+  }
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason, rocksdb::Status error,
+                            bool* auto_recovery) override {
+    if (error.IsNoSpace()) *auto_recovery = false;
+    error.PermitUncheckedError();
+  }
+  bool stopped() const { return stopped_.load(); }
+  void Resumed() { stopped_.store(false); }
+
+ private:
+  std::atomic<bool> stopped_{false};
+};
+constexpr auto kResumeEvery = std::chrono::milliseconds(200);
+
+// RocksDB's own log goes to the process log (spdlog) instead of a LOG file in
+// the data directory: on a full disk, the file logger's next line after a
+// failed write trips an assertion in RocksDB (WritableFileWriter,
+// sync_without_flush_called_) that aborts the process with the RocksDB this
+// project builds against. RocksDB's INFO lines (flushes, compactions) become
+// debug lines.
+class SpdlogLogger : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    const spdlog::level::level_enum to = level >= rocksdb::InfoLogLevel::ERROR_LEVEL  ? spdlog::level::err
+                                         : level == rocksdb::InfoLogLevel::WARN_LEVEL ? spdlog::level::warn
+                                                                                      : spdlog::level::debug;
+    if (!spdlog::should_log(to)) return;
+    char line[2048];
+    std::vsnprintf(line, sizeof(line), format, ap);
+    spdlog::log(to, "rocksdb: {}", line);
+  }
+};
 
 // Last writer wins: keep the greater of two rows (row_codec.h). Associative
 // and commutative, so the merged row is independent of arrival order.
@@ -484,6 +536,8 @@ class RowStore::Impl {
     db_options.use_direct_reads = options_.use_direct_reads;
     if (options_.use_io_uring) env_ = NewIoUringEnvOrNull();
     if (env_ != nullptr) db_options.env = env_.get();
+    db_options.listeners.push_back(no_space_);
+    db_options.info_log = std::make_shared<SpdlogLogger>();
 
     std::vector<std::string> names;
     std::error_code ec;
@@ -625,6 +679,7 @@ class RowStore::Impl {
     // Check everything first: a bad row rejects the whole batch.
     if (absl::Status st = CheckRows(schema, rows, 0); !st.ok()) return st;
     if (rows.empty()) return absl::OkStatus();
+    ResumeIfStopped();
     // One key and one value buffer for the whole batch; the batch itself is
     // sized from the first row, so a large batch does not regrow much.
     std::string key;
@@ -812,6 +867,7 @@ class RowStore::Impl {
     o.allow_global_seqno = true;    // files overlapping stored rows go above them
     o.allow_blocking_flush = true;  // flush a memtable holding overlapping rows first
     o.write_global_seqno = false;   // the seqno lives in the MANIFEST; files stay unmodified
+    ResumeIfStopped();
     return FromRocks(db_->IngestExternalFile(v->cf, files, o), "ingesting into view " + view);
   }
 
@@ -895,6 +951,7 @@ class RowStore::Impl {
       if (expected_key != rows[i].key) return bad("row key of another partition count");
       if (!ParseRowHeader(rows[i].value).has_value()) return bad("malformed row");
     }
+    ResumeIfStopped();
     rocksdb::WriteBatch batch;
     for (const RawRow& row : rows) {
       rocksdb::Status s = batch.Merge(v->cf, row.key, row.value);
@@ -927,6 +984,24 @@ class RowStore::Impl {
   const RowStoreOptions& options() const { return options_; }
 
  private:
+  // Writes stopped for lack of space (NoSpaceListener): try to resume them.
+  void ResumeIfStopped() {
+    if (!no_space_->stopped()) return;
+    const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    int64_t last = last_resume_.load();
+    if (now - last < std::chrono::steady_clock::duration(kResumeEvery).count() ||
+        !last_resume_.compare_exchange_strong(last, now)) {
+      return;  // tried lately, or another writer is trying
+    }
+    rocksdb::Status s = db_->Resume();
+    if (s.ok()) {
+      no_space_->Resumed();
+      spdlog::info("RowStore: writes resumed after running out of disk space");
+    } else {
+      spdlog::warn("RowStore: writes still stopped: {}", s.ToString());
+    }
+  }
+
   RowStoreOptions options_;
   const std::string scratch_dir_;  // bulk-load files, options_.path + ".ingest"
   std::atomic<uint64_t> next_ingest_{0};  // names each session's scratch subdirectory
@@ -935,6 +1010,8 @@ class RowStore::Impl {
   rocksdb::CompressionType compression_ = rocksdb::kNoCompression;
   std::unique_ptr<rocksdb::Env> env_;  // wraps the io_uring FileSystem; outlives db_
   std::vector<std::unique_ptr<TtlCompactionFilter>> filters_;  // outlive db_
+  std::shared_ptr<NoSpaceListener> no_space_ = std::make_shared<NoSpaceListener>();
+  std::atomic<int64_t> last_resume_{0};  // steady_clock ticks of the last Resume()
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // guarded by mu_ after Open
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;

@@ -58,6 +58,8 @@ struct ClientOptions {
   // Hedged reads: a per-node call still running after that node's recent p95
   // latency (at least 1 ms) is also sent to the next replica; the first
   // answer wins. At most 0.1 hedge per call on average (docs/architecture.md).
+  // A node that overran its hedge delay is tried after its peers for 250 ms
+  // (a stalled node then costs one hedge delay per 250 ms, not per lookup).
   bool hedged_reads = true;
   // Bounds a request (bad input is refused before any RPC).
   size_t max_entity_rows = 10000;
