@@ -27,6 +27,11 @@ namespace fs = std::filesystem;
 
 constexpr int kUsers = 200;
 
+std::string ReadText(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 class PushTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -285,13 +290,17 @@ TEST_F(PushTest, AReplicaThatFailsAWriteWhileUpIsRepairedBeforeItServesAgain) {
   ASSERT_GT(pid, 0);
   ASSERT_EQ(kill(pid, SIGSTOP), 0);
   const auto stopped = std::chrono::steady_clock::now();
-  auto push = cluster_->Ctl({"--deadline-ms", "700", "push", "user_stats", csv, "--write-quorum", "1"});
+  auto push = cluster_->Ctl({"--deadline-ms", "400", "push", "user_stats", csv, "--write-quorum", "1"});
   auto nodes = cluster_->Ctl({"nodes"});
   const auto elapsed = std::chrono::steady_clock::now() - stopped;
   ASSERT_EQ(kill(pid, SIGCONT), 0);
   ASSERT_EQ(push.exit_code, 0) << push.err;
-  // Still within the heartbeat timeout (2 s): not DOWN, but RECOVERING.
-  if (elapsed < std::chrono::milliseconds(1900)) {
+  // The writer reported it: the coordinator logged the missed writes.
+  auto log = ReadText(cluster_->dir() / "coordinator.log");
+  EXPECT_NE(log.find("missed writes"), std::string::npos) << log;
+  // Still well within the heartbeat timeout (2 s after its last heartbeat,
+  // which may be 500 ms before the stop): not DOWN, but RECOVERING.
+  if (elapsed < std::chrono::milliseconds(1300)) {
     std::string line;
     for (absl::string_view l : absl::StrSplit(nodes.out, '\n')) {
       if (std::string(l).find(cluster_->NodeAddress(3)) != std::string::npos) line = std::string(l);
