@@ -3,11 +3,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <iterator>
 #include <map>
-#include <span>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,16 +59,15 @@ absl::Status ConvertValues(const quiver::v1::WriteRow& in, const client::ViewInf
 // that order inserts into RocksDB's memtable skip list next to the previous
 // insert instead of searching the list from its top, several times cheaper
 // for a large memtable. Within one partition the order is only a hint.
-void SortByToken(std::vector<storage::RowWrite>* rows) {
-  std::vector<std::pair<uint64_t, uint32_t>> order(rows->size());  // token, index
-  for (uint32_t i = 0; i < order.size(); ++i) {
-    order[i] = {EntityKeyToken((*rows)[i].entity_key), i};
-  }
+// Moves `rows` out into a new vector in that order.
+std::vector<storage::RowWrite> SortedByToken(std::span<storage::RowWrite> rows) {
+  std::vector<std::pair<uint64_t, uint32_t>> order(rows.size());  // token, index
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = {EntityKeyToken(rows[i].entity_key), i};
   std::sort(order.begin(), order.end());
   std::vector<storage::RowWrite> sorted;
-  sorted.reserve(rows->size());
-  for (const auto& [token, i] : order) sorted.push_back(std::move((*rows)[i]));
-  *rows = std::move(sorted);
+  sorted.reserve(rows.size());
+  for (const auto& [token, i] : order) sorted.push_back(std::move(rows[i]));
+  return sorted;
 }
 
 }  // namespace
@@ -261,9 +259,7 @@ absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
     response->set_epoch(cluster_->epoch());
     return absl::OkStatus();  // counted in rows_written when committed
   }
-  std::vector<storage::RowWrite> sorted(std::make_move_iterator(reused.begin()),
-                                        std::make_move_iterator(reused.begin() + n));
-  SortByToken(&sorted);
+  const std::vector<storage::RowWrite> sorted = SortedByToken(std::span(reused.data(), n));
   if (absl::Status s = store_->Write(request.view(), sorted, request.schema_version()); !s.ok()) {
     return s;
   }
