@@ -30,14 +30,12 @@ std::string BinDir() {
   return b ? std::string(b) + "/bin" : "./bin";
 }
 
-namespace {
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
-}  // namespace
 
 CommandResult Run(const std::vector<std::string>& argv, int timeout_s) {
   CommandResult result;

@@ -28,6 +28,9 @@ struct CommandResult {
   std::string err;
 };
 
+// The whole file ("" when it cannot be read).
+std::string ReadFile(const std::filesystem::path& p);
+
 // Runs argv[0] with arguments, no shell; waits for it. `timeout_s` kills it.
 CommandResult Run(const std::vector<std::string>& argv, int timeout_s = 300);
 

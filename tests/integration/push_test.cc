@@ -27,11 +27,6 @@ namespace fs = std::filesystem;
 
 constexpr int kUsers = 200;
 
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 class PushTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -97,6 +92,20 @@ class PushTest : public ::testing::Test {
     return out;
   }
 
+  // With each of `nodes` killed in turn (and restarted before the next),
+  // every row reads back as `expected`: the other replicas hold each row.
+  static void ExpectEachNodeDown(std::initializer_list<int> nodes,
+                                 const std::map<std::string, std::string>& expected) {
+    for (int node : nodes) {
+      SCOPED_TRACE(absl::StrCat("node ", node, " killed"));
+      ASSERT_TRUE(cluster_->KillNode(node));
+      EXPECT_EQ(ReadAll(), expected);
+      absl::Status started = cluster_->StartNode(node);
+      ASSERT_TRUE(started.ok()) << started;
+    }
+  }
+
+
   static LocalCluster* cluster_;
   static TempDir* repo_;
 };
@@ -144,13 +153,7 @@ TEST_F(PushTest, PushedRowsReadBackLastWriterWinsAndSurviveAnySingleNode) {
 
   // Every acknowledged row is on both of its replicas: with any one node
   // down, every row still reads as written.
-  for (int node = 1; node <= 3; ++node) {
-    SCOPED_TRACE(absl::StrCat("node ", node, " killed"));
-    ASSERT_TRUE(cluster_->KillNode(node));
-    EXPECT_EQ(ReadAll(), expected);
-    absl::Status started = cluster_->StartNode(node);
-    ASSERT_TRUE(started.ok()) << started;
-  }
+  ASSERT_NO_FATAL_FAILURE(ExpectEachNodeDown({1, 2, 3}, expected));
 }
 
 TEST_F(PushTest, BadFilesAreRejectedAndChangeNothing) {
@@ -271,12 +274,7 @@ TEST_F(PushTest, AReturningReplicaIsRepairedBeforeItServesReads) {
   EXPECT_GT(refused, 0);  // it did refuse while RECOVERING
   ASSERT_TRUE(cluster_->WaitUp(3).ok());
   // And with the node that took the missed rows down, they read back.
-  for (int node : {2, 3}) {
-    SCOPED_TRACE(absl::StrCat("node ", node, " killed"));
-    ASSERT_TRUE(cluster_->KillNode(node));
-    EXPECT_EQ(ReadAll(), expected);
-    ASSERT_TRUE(cluster_->StartNode(node).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(ExpectEachNodeDown({2, 3}, expected));
 }
 
 // A replica that fails a write its peers took, while it stays UP (here: it
@@ -296,7 +294,7 @@ TEST_F(PushTest, AReplicaThatFailsAWriteWhileUpIsRepairedBeforeItServesAgain) {
   ASSERT_EQ(kill(pid, SIGCONT), 0);
   ASSERT_EQ(push.exit_code, 0) << push.err;
   // The writer reported it: the coordinator logged the missed writes.
-  auto log = ReadText(cluster_->dir() / "coordinator.log");
+  auto log = ReadFile(cluster_->dir() / "coordinator.log");
   EXPECT_NE(log.find("missed writes"), std::string::npos) << log;
   // Still well within the heartbeat timeout (2 s after its last heartbeat,
   // which may be 500 ms before the stop): not DOWN, but RECOVERING.
@@ -314,12 +312,7 @@ TEST_F(PushTest, AReplicaThatFailsAWriteWhileUpIsRepairedBeforeItServesAgain) {
   ASSERT_TRUE(cluster_->WaitUp(3).ok());
   // Every row reads back with the other two nodes down in turn, so node 3
   // holds each row it replicates.
-  for (int node : {1, 2}) {
-    SCOPED_TRACE(absl::StrCat("node ", node, " killed"));
-    ASSERT_TRUE(cluster_->KillNode(node));
-    EXPECT_EQ(ReadAll(), expected);
-    ASSERT_TRUE(cluster_->StartNode(node).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(ExpectEachNodeDown({1, 2}, expected));
 }
 
 TEST_F(PushTest, NoAcknowledgedWriteIsLostWhenANodeDiesMidStream) {
