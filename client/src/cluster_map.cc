@@ -39,12 +39,24 @@ absl::StatusOr<ClusterMapView> ClusterMapView::Build(const quiver::v1::ClusterMa
   for (int p = 0; p < map.partitions_size(); ++p) {
     const auto& ids = map.partitions(p).node_ids();
     std::vector<uint32_t> all(ids.begin(), ids.end());
+    const auto& pending_ids = map.partitions(p).pending_ids();
     for (uint32_t id : all) {
       if (!view.node_pos_.contains(id)) {
         return absl::InvalidArgumentError(
             absl::StrCat("cluster map: partition ", p, " names unknown node ", id));
       }
     }
+    for (uint32_t id : pending_ids) {
+      if (!view.node_pos_.contains(id) || std::find(all.begin(), all.end(), id) != all.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "cluster map: partition ", p, " has pending node ", id, ", unknown or an owner"));
+      }
+    }
+    if (!pending_ids.empty()) {
+      if (view.pending_.empty()) view.pending_.resize(map.partitions_size());
+      view.pending_[p].assign(pending_ids.begin(), pending_ids.end());
+    }
+    view.fences_.push_back(map.partitions(p).fence_epoch());
     std::vector<uint32_t> up_first = all;
     std::stable_partition(up_first.begin(), up_first.end(),
                           [&](uint32_t id) { return view.IsUp(id); });
@@ -64,6 +76,25 @@ std::span<const uint32_t> ClusterMapView::AllReplicasOf(uint32_t partition) cons
   return all_replicas_[partition];
 }
 
+std::span<const uint32_t> ClusterMapView::PendingOf(uint32_t partition) const {
+  if (partition >= pending_.size()) return {};
+  return pending_[partition];
+}
+
+uint64_t ClusterMapView::FenceOf(uint32_t partition) const {
+  return partition < fences_.size() ? fences_[partition] : 0;
+}
+
+bool ClusterMapView::Owns(uint32_t node, uint32_t partition) const {
+  const auto owners = AllReplicasOf(partition);
+  return std::find(owners.begin(), owners.end(), node) != owners.end();
+}
+
+bool ClusterMapView::OwnsOrReceives(uint32_t node, uint32_t partition) const {
+  const auto pending = PendingOf(partition);
+  return Owns(node, partition) || std::find(pending.begin(), pending.end(), node) != pending.end();
+}
+
 const std::string& ClusterMapView::AddressOf(uint32_t node_id) const {
   static const std::string kEmpty;
   auto it = node_pos_.find(node_id);
@@ -76,16 +107,19 @@ const std::string& ClusterMapView::LookupAddressOf(uint32_t node_id) const {
   return it == node_pos_.end() ? kEmpty : nodes_[it->second].lookup_address();
 }
 
-bool ClusterMapView::IsUp(uint32_t node_id) const {
+quiver::v1::NodeState ClusterMapView::StateOf(uint32_t node_id) const {
   auto it = node_pos_.find(node_id);
-  return it != node_pos_.end() && nodes_[it->second].state() == quiver::v1::UP;
+  return it == node_pos_.end() ? quiver::v1::NODE_STATE_UNKNOWN : nodes_[it->second].state();
+}
+
+bool ClusterMapView::IsUp(uint32_t node_id) const {
+  const quiver::v1::NodeState state = StateOf(node_id);
+  return state == quiver::v1::UP || state == quiver::v1::JOINING || state == quiver::v1::LEAVING;
 }
 
 bool ClusterMapView::TakesWrites(uint32_t node_id) const {
-  auto it = node_pos_.find(node_id);
-  if (it == node_pos_.end()) return false;
-  const quiver::v1::NodeState state = nodes_[it->second].state();
-  return state == quiver::v1::UP || state == quiver::v1::RECOVERING;
+  const quiver::v1::NodeState state = StateOf(node_id);
+  return state != quiver::v1::NODE_STATE_UNKNOWN && state != quiver::v1::DOWN;
 }
 
 }  // namespace quiver::client
