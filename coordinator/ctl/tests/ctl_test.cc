@@ -61,6 +61,23 @@ TEST(CommandLineTest, GlobalFlagsMayFollowTheCommand) {
   EXPECT_TRUE(cl->positional.empty());
 }
 
+TEST(CommandLineTest, NodesDrainRemoveAndRebalanceTakeWaitWithoutAValue) {
+  auto cl = ParseCommandLine({"nodes", "drain", "3", "--wait"}, nullptr);
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_EQ(cl->positional, (std::vector<std::string>{"drain", "3"}));
+  EXPECT_EQ(cl->flags.at("wait"), "true");
+  cl = ParseCommandLine({"nodes", "--wait", "drain", "3"}, nullptr);
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_EQ(cl->positional, (std::vector<std::string>{"drain", "3"}));
+  cl = ParseCommandLine({"nodes", "remove", "12"}, nullptr);
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_FALSE(cl->flags.count("wait"));
+  cl = ParseCommandLine({"rebalance", "--wait"}, nullptr);
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_EQ(cl->flags.at("wait"), "true");
+  EXPECT_TRUE(ParseCommandLine({"rebalance"}, nullptr).ok());
+}
+
 TEST(CommandLineTest, HelpAnywhereAndHelpCommand) {
   EXPECT_TRUE(ParseCommandLine({"--help"}, nullptr)->help);
   EXPECT_TRUE(ParseCommandLine({"apply", "-h"}, nullptr)->help);
@@ -84,6 +101,14 @@ TEST(CommandLineTest, RejectsBadCommandLines) {
       {"get-online", "--entities", "e.csv"},                  // no features
       {"get-online", "--entities", "e.csv", "--features", "v:f", "--feature-service", "s"},
       {"materialize-incremental", "2001-01-01", "--views", "a", "--views", "b"},
+      {"nodes", "drain"},                                     // no id
+      {"nodes", "drain", "x"},                                // not an id
+      {"nodes", "drain", "0"},                                // not an id
+      {"nodes", "evict", "3"},                                // unknown action
+      {"nodes", "remove", "3", "--wait"},                     // remove does not wait
+      {"nodes", "--wait"},                                    // --wait without drain
+      {"nodes", "drain", "3", "4"},                           // too many
+      {"rebalance", "now"},                                   // no argument
   };
   for (const auto& args : bad) {
     auto cl = ParseCommandLine(args, nullptr);
@@ -97,7 +122,8 @@ TEST(CommandLineTest, RejectsBadCommandLines) {
 TEST(CommandLineTest, UsageListsEveryCommand) {
   const std::string usage = UsageText();
   for (const char* c : {"apply", "plan", "materialize", "materialize-incremental", "get-online",
-                        "registry-dump", "nodes", "help", "--coordinator", "--deadline-ms"}) {
+                        "registry-dump", "nodes", "nodes drain", "nodes remove", "rebalance",
+                        "help", "--coordinator", "--deadline-ms"}) {
     EXPECT_THAT(usage, HasSubstr(c));
   }
 }
@@ -373,11 +399,23 @@ TEST(NodesTableTest, AlignedColumnsSortedByIdThenEpoch) {
   n1->mutable_node()->set_last_heartbeat_us(1795179900 * kSecond);
   n1->set_partitions_held(4096);
   n1->set_partitions_preferred(2048);
+  auto* n3 = resp.add_nodes();
+  n3->mutable_node()->set_id(3);
+  n3->mutable_node()->set_address("127.0.0.1:7003");
+  n3->mutable_node()->set_state(quiver::v1::JOINING);
+  auto* r = resp.mutable_rebalance();
+  r->set_moves_active(5);
+  r->set_moves_done(7);
+  r->set_moves_total(20);
+  r->set_rows_streamed(1234);
+  r->set_bytes_streamed(56789);
   EXPECT_EQ(NodesTable(resp),
-            "ID  ADDRESS         STATE  PARTITIONS  PREFERRED  LAST_HEARTBEAT\n"
-            "1   10.1.1.1:7001   UP     4096        2048       2026-11-20T13:05:00Z\n"
-            "2   127.0.0.1:7002  DOWN   10          3          -\n"
-            "epoch=7\n");
+            "ID  ADDRESS         STATE    PARTITIONS  PREFERRED  LAST_HEARTBEAT\n"
+            "1   10.1.1.1:7001   UP       4096        2048       2026-11-20T13:05:00Z\n"
+            "2   127.0.0.1:7002  DOWN     10          3          -\n"
+            "3   127.0.0.1:7003  JOINING  0           0          -\n"
+            "epoch=7\n"
+            "moves: active=5 done=7/20 rows=1234 bytes=56789\n");
 }
 
 TEST(MaterializeLinesTest, ProgressAndSummary) {
