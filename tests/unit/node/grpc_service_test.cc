@@ -17,6 +17,7 @@ namespace {
 using testing::BuildIndex;
 using testing::OpenTestStore;
 using testing::FakeCluster;
+using testing::OwnEverything;
 using testing::TempDir;
 
 class GrpcServiceTest : public ::testing::Test {
@@ -30,6 +31,7 @@ class GrpcServiceTest : public ::testing::Test {
     r.set_version(1);
     cluster_.current = BuildIndex(r);
     handler_ = std::make_unique<RequestHandler>(store_.get(), &cluster_);
+    OwnEverything(*handler_);
     service_ = std::make_unique<NodeGrpcService>(handler_.get(), nullptr);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
