@@ -679,22 +679,22 @@ void Node::Impl::AfterRefresh() {
 void Node::Impl::HeartbeatLoop() {
   auto next_heartbeat = std::chrono::steady_clock::now() + options_.heartbeat;
   for (;;) {
-    bool refresh_only = false;
+    bool refresh = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_until(lock, next_heartbeat, [this] { return stopping_ || refresh_requested_; });
       if (stopping_) return;
-      refresh_only = refresh_requested_ && std::chrono::steady_clock::now() < next_heartbeat;
-      refresh_requested_ = false;
+      refresh = std::exchange(refresh_requested_, false);
     }
     auto client = cluster_.client();
-    if (refresh_only) {
+    if (refresh) {
+      // A newer map was pushed (AdoptMap) or a peer refused us as stale.
       if (absl::Status r = client->Refresh(); !r.ok()) {
-        spdlog::debug("refresh after a pushed map failed: {}", r.ToString());
+        spdlog::debug("map refresh failed: {}", r.ToString());
       }
       AfterRefresh();
-      continue;
     }
+    if (std::chrono::steady_clock::now() < next_heartbeat) continue;
     next_heartbeat = std::chrono::steady_clock::now() + options_.heartbeat;
     auto registry = client->registry();
     quiver::v1::HeartbeatRequest request;

@@ -232,10 +232,12 @@ TEST_F(FenceTest, AStaleWriterIsRefusedAfterTheFlip) {
   })));
   EXPECT_EQ(handler_->adopted_epoch(), 8u);
   EXPECT_FALSE(handler_->AdoptMap(Map(6, [](uint32_t) { return Part{{kSelf}}; })));  // older
+  handler_->WaitForCleanup();
+  EXPECT_EQ(Stored(moved), -1);                // the partition left: cleaned up
   ExpectStale(Write({moved}, 5, kT0 + 1));     // the stale writer
   ExpectStale(Write({moved}, 8, kT0 + 1));     // no longer a replica at all
   ExpectStale(Write({received}, 5, kT0 + 1));  // older than the fence
-  EXPECT_EQ(Stored(moved), moved);             // unchanged
+  EXPECT_EQ(Stored(moved), -1);                // nothing written
   EXPECT_EQ(Stored(received), -1);
   ASSERT_TRUE(Write({received}, 8).ok());      // the new write set includes node 1
   EXPECT_EQ(Stored(received), received);
