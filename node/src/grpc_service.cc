@@ -78,6 +78,13 @@ grpc::Status NodeGrpcService::MergeRows(grpc::ServerContext*,
   return timer.Done(handler_->MergeRows(*request, response));
 }
 
+grpc::Status NodeGrpcService::AdoptMap(grpc::ServerContext*,
+                                      const quiver::v1::AdoptMapRequest* request,
+                                      quiver::v1::AdoptMapResponse* response) {
+  RpcTimer timer(metrics_, "AdoptMap");
+  return timer.Done(handler_->HandleAdoptMap(*request, response));
+}
+
 grpc::Status NodeGrpcService::Health(grpc::ServerContext*, const quiver::v1::HealthRequest*,
                                      quiver::v1::HealthResponse* response) {
   RpcTimer timer(metrics_, "Health");

@@ -27,6 +27,31 @@ NodeMetrics::NodeMetrics(prometheus::Registry& registry) {
                        .Help("Rows copied from peer replicas by repair (RECOVERING)")
                        .Register(registry)
                        .Add({});
+  streamed_rows = &prometheus::BuildCounter()
+                       .Name("quiver_node_streamed_rows_total")
+                       .Help("Rows merged from a source by partition streams (rebalancing)")
+                       .Register(registry)
+                       .Add({});
+  streamed_bytes = &prometheus::BuildCounter()
+                        .Name("quiver_node_streamed_bytes_total")
+                        .Help("Bytes of keys and values merged by partition streams")
+                        .Register(registry)
+                        .Add({});
+  streams_done = &prometheus::BuildCounter()
+                      .Name("quiver_node_streams_done_total")
+                      .Help("Partition stream attempts this node completed")
+                      .Register(registry)
+                      .Add({});
+  partitions_cleaned = &prometheus::BuildCounter()
+                            .Name("quiver_node_partitions_cleaned_total")
+                            .Help("Partitions deleted after the adopted map dropped them here")
+                            .Register(registry)
+                            .Add({});
+  streams_running = &prometheus::BuildGauge()
+                         .Name("quiver_node_streams_running")
+                         .Help("Partition streams handed to this node and not done")
+                         .Register(registry)
+                         .Add({});
   auto& tasks = prometheus::BuildCounter()
                     .Name("quiver_node_materialize_tasks_total")
                     .Help("Materialization tasks finished on this node, by result")

@@ -19,6 +19,8 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <span>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -33,6 +35,7 @@
 #include "quiver/node/metrics.h"
 #include "quiver/node/repair.h"
 #include "quiver/node/request_handler.h"
+#include "quiver/node/streamer.h"
 #include "quiver/runtime/runtime.h"
 #include "quiver/storage/offline_store.h"
 #include "quiver/storage/row_store.h"
@@ -175,14 +178,45 @@ class ClientClusterView final : public ClusterView {
     auto c = client();
     return c ? c->Refresh() : absl::UnavailableError("the node is not registered yet");
   }
-  uint64_t epoch() const override {
-    auto c = client();
-    return c ? c->cluster_map()->epoch() : 0;
-  }
 
  private:
   mutable std::mutex mu_;
   std::shared_ptr<client::Client> client_;
+};
+
+// NodeService stubs of peers by address, one channel each, shared by repair
+// and streams. Thread-safe.
+class PeerStubs {
+ public:
+  explicit PeerStubs(size_t max_message_bytes) : max_message_bytes_(max_message_bytes) {}
+
+  absl::StatusOr<quiver::v1::ScanPartitionsResponse> ScanPartitions(
+      const std::string& address, const quiver::v1::ScanPartitionsRequest& request) {
+    quiver::v1::NodeService::Stub* stub = Stub(address);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    quiver::v1::ScanPartitionsResponse response;
+    absl::Status s = FromGrpcStatus(stub->ScanPartitions(&ctx, request, &response));
+    if (!s.ok()) return s;
+    return response;
+  }
+
+ private:
+  quiver::v1::NodeService::Stub* Stub(const std::string& address) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& stub = stubs_[address];
+    if (stub == nullptr) {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes_));
+      stub = quiver::v1::NodeService::NewStub(
+          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+    }
+    return stub.get();
+  }
+
+  const size_t max_message_bytes_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<quiver::v1::NodeService::Stub>> stubs_;
 };
 
 }  // namespace
@@ -192,7 +226,8 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
       "listen",    "advertise",      "metrics-listen", "coordinator",
       "data-dir",  "block-cache-mb", "heartbeat-ms",   "write-quorum",
       "materialize-batch-rows",      "log-level",      "lookup-listen",
-      "lookup-threads", "materialize-mode", "offline-memory-mb", "offline-threads"};
+      "lookup-threads", "materialize-mode", "offline-memory-mb", "offline-threads",
+      "stream-mb-per-s"};
   auto flags = runtime::Flags::Parse(argc, argv, 1, kKnown);
   if (!flags.ok()) return flags.status();
   if (!flags->positional().empty()) {
@@ -241,9 +276,10 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
   auto lookup_threads = IntFlag(*flags, "lookup-threads", 2, 1, 256);
   auto offline_memory = IntFlag(*flags, "offline-memory-mb", 512, 16, 1 << 20);
   auto offline_threads = IntFlag(*flags, "offline-threads", 0, 0, 256);
+  auto stream_mb = IntFlag(*flags, "stream-mb-per-s", 200, 0, 1 << 20);
   for (const absl::Status& s : {cache.status(), heartbeat.status(), quorum.status(),
                                 batch.status(), lookup_threads.status(), offline_memory.status(),
-                                offline_threads.status()}) {
+                                offline_threads.status(), stream_mb.status()}) {
     if (!s.ok()) return s;
   }
   o.block_cache_mb = static_cast<uint64_t>(*cache);
@@ -253,6 +289,7 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
   o.lookup_threads = static_cast<int>(*lookup_threads);
   o.offline_memory_mb = static_cast<uint64_t>(*offline_memory);
   o.offline_threads = static_cast<int>(*offline_threads);
+  o.stream_mb_per_s = static_cast<uint32_t>(*stream_mb);
   return o;
 }
 
@@ -275,9 +312,14 @@ class Node::Impl {
   absl::Status Register();
   void HeartbeatLoop();
   void AfterRefresh();
-  // Follows the node's state in the map: reads only when UP; a RECOVERING
-  // node with a recovery it has not repaired starts the repair thread.
-  void OnState(quiver::v1::NodeState state, uint64_t recovery);
+  // Follows the node's state in the map: reads unless RECOVERING; a
+  // RECOVERING node with a recovery it has not repaired starts the repair
+  // thread once the coordinator's barrier for that recovery completed
+  // (recovery_fenced == recovery: every write that skipped this node is
+  // committed on its peers or refused).
+  void OnState(quiver::v1::NodeState state, uint64_t recovery, uint64_t recovery_fenced);
+  // Adopts `map` (the registration answer) in the handler.
+  void AdoptWireMap(const quiver::v1::ClusterMap& map);
   // Copies what this node missed from its UP peers (RepairFromPeers); on
   // success the next heartbeat reports `recovery` repaired.
   void Repair(uint64_t recovery);
@@ -296,12 +338,15 @@ class Node::Impl {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<LookupServer> lookup_server_;
   std::unique_ptr<MaterializationWorker> worker_;
+  std::unique_ptr<PeerStubs> peers_;
+  std::unique_ptr<Streamer> streamer_;
   std::thread heartbeat_thread_;
   std::thread repair_thread_;  // guarded by mu_; joined in Stop
   bool repairing_ = false;     // guarded by mu_
   std::atomic<uint64_t> repaired_recovery_{0};
   std::mutex mu_;
   std::condition_variable cv_;
+  bool refresh_requested_ = false;  // guarded by mu_: an AdoptMap pushed a newer map
   bool stopping_ = false;
   bool stopped_ = false;
 
@@ -343,24 +388,42 @@ absl::Status Node::Impl::Register() {
     node_id_.store(response.node_id());
   }
   handler_->set_node_id(response.node_id());
+  AdoptWireMap(response.map());
   // A coordinator that does not list the node yet counts as UP.
   quiver::v1::NodeState state = quiver::v1::UP;
   uint64_t recovery = 0;
+  uint64_t recovery_fenced = 0;
   for (const auto& n : response.map().nodes()) {
     if (n.id() == response.node_id()) {
       state = n.state();
       recovery = n.recovery();
+      recovery_fenced = n.recovery_fenced();
     }
   }
-  OnState(state, recovery);
+  OnState(state, recovery, recovery_fenced);
   return absl::OkStatus();
 }
 
-void Node::Impl::OnState(quiver::v1::NodeState state, uint64_t recovery) {
-  // Only a RECOVERING node holds back reads: a node the coordinator thinks
-  // DOWN while it heartbeats is about to become RECOVERING or UP.
+void Node::Impl::AdoptWireMap(const quiver::v1::ClusterMap& map) {
+  absl::StatusOr<client::ClusterMapView> view = client::ClusterMapView::Build(map);
+  if (!view.ok()) {
+    spdlog::warn("the coordinator's map (epoch {}) does not build: {}", map.epoch(),
+                 view.status().ToString());
+    return;
+  }
+  handler_->AdoptMap(std::make_shared<const client::ClusterMapView>(*std::move(view)));
+}
+
+void Node::Impl::OnState(quiver::v1::NodeState state, uint64_t recovery,
+                         uint64_t recovery_fenced) {
+  // Only a RECOVERING node holds back reads (JOINING and LEAVING serve the
+  // partitions they own): a node the coordinator thinks DOWN while it
+  // heartbeats is about to become RECOVERING or UP.
   handler_->set_reads_enabled(state != quiver::v1::RECOVERING);
   if (state != quiver::v1::RECOVERING || recovery <= repaired_recovery_.load()) return;
+  // Writes that skipped this node may still be staged on its peers until
+  // the coordinator's barrier for this recovery completed.
+  if (recovery_fenced != recovery) return;
   // Registration comes before the client exists; the first heartbeat starts it.
   if (cluster_.client() == nullptr) return;
   std::lock_guard<std::mutex> lock(mu_);
@@ -379,24 +442,12 @@ void Node::Impl::Repair(uint64_t recovery) {
     status = absl::UnavailableError("no client yet");
   } else if (status = client->Refresh(); status.ok()) {
     AfterRefresh();  // the views exist before rows arrive
-    // One channel per peer, reused for every page.
-    std::map<std::string, std::unique_ptr<quiver::v1::NodeService::Stub>> stubs;
-    ScanPartitionsFn scan = [&](const std::string& address,
-                                const quiver::v1::ScanPartitionsRequest& request)
-        -> absl::StatusOr<quiver::v1::ScanPartitionsResponse> {
-      auto& stub = stubs[address];
-      if (stub == nullptr) {
-        grpc::ChannelArguments args;
-        args.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
-        stub = quiver::v1::NodeService::NewStub(
-            grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-      }
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-      quiver::v1::ScanPartitionsResponse response;
-      absl::Status s = FromGrpcStatus(stub->ScanPartitions(&ctx, request, &response));
-      if (!s.ok()) return s;
-      return response;
+    ScanPartitionsFn scan = [this](const std::string& address,
+                                   const quiver::v1::ScanPartitionsRequest& request) {
+      // The node's current epoch: the source refuses an older one.
+      quiver::v1::ScanPartitionsRequest stamped = request;
+      stamped.set_epoch(std::max(request.epoch(), handler_->adopted_epoch()));
+      return peers_->ScanPartitions(address, stamped);
     };
     auto stopping = [this] {
       std::lock_guard<std::mutex> lock(mu_);
@@ -413,6 +464,10 @@ void Node::Impl::Repair(uint64_t recovery) {
   if (!status.ok()) {
     spdlog::warn("repair (recovery {}) failed, retried on a later heartbeat: {}", recovery,
                  status.ToString());
+    // A source that refused the scan as stale: our map is older than its.
+    if (status.code() == absl::StatusCode::kAborted && client != nullptr) {
+      if (absl::Status r = client->Refresh(); r.ok()) AfterRefresh();
+    }
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -500,6 +555,16 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
 
   handler_ = std::make_unique<RequestHandler>(store_.get(), &cluster_, metrics_.get());
   handler_->set_node_id(node_id_.load());
+  // A map pushed by the coordinator's barrier: the node's own client (which
+  // routes the materializer's writes) fetches it soon.
+  handler_->set_on_map_pushed([this](uint64_t) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      refresh_requested_ = true;
+    }
+    cv_.notify_all();
+  });
+  peers_ = std::make_unique<PeerStubs>(options_.max_message_bytes);
   // No reads until the coordinator says this node is UP (a restarted node
   // comes back RECOVERING: it may have missed writes while it was away).
   handler_->set_reads_enabled(false);
@@ -560,6 +625,30 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   worker_ = std::make_unique<MaterializationWorker>(worker_options, coordinator_.get(),
                                                     client.get(), offline_.get(), metrics_.get());
   worker_->Start();
+
+  StreamerOptions stream_options;
+  stream_options.mb_per_s = options_.stream_mb_per_s;
+  stream_options.page_bytes = RequestHandler::kDefaultScanBytes;
+  stream_options.scan = [this](const std::string& address,
+                               const quiver::v1::ScanPartitionsRequest& request) {
+    return peers_->ScanPartitions(address, request);
+  };
+  stream_options.merge = [this](std::string_view view, uint32_t partition,
+                                std::span<const storage::RawRow> rows) {
+    return handler_->MergeStreamed(view, partition, rows);
+  };
+  stream_options.registry = [this] { return cluster_.registry(); };
+  stream_options.epoch = [this] { return handler_->adopted_epoch(); };
+  stream_options.refresh_map = [this] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      refresh_requested_ = true;
+    }
+    cv_.notify_all();
+  };
+  stream_options.metrics = metrics_.get();
+  streamer_ = std::make_unique<Streamer>(std::move(stream_options));
+  streamer_->Start();
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
   spdlog::info("listening={} metrics={} lookup={} node_id={} advertise={} partitions={}",
                listen_address_, metrics_server_->address(), lookup_server_->address(),
@@ -575,6 +664,7 @@ void Node::Impl::AfterRefresh() {
     (void)handler_->SyncViews(*registry);
   }
   auto map = client->cluster_map();
+  handler_->AdoptMap(map);
   uint32_t held = 0;
   if (map->has_partitions()) {
     const uint32_t self = node_id_.load();
@@ -587,18 +677,34 @@ void Node::Impl::AfterRefresh() {
 }
 
 void Node::Impl::HeartbeatLoop() {
+  auto next_heartbeat = std::chrono::steady_clock::now() + options_.heartbeat;
   for (;;) {
+    bool refresh = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (cv_.wait_for(lock, options_.heartbeat, [this] { return stopping_; })) return;
+      cv_.wait_until(lock, next_heartbeat, [this] { return stopping_ || refresh_requested_; });
+      if (stopping_) return;
+      refresh = std::exchange(refresh_requested_, false);
     }
     auto client = cluster_.client();
+    if (refresh) {
+      // A newer map was pushed (AdoptMap) or a peer refused us as stale.
+      if (absl::Status r = client->Refresh(); !r.ok()) {
+        spdlog::debug("map refresh failed: {}", r.ToString());
+      }
+      AfterRefresh();
+    }
+    if (std::chrono::steady_clock::now() < next_heartbeat) continue;
+    next_heartbeat = std::chrono::steady_clock::now() + options_.heartbeat;
     auto registry = client->registry();
     quiver::v1::HeartbeatRequest request;
     request.set_node_id(node_id_.load());
     request.set_epoch(client->cluster_map()->epoch());
     request.set_registry_version(registry ? registry->version() : 0);
     request.set_repaired_recovery(repaired_recovery_.load());
+    for (quiver::v1::StreamReport& report : streamer_->Reports()) {
+      *request.add_streams() = std::move(report);
+    }
     quiver::v1::HeartbeatResponse response;
     auto ctx = CoordinatorContext();
     absl::Status s = FromGrpcStatus(coordinator_->Heartbeat(ctx.get(), request, &response));
@@ -611,11 +717,16 @@ void Node::Impl::HeartbeatLoop() {
       }
     } else if (!s.ok()) {
       spdlog::debug("heartbeat failed: {}", s.ToString());
-    } else if (OnState(response.state(), response.recovery());
-               response.epoch() != request.epoch() ||
-               response.registry_version() != request.registry_version()) {
-      if (absl::Status r = client->Refresh(); !r.ok()) {
-        spdlog::debug("refresh failed: {}", r.ToString());
+    } else {
+      OnState(response.state(), response.recovery(), response.recovery_fenced());
+      const std::vector<quiver::v1::StreamTask> streams(response.streams().begin(),
+                                                        response.streams().end());
+      streamer_->SetTasks(streams);
+      if (response.epoch() != request.epoch() ||
+          response.registry_version() != request.registry_version()) {
+        if (absl::Status r = client->Refresh(); !r.ok()) {
+          spdlog::debug("refresh failed: {}", r.ToString());
+        }
       }
     }
     AfterRefresh();
@@ -633,6 +744,7 @@ void Node::Impl::Stop() {
   if (heartbeat_started) heartbeat_thread_.join();
   // No heartbeat starts a repair any more; a running one sees stopping_.
   if (repair_thread_.joinable()) repair_thread_.join();
+  if (streamer_) streamer_->Stop();
   if (worker_) worker_->Stop();
   if (server_) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
@@ -643,7 +755,11 @@ void Node::Impl::Stop() {
   // RocksDB lock, so the same data dir can be opened again in this process.
   worker_.reset();
   cluster_.set_client(nullptr);
-  if (handler_) handler_->AbortIngestSessions();
+  if (handler_) {
+    handler_->StopCleanup();  // before the store closes
+    handler_->AbortIngestSessions();
+  }
+  streamer_.reset();
   store_.reset();
   if (heartbeat_started) spdlog::info("node {} stopped", node_id_.load());
 }

@@ -55,6 +55,7 @@ absl::StatusOr<RepairStats> RepairFromPeers(const client::ClusterMapView& map,
       req.set_partition_begin(range.begin);
       req.set_partition_end(range.end);
       req.set_max_bytes(page_bytes);
+      req.set_epoch(map.epoch());
       while (true) {
         if (cancelled && cancelled()) return absl::CancelledError("repair cancelled");
         absl::StatusOr<quiver::v1::ScanPartitionsResponse> page = scan(address, req);

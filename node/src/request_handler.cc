@@ -1,6 +1,7 @@
 #include "quiver/node/request_handler.h"
 
 #include <algorithm>
+#include <shared_mutex>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -108,6 +109,18 @@ absl::Status RequestHandler::Get(const quiver::v1::GetRequest& request,
                                                    " entity keys; the limit is ",
                                                    limits_.max_keys_per_request));
   }
+  // A node never answers NOT_FOUND for a partition it does not hold.
+  auto map = MapOrUnavailable();
+  if (!map.ok()) return map.status();
+  const uint32_t self = node_id_.load(std::memory_order_relaxed);
+  const client::ClusterMapView& owners = **map;
+  for (const auto& lookup : request.lookups()) {
+    for (const std::string& key : lookup.entity_keys()) {
+      if (!owners.has_partitions()) return StaleMap(owners, 0, "has a map without");
+      const uint32_t p = PartitionOf(key, owners.num_partitions());
+      if (!owners.Owns(self, p)) return StaleMap(owners, p, "does not own");
+    }
+  }
 
   bool refreshed = false;
   auto registry = CurrentRegistry(false, &refreshed);
@@ -197,7 +210,7 @@ absl::Status RequestHandler::Get(const quiver::v1::GetRequest& request,
       }
     }
   }
-  response->set_epoch(cluster_->epoch());
+  response->set_epoch(owners.epoch());
   return absl::OkStatus();
 }
 
@@ -207,6 +220,24 @@ absl::Status RequestHandler::ScanPartitions(const quiver::v1::ScanPartitionsRequ
   auto registry = CurrentRegistry(false, &refreshed);
   if (!registry.ok()) return registry.status();
   if ((*registry)->FindView(request.view()) == nullptr) return UnknownView(request.view());
+  if (request.partition_begin() >= request.partition_end() ||
+      request.partition_end() > store_->num_partitions()) {
+    return absl::InvalidArgumentError(absl::StrCat("partition range [", request.partition_begin(),
+                                                   ", ", request.partition_end(), ") of ",
+                                                   store_->num_partitions()));
+  }
+  auto map = MapOrUnavailable();
+  if (!map.ok()) return map.status();
+  const client::ClusterMapView& owners = **map;
+  const uint32_t self = node_id_.load();
+  for (uint32_t p = request.partition_begin(); p < request.partition_end(); ++p) {
+    if (!owners.Owns(self, p)) return StaleMap(owners, p, "does not own");
+    if (request.epoch() < owners.FenceOf(p)) {
+      return StaleMap(owners, p,
+                      absl::StrCat("refuses a scan at epoch ", request.epoch(), " (fence ",
+                                   owners.FenceOf(p), ") of"));
+    }
+  }
   uint64_t max_bytes = request.max_bytes() == 0 ? kDefaultScanBytes : request.max_bytes();
   max_bytes = std::min(max_bytes, kMaxScanBytes);
   absl::StatusOr<storage::RawScan> page =
@@ -220,7 +251,7 @@ absl::Status RequestHandler::ScanPartitions(const quiver::v1::ScanPartitionsRequ
     out->set_value(std::move(row.value));
   }
   response->set_done(page->done);
-  response->set_epoch(cluster_->epoch());
+  response->set_epoch(owners.epoch());
   return absl::OkStatus();
 }
 
@@ -245,7 +276,7 @@ absl::Status RequestHandler::Backup(const quiver::v1::BackupRequest& request,
     }
   }
   response->set_num_partitions(store_->num_partitions());
-  response->set_epoch(cluster_->epoch());
+  response->set_epoch(adopted_epoch());
   return absl::OkStatus();
 }
 
@@ -266,16 +297,32 @@ absl::Status RequestHandler::MergeRows(const quiver::v1::MergeRowsRequest& reque
   std::vector<storage::RawRow> rows;
   rows.reserve(static_cast<size_t>(request.rows_size()));
   for (const quiver::v1::StoredRow& r : request.rows()) rows.push_back({r.key(), r.value()});
+  std::shared_lock<DrainLock> drain(drain_);
+  auto map = MapOrUnavailable();
+  if (!map.ok()) return map.status();
+  const uint32_t self = node_id_.load();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].key.size() <= 4) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("row ", i, " of view ", request.view(), ": bad row key"));
+    }
+    const uint32_t p = PartitionOfRowKey(rows[i].key);
+    if (p >= store_->num_partitions()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("row ", i, " of view ", request.view(), ": partition ", p, " out of range"));
+    }
+    if (!(*map)->OwnsOrReceives(self, p)) return StaleMap(**map, p, "neither owns nor receives");
+  }
   if (absl::Status s = store_->MergeRaw(request.view(), rows); !s.ok()) return s;
   response->set_rows_merged(rows.size());
-  response->set_epoch(cluster_->epoch());
+  response->set_epoch((*map)->epoch());
   return absl::OkStatus();
 }
 
 void RequestHandler::Health(quiver::v1::HealthResponse* response) const {
   auto registry = cluster_->registry();
   response->set_node_id(node_id_.load());
-  response->set_epoch(cluster_->epoch());
+  response->set_epoch(adopted_epoch());
   response->set_registry_version(registry ? registry->version() : 0);
   response->set_serving(registry != nullptr && node_id_.load() != 0);
 }

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -72,28 +73,28 @@ std::vector<storage::RowWrite> SortedByToken(std::span<storage::RowWrite> rows) 
 
 }  // namespace
 
-struct RequestHandler::IngestState {
-  std::mutex mu;  // serializes the session's requests
-  std::unique_ptr<storage::IngestSession> session;
-  std::string view;
-  uint32_t schema_version = 0;
-  bool failed = false;  // an Append failed: the session only waits for its abort
-  std::chrono::steady_clock::time_point last_used;
-};
-
 absl::StatusOr<std::shared_ptr<RequestHandler::IngestState>> RequestHandler::SessionFor(
     const quiver::v1::WriteRequest& request, uint32_t schema_version) {
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(ingest_mu_);
   // Idle sessions belong to writers that are gone (a task that failed over
   // to another node): drop them, deleting their files.
+  const size_t before = ingest_.size();
   std::erase_if(ingest_, [&](const auto& entry) {
     std::unique_lock<std::mutex> busy(entry.second->mu, std::try_to_lock);
-    return busy.owns_lock() && now - entry.second->last_used > kIngestIdleTimeout;
+    const bool idle = busy.owns_lock() && !entry.second->closing &&
+                      now - entry.second->last_used > kIngestIdleTimeout;
+    if (idle) entry.second->closed = true;
+    return idle;
   });
+  if (ingest_.size() != before) ingest_cv_.notify_all();  // a barrier may wait on them
   auto it = ingest_.find(request.ingest_session());
   if (it != ingest_.end()) {
     const IngestState& state = *it->second;
+    if (state.closing) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("ingest session '", request.ingest_session(), "' is being committed"));
+    }
     if (state.view != request.view() || state.schema_version != schema_version) {
       return absl::FailedPreconditionError(absl::StrCat(
           "ingest session '", request.ingest_session(), "' is for view '", state.view,
@@ -127,41 +128,64 @@ void RequestHandler::AbortIngestSessions() {
     std::lock_guard<std::mutex> busy(state->mu);
     state->session.reset();
   }
+  {
+    std::lock_guard<std::mutex> lock(ingest_mu_);
+    for (auto& [name, state] : dropped) state->closed = true;
+  }
+  ingest_cv_.notify_all();
 }
 
 absl::Status RequestHandler::CommitIngest(const quiver::v1::CommitIngestRequest& request,
                                           quiver::v1::CommitIngestResponse* response) {
+  // Held for the whole commit: a barrier's adoption waits for it.
+  std::shared_lock<DrainLock> drain(drain_);
   std::shared_ptr<IngestState> state;
+  bool fenced = false;
   {
     std::lock_guard<std::mutex> lock(ingest_mu_);
     auto it = ingest_.find(request.session());
-    if (it != ingest_.end()) {
-      state = std::move(it->second);
-      ingest_.erase(it);
+    if (it != ingest_.end() && !it->second->closing) {
+      state = it->second;
+      // Ordered with a barrier's fencing by ingest_mu_: a session is either
+      // fenced before its commit starts, or its commit is waited for.
+      state->closing = true;
+      fenced = state->fenced;
     }
   }
-  response->set_epoch(cluster_->epoch());
+  response->set_epoch(adopted_epoch());
   if (state == nullptr) {
     if (request.abort() || request.expected_rows() == 0) return absl::OkStatus();
     return absl::NotFoundError(absl::StrCat("ingest session '", request.session(),
                                             "' is not open here (", request.expected_rows(),
                                             " rows expected); rewrite it"));
   }
-  std::lock_guard<std::mutex> busy(state->mu);
-  if (request.abort()) {
+  std::unique_lock<std::mutex> busy(state->mu);
+  const auto close = [&] {
     state->session.reset();
+    busy.unlock();
+    CloseSession(request.session(), state);
+  };
+  if (request.abort()) {
+    close();
     return absl::OkStatus();
+  }
+  if (fenced) {
+    close();
+    return absl::AbortedError(absl::StrCat(
+        "stale map: ingest session '", request.session(), "' was fenced on node ", node_id_.load(),
+        " (it wrote a partition under an epoch older than its fence; node epoch ",
+        adopted_epoch(), "); rewrite it under the new map"));
   }
   const uint64_t have = state->session->rows_appended();
   if (state->failed || have != request.expected_rows()) {
-    state->session.reset();
+    close();
     return absl::AbortedError(absl::StrCat("ingest session '", request.session(), "' holds ", have,
                                            " rows, the writer expects ", request.expected_rows(),
                                            state->failed ? " (an append failed)" : "",
                                            "; rewrite it"));
   }
   absl::Status s = state->session->Commit();
-  state->session.reset();
+  close();
   if (!s.ok()) return s;
   if (metrics_ != nullptr) metrics_->rows_written->Increment(static_cast<double>(have));
   response->set_rows_ingested(have);
@@ -241,6 +265,28 @@ absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
     if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("row ", r, ": ", s.message()));
   }
   const std::span<const storage::RowWrite> rows(reused.data(), n);
+
+  // Fencing: the check and the write run under one adopted map.
+  std::shared_lock<DrainLock> drain(drain_);
+  auto map = MapOrUnavailable();
+  if (!map.ok()) return map.status();
+  const client::ClusterMapView& replicas = **map;
+  const uint32_t self = node_id_.load(std::memory_order_relaxed);
+  thread_local std::vector<uint32_t> partitions;
+  partitions.resize(n);
+  for (size_t r = 0; r < n; ++r) {
+    if (!replicas.has_partitions()) return StaleMap(replicas, 0, "has a map without");
+    const uint32_t p = PartitionOf(rows[r].entity_key, replicas.num_partitions());
+    partitions[r] = p;
+    if (r > 0 && p == partitions[r - 1]) continue;
+    if (!replicas.OwnsOrReceives(self, p)) return StaleMap(replicas, p, "neither owns nor receives");
+    if (request.epoch() < replicas.FenceOf(p)) {
+      return StaleMap(replicas, p,
+                      absl::StrCat("refuses a write at epoch ", request.epoch(), " (fence ",
+                                   replicas.FenceOf(p), ") to"));
+    }
+  }
+
   if (!request.ingest_session().empty()) {
     auto state = SessionFor(request, request.schema_version());
     if (!state.ok()) return state.status();
@@ -250,13 +296,32 @@ absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
       return absl::FailedPreconditionError(
           absl::StrCat("ingest session '", request.ingest_session(), "' failed before"));
     }
+    {
+      // Recorded before the append: a barrier counts the session stale from
+      // the moment its rows may be staged.
+      std::lock_guard<std::mutex> lock(ingest_mu_);
+      if (session.fenced) {
+        return absl::AbortedError(absl::StrCat(
+            "stale map: ingest session '", request.ingest_session(), "' was fenced on node ",
+            self, " (node epoch ", replicas.epoch(), "); rewrite it under the new map"));
+      }
+      if (session.closing) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("ingest session '", request.ingest_session(), "' is being committed"));
+      }
+      for (size_t r = 0; r < n; ++r) {
+        if (r > 0 && partitions[r] == partitions[r - 1]) continue;
+        auto [it, inserted] = session.min_epoch.emplace(partitions[r], request.epoch());
+        if (!inserted) it->second = std::min(it->second, request.epoch());
+      }
+    }
     session.last_used = std::chrono::steady_clock::now();
     if (absl::Status s = session.session->Append(rows); !s.ok()) {
       session.failed = true;
       return s;
     }
     response->set_rows_written(n);
-    response->set_epoch(cluster_->epoch());
+    response->set_epoch(replicas.epoch());
     return absl::OkStatus();  // counted in rows_written when committed
   }
   const std::vector<storage::RowWrite> sorted = SortedByToken(std::span(reused.data(), n));
@@ -265,7 +330,7 @@ absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
   }
   if (metrics_ != nullptr) metrics_->rows_written->Increment(static_cast<double>(n));
   response->set_rows_written(n);
-  response->set_epoch(cluster_->epoch());
+  response->set_epoch(replicas.epoch());
   return absl::OkStatus();
 }
 

@@ -981,6 +981,15 @@ class RowStore::Impl {
   }
 
   rocksdb::DB* db() const { return db_.get(); }
+
+  std::vector<rocksdb::ColumnFamilyHandle*> ViewFamilies() const {
+    std::shared_lock lock(mu_);
+    std::vector<rocksdb::ColumnFamilyHandle*> families;
+    for (const auto& [name, v] : views_) {
+      if (v.cf != nullptr) families.push_back(v.cf);
+    }
+    return families;
+  }
   const RowStoreOptions& options() const { return options_; }
 
  private:
@@ -1103,6 +1112,10 @@ absl::Status RowStore::CompactView(std::string_view view) { return impl_->Compac
 std::vector<std::string> RowStore::ViewNames() const { return impl_->ViewNames(); }
 
 rocksdb::DB* RowStore::rocks() const { return impl_->db(); }
+
+std::vector<rocksdb::ColumnFamilyHandle*> RowStore::ViewFamilies() const {
+  return impl_->ViewFamilies();
+}
 
 const RowStoreOptions& RowStore::options() const { return impl_->options(); }
 

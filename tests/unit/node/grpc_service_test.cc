@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/synchronization/notification.h"
+#include "absl/strings/str_cat.h"
 #include "node_test_util.h"
 #include "quiver/storage/row_store.h"
 
@@ -17,6 +18,7 @@ namespace {
 using testing::BuildIndex;
 using testing::OpenTestStore;
 using testing::FakeCluster;
+using testing::OwnEverything;
 using testing::TempDir;
 
 class GrpcServiceTest : public ::testing::Test {
@@ -30,6 +32,7 @@ class GrpcServiceTest : public ::testing::Test {
     r.set_version(1);
     cluster_.current = BuildIndex(r);
     handler_ = std::make_unique<RequestHandler>(store_.get(), &cluster_);
+    OwnEverything(*handler_);
     service_ = std::make_unique<NodeGrpcService>(handler_.get(), nullptr);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
@@ -89,6 +92,49 @@ TEST_F(GrpcServiceTest, GarbageBytesAreRejectedAndTheServerKeepsServing) {
   quiver::v1::HealthResponse health;
   EXPECT_TRUE(stub->Health(&ctx, quiver::v1::HealthRequest(), &health).ok());
   EXPECT_EQ(health.epoch(), 7u);
+}
+
+TEST_F(GrpcServiceTest, AdoptMapMovesTheNodeToTheNewMapAndRefusalsAreAborted) {
+  auto stub = quiver::v1::NodeService::NewStub(channel_);
+  // Epoch 9: node 2 took every partition from node 1.
+  quiver::v1::AdoptMapRequest adopt;
+  adopt.mutable_map()->set_epoch(9);
+  adopt.mutable_map()->set_num_partitions(16);
+  for (uint32_t id : {1u, 2u}) {
+    auto* n = adopt.mutable_map()->add_nodes();
+    n->set_id(id);
+    n->set_address(absl::StrCat("n", id, ":1"));
+    n->set_state(quiver::v1::UP);
+  }
+  for (int p = 0; p < 16; ++p) {
+    auto* part = adopt.mutable_map()->add_partitions();
+    part->add_node_ids(2);
+    part->set_fence_epoch(9);
+  }
+  adopt.set_drain_timeout_ms(100);
+  quiver::v1::AdoptMapResponse adopted;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->AdoptMap(&ctx, adopt, &adopted).ok());
+  }
+  EXPECT_EQ(adopted.epoch(), 9u);
+  EXPECT_EQ(adopted.sessions_fenced(), 0u);
+  grpc::ClientContext ctx;
+  quiver::v1::GetRequest request;
+  auto* lookup = request.add_lookups();
+  lookup->set_view("missing");
+  lookup->add_entity_keys("k");
+  quiver::v1::GetResponse response;
+  grpc::Status s = stub->Get(&ctx, request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(s.error_message().rfind("stale map:", 0), 0u) << s.error_message();
+  // A map that does not build is refused and changes nothing.
+  adopt.mutable_map()->set_epoch(10);
+  adopt.mutable_map()->mutable_partitions(0)->add_node_ids(99);
+  grpc::ClientContext bad;
+  EXPECT_EQ(stub->AdoptMap(&bad, adopt, &adopted).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(handler_->adopted_epoch(), 9u);
 }
 
 TEST(StatusConversionTest, CodesAndMessagesRoundTrip) {

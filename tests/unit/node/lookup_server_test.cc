@@ -41,6 +41,7 @@ using testing::AddFeature;
 using testing::AddSingleEntityView;
 using testing::BuildIndex;
 using testing::FakeCluster;
+using testing::OwnEverything;
 using testing::OpenTestStore;
 using testing::TempDir;
 
@@ -157,6 +158,7 @@ class LookupServerTest : public ::testing::Test {
     AddFeature(view, "name", quiver::v1::STRING);
     cluster_.current = BuildIndex(r);
     handler_ = std::make_unique<RequestHandler>(store_.get(), &cluster_);
+    OwnEverything(*handler_);
     ASSERT_TRUE(handler_->SyncViews(*cluster_.current).ok());
     // Even users are present; odd ones are not.
     quiver::v1::WriteRequest write;

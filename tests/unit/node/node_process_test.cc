@@ -42,7 +42,9 @@ class FakeCoordinator final : public quiver::v1::CoordinatorService::Service {
     auto* node = map_.add_nodes();
     node->set_id(id);
     node->set_address(request->address());
-    node->set_state(quiver::v1::UP);
+    node->set_state(state_);
+    node->set_recovery(recovery_);
+    node->set_recovery_fenced(recovery_fenced_);
     for (uint32_t p = 0; p < map_.num_partitions(); ++p) map_.add_partitions()->add_node_ids(id);
     map_.set_epoch(map_.epoch() + 1);
     known_ = true;
@@ -50,13 +52,18 @@ class FakeCoordinator final : public quiver::v1::CoordinatorService::Service {
     *response->mutable_map() = map_;
     return grpc::Status::OK;
   }
-  grpc::Status Heartbeat(grpc::ServerContext*, const quiver::v1::HeartbeatRequest*,
+  grpc::Status Heartbeat(grpc::ServerContext*, const quiver::v1::HeartbeatRequest* request,
                          quiver::v1::HeartbeatResponse* response) override {
     std::lock_guard<std::mutex> lock(mu_);
     ++heartbeats_;
     if (!known_) return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown node");
+    heartbeat_requests_.push_back(*request);
     response->set_epoch(map_.epoch());
     response->set_registry_version(registry_.version());
+    response->set_state(state_);
+    response->set_recovery(recovery_);
+    response->set_recovery_fenced(recovery_fenced_);
+    for (const auto& t : streams_) *response->add_streams() = t;
     return grpc::Status::OK;
   }
   grpc::Status GetClusterMap(grpc::ServerContext*, const quiver::v1::GetClusterMapRequest*,
@@ -92,6 +99,11 @@ class FakeCoordinator final : public quiver::v1::CoordinatorService::Service {
   quiver::v1::Registry registry_;
   bool known_ = false;
   int heartbeats_ = 0;
+  quiver::v1::NodeState state_ = quiver::v1::UP;
+  uint64_t recovery_ = 0;
+  uint64_t recovery_fenced_ = 0;
+  std::vector<quiver::v1::StreamTask> streams_;
+  std::vector<quiver::v1::HeartbeatRequest> heartbeat_requests_;
   std::vector<quiver::v1::RegisterRequest> register_requests_;
   std::deque<quiver::v1::MaterializationTask> tasks_;
   std::vector<quiver::v1::CompleteTaskRequest> completed_;
@@ -269,6 +281,107 @@ TEST_F(NodeProcessTest, MaterializesALeasedTaskIntoItsOwnStore) {
   EXPECT_EQ(row.status(), quiver::v1::PRESENT);
   EXPECT_EQ(row.values(0).int64_val(), 87);
   EXPECT_EQ(row.event_ts_us(), kBaseUs + 87LL * 60 * 1000000);
+}
+
+TEST_F(NodeProcessTest, RepairsARecoveryOnlyOnceItIsFenced) {
+  StartCoordinator(16);
+  {
+    std::lock_guard<std::mutex> lock(coordinator_->mu_);
+    coordinator_->state_ = quiver::v1::RECOVERING;
+    coordinator_->recovery_ = 3;
+    coordinator_->recovery_fenced_ = 2;  // the barrier of recovery 3 is not complete
+  }
+  auto node = Node::Start(Options());
+  ASSERT_TRUE(node.ok()) << node.status();
+  ASSERT_TRUE(WaitFor([&] { return coordinator_->heartbeat_requests_.size() >= 5; }));
+  {
+    std::lock_guard<std::mutex> lock(coordinator_->mu_);
+    for (const auto& hb : coordinator_->heartbeat_requests_) EXPECT_EQ(hb.repaired_recovery(), 0u);
+    coordinator_->recovery_fenced_ = 3;
+  }
+  // A single node has no peer to copy from: the repair completes at once.
+  EXPECT_TRUE(WaitFor([&] {
+    return !coordinator_->heartbeat_requests_.empty() &&
+           coordinator_->heartbeat_requests_.back().repaired_recovery() == 3;
+  }));
+}
+
+TEST_F(NodeProcessTest, RunsTheStreamsItIsHandedAndReportsThem) {
+  StartCoordinator(16);
+  {
+    std::lock_guard<std::mutex> lock(coordinator_->mu_);
+    quiver::v1::Registry& r = coordinator_->registry_;
+    r.set_project("test");
+    r.set_version(2);
+    auto* view = AddSingleEntityView(&r, {.entity = "user", .join_key = "user_id",
+                                          .source = "events", .path = "/nonexistent.parquet",
+                                          .view = "user_clicks"});
+    AddFeature(view, "clicks", quiver::v1::INT64);
+  }
+  auto node = Node::Start(Options());
+  ASSERT_TRUE(node.ok()) << node.status();
+  {
+    // The node streams a partition it owns from itself: the wiring (heartbeat
+    // -> Streamer -> ScanPartitions over gRPC -> MergeStreamed -> report).
+    std::lock_guard<std::mutex> lock(coordinator_->mu_);
+    quiver::v1::StreamTask task;
+    task.set_move_id(5);
+    task.set_partition(3);
+    task.set_source(1);
+    task.set_source_address((*node)->listen_address());
+    task.set_attempt(1);
+    coordinator_->streams_.push_back(task);
+  }
+  EXPECT_TRUE(WaitFor([&] {
+    if (coordinator_->heartbeat_requests_.empty()) return false;
+    const auto& hb = coordinator_->heartbeat_requests_.back();
+    return hb.streams_size() == 1 && hb.streams(0).done();
+  }));
+  size_t seen = 0;
+  {
+    std::lock_guard<std::mutex> lock(coordinator_->mu_);
+    const auto& report = coordinator_->heartbeat_requests_.back().streams(0);
+    EXPECT_EQ(report.move_id(), 5u);
+    EXPECT_EQ(report.attempt(), 1u);
+    EXPECT_TRUE(report.error().empty()) << report.error();
+    coordinator_->streams_.clear();
+    seen = coordinator_->heartbeat_requests_.size();
+  }
+  // Not listed any more: forgotten, no more reports.
+  EXPECT_TRUE(WaitFor([&] {
+    return coordinator_->heartbeat_requests_.size() > seen + 1 &&
+           coordinator_->heartbeat_requests_.back().streams_size() == 0;
+  }));
+}
+
+TEST_F(NodeProcessTest, APushedMapIsAdoptedAndTheClientRefreshes) {
+  StartCoordinator(16);
+  auto node = Node::Start(Options());
+  ASSERT_TRUE(node.ok()) << node.status();
+  quiver::v1::AdoptMapRequest request;
+  {
+    std::lock_guard<std::mutex> lock(coordinator_->mu_);
+    coordinator_->map_.set_epoch(coordinator_->map_.epoch() + 10);
+    for (auto& p : *coordinator_->map_.mutable_partitions()) p.set_fence_epoch(coordinator_->map_.epoch());
+    *request.mutable_map() = coordinator_->map_;
+  }
+  auto stub = quiver::v1::NodeService::NewStub(grpc::CreateChannel(
+      (*node)->listen_address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  quiver::v1::AdoptMapResponse response;
+  ASSERT_TRUE(stub->AdoptMap(&ctx, request, &response).ok());
+  EXPECT_EQ(response.epoch(), request.map().epoch());
+  EXPECT_EQ(response.sessions_waited() + response.sessions_fenced(), 0u);
+  // The node's own client catches up (its heartbeats carry its map's epoch).
+  EXPECT_TRUE(WaitFor([&] {
+    return !coordinator_->heartbeat_requests_.empty() &&
+           coordinator_->heartbeat_requests_.back().epoch() == request.map().epoch();
+  }));
+  // A map that does not build is refused.
+  request.mutable_map()->set_num_partitions(5);
+  grpc::ClientContext bad_ctx;
+  EXPECT_EQ(stub->AdoptMap(&bad_ctx, request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "common/temp_dir.h"
 #include "quiver.pb.h"
+#include "quiver/client/cluster_map.h"
 #include "quiver/client/registry_index.h"
 #include "quiver/node/request_handler.h"
 #include "quiver/storage/row_store.h"
@@ -32,13 +33,38 @@ class FakeCluster final : public ClusterView {
     if (next != nullptr) current = std::exchange(next, nullptr);
     return absl::OkStatus();
   }
-  uint64_t epoch() const override { return epoch_value; }
 
   std::shared_ptr<const client::RegistryIndex> current;
   std::shared_ptr<const client::RegistryIndex> next;
-  uint64_t epoch_value = 7;
   int refreshes = 0;
 };
+
+// The epoch of the map OwnAllMap gives the tests' handlers.
+inline constexpr uint64_t kTestEpoch = 7;
+
+// A cluster map of `q` partitions in which node `self` (UP, at `address`)
+// owns every partition, with no fences: what a single-node cluster sees.
+inline std::shared_ptr<const client::ClusterMapView> OwnAllMap(uint32_t self, uint32_t q = 16,
+                                                               uint64_t epoch = kTestEpoch,
+                                                               const std::string& address = "n1:1") {
+  quiver::v1::ClusterMap m;
+  m.set_epoch(epoch);
+  m.set_num_partitions(q);
+  auto* n = m.add_nodes();
+  n->set_id(self);
+  n->set_address(address);
+  n->set_state(quiver::v1::UP);
+  for (uint32_t p = 0; p < q; ++p) m.add_partitions()->add_node_ids(self);
+  auto view = client::ClusterMapView::Build(m);
+  if (!view.ok()) std::abort();
+  return std::make_shared<const client::ClusterMapView>(*std::move(view));
+}
+
+// Gives `handler` node id `self` and a map in which it owns every partition.
+inline void OwnEverything(RequestHandler& handler, uint32_t self = 1, uint32_t q = 16) {
+  handler.set_node_id(self);
+  if (!handler.AdoptMap(OwnAllMap(self, q))) std::abort();
+}
 
 inline quiver::v1::FeatureSpec* AddFeature(quiver::v1::FeatureView* view, const std::string& name,
                                            quiver::v1::ValueType type) {

@@ -21,6 +21,7 @@ using testing::AddFeature;
 using testing::AddSingleEntityView;
 using testing::BuildIndex;
 using testing::FakeCluster;
+using testing::OwnEverything;
 using testing::OpenTestStore;
 using testing::TempDir;
 
@@ -104,6 +105,7 @@ class RepairTest : public ::testing::Test {
       stores_[i] = *std::move(store);
       clusters_[i].current = index_;
       handlers_[i] = std::make_unique<RequestHandler>(stores_[i].get(), &clusters_[i]);
+      OwnEverything(*handlers_[i], static_cast<uint32_t>(i + 1));
       ASSERT_TRUE(handlers_[i]->SyncViews(*index_).ok());
     }
   }

@@ -22,6 +22,7 @@ using testing::AddSingleEntityView;
 using testing::BuildIndex;
 using testing::OpenTestStore;
 using testing::FakeCluster;
+using testing::OwnEverything;
 using testing::TempDir;
 
 constexpr int64_t kHourUs = 3600LL * 1000 * 1000;
@@ -72,6 +73,7 @@ class RequestHandlerTest : public ::testing::Test {
     store_ = *std::move(store);
     cluster_.current = BuildIndex(MakeRegistry(1));
     handler_ = std::make_unique<RequestHandler>(store_.get(), &cluster_);
+    OwnEverything(*handler_);
     ASSERT_TRUE(handler_->SyncViews(*cluster_.current).ok());
   }
 

@@ -39,6 +39,9 @@ class NodeGrpcService final : public quiver::v1::NodeService::Service {
                       quiver::v1::BackupResponse* response) override;
   grpc::Status MergeRows(grpc::ServerContext* context, const quiver::v1::MergeRowsRequest* request,
                          quiver::v1::MergeRowsResponse* response) override;
+  // The barrier (RequestHandler::HandleAdoptMap); blocks up to the drain timeout.
+  grpc::Status AdoptMap(grpc::ServerContext* context, const quiver::v1::AdoptMapRequest* request,
+                        quiver::v1::AdoptMapResponse* response) override;
   grpc::Status Health(grpc::ServerContext* context, const quiver::v1::HealthRequest* request,
                       quiver::v1::HealthResponse* response) override;
 

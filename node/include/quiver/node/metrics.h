@@ -24,6 +24,11 @@ struct NodeMetrics {
   prometheus::Counter* repaired_rows;      // rows copied from peers by repair
   prometheus::Counter* tasks_done;
   prometheus::Counter* tasks_failed;
+  prometheus::Counter* streamed_rows;       // rows merged by streams (rebalancing targets)
+  prometheus::Counter* streamed_bytes;      // bytes of keys and values merged by streams
+  prometheus::Counter* streams_done;        // stream attempts completed
+  prometheus::Counter* partitions_cleaned;  // partitions deleted after leaving this node
+  prometheus::Gauge* streams_running;       // streams known and not done
   prometheus::Gauge* partitions_held;  // partitions listing this node as a replica
   prometheus::Gauge* map_epoch;
   prometheus::Gauge* registry_version;

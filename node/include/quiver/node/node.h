@@ -1,7 +1,10 @@
 // Node: the quiver-node process assembled from its parts — the RowStore, the
 // NodeService gRPC server, registration and heartbeats with the coordinator,
-// registry sync, the metrics endpoint, the materialization worker and the
-// lean lookup server (lookup_server.h: Get frames over plain TCP).
+// registry sync, the metrics endpoint, the materialization worker, the
+// lean lookup server (lookup_server.h: Get frames over plain TCP) and the
+// partition streams of rebalancing (streamer.h). The handler adopts the
+// client's map after every refresh, the registration's map, and maps the
+// coordinator pushes (NodeService.AdoptMap, after which the client refreshes).
 //
 // Start-up order: fetch the cluster map's partition count Q (the store's Q is
 // persisted in DATA_DIR/num_partitions and must match it), open RocksDB under
@@ -49,6 +52,9 @@ struct NodeOptions {
   // threads (--offline-threads; 0: one per core). unit: MiB.
   uint64_t offline_memory_mb = 512;
   int offline_threads = 0;
+  // --stream-mb-per-s: throttle of partition streams (rebalancing; the
+  // node is their target). unit: MiB per second; 0 means unlimited.
+  uint32_t stream_mb_per_s = 200;
 };
 
 // Parses the command line (and --config FILE). Errors: kInvalidArgument naming

@@ -57,6 +57,8 @@ struct RepairStats {
 
 // Copies every online view of `registry` over the ranges of PlanRepair.
 // `page_bytes` is the page size asked for (ScanPartitionsRequest.max_bytes).
+// Every request carries map.epoch() (a source refuses older epochs than its
+// partitions' fences with kAborted: refresh the map and repair again).
 // `cancelled` (may be empty) is polled between pages.
 // Errors: the first failure of a page read or a merge (the repair is then
 // incomplete and must be run again), kCancelled. A view unknown to the

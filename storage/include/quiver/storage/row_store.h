@@ -55,6 +55,7 @@
 #include "quiver/keys/value.h"
 
 namespace rocksdb {
+class ColumnFamilyHandle;
 class DB;
 }
 
@@ -332,6 +333,22 @@ class RowStore {
   // row, naming its index), kInternal (RocksDB).
   absl::Status MergeRaw(std::string_view view, std::span<const RawRow> rows);
 
+  // Rebalancing cleanup (docs/architecture.md, "Cleanup"): deletes every row
+  // of `partitions` in every view's column family, one RocksDB DeleteRange of
+  // each run of consecutive partitions' key prefixes (u32 big-endian
+  // partition), so it costs a range tombstone per run, not a write per row;
+  // compactions reclaim the space later. Duplicates and any order are
+  // accepted; an empty span is a no-op. Not atomic across views (a failure
+  // may leave some views deleted; deleting again is harmless). Blocks on the
+  // WAL write. Errors: kInvalidArgument (a partition >= num_partitions;
+  // nothing deleted), kResourceExhausted (disk full), kInternal (RocksDB).
+  absl::Status DeletePartitions(std::span<const uint32_t> partitions);
+
+  // The partitions that hold at least one stored row in some view (expired
+  // rows and rows of any schema version included), ascending. One seek per
+  // non-empty partition per view. Errors: kInternal (RocksDB).
+  absl::StatusOr<std::vector<uint32_t>> PartitionsWithRows();
+
   // Forces a full compaction of `view` (runs the TTL filter now). Rows the
   // filter cannot parse are kept (reads report them as kDataLoss).
   absl::Status CompactView(std::string_view view);
@@ -386,6 +403,9 @@ class RowStore {
   class Impl;
   explicit RowStore(std::unique_ptr<Impl> impl);
   rocksdb::DB* rocks() const;                // for row_store_backup.cc
+  // Every view's column family, for row_store_partitions.cc; the handles
+  // live as long as the store.
+  std::vector<rocksdb::ColumnFamilyHandle*> ViewFamilies() const;
   const RowStoreOptions& options() const;  // for row_store_backup.cc
   std::unique_ptr<Impl> impl_;
   std::mutex backup_mu_;  // one CreateBackup at a time
