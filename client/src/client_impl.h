@@ -87,6 +87,11 @@ class ClientImpl final : public Client {
   // others, so a hung node costs one attempt timeout, not one per call.
   std::vector<uint32_t> SuspectNodes() const { return breaker_.Open(Clock::now()); }
 
+  // One lookup over `snap`; sets *stale when a node refused rows as routed
+  // by a stale map.
+  absl::StatusOr<OnlineResponse> Lookup(const OnlineRequest& request, const Snapshot& snap,
+                                        Clock::time_point deadline, bool* stale);
+
   absl::Status WriteRows(const Snapshot& snap, const std::string& view, uint32_t schema_version,
                          const std::vector<EncodedRow>& rows, const WriteOptions& options);
 

@@ -133,6 +133,9 @@ struct ReadHooks {
   std::function<bool()> take_hedge;
   // A call to `node` overran its hedge delay (the node is marked slow).
   std::function<void(uint32_t node)> on_slow;
+  // A node refused rows as routed by a stale map (ABORTED: it does not own
+  // their partition any more).
+  std::function<void()> on_stale;
 };
 
 // The lookup of one request: owns the items and the in-flight calls. `Fanout`
@@ -427,6 +430,7 @@ absl::Status ReadCall<Fanout>::Run(const ReadHooks& hooks) {
     } else {
       last_error_ = absl::StrCat("node ", call->node, ": ", call->status.error_message(),
                                  " (grpc code ", static_cast<int>(call->status.error_code()), ")");
+      if (call->status.error_code() == grpc::StatusCode::ABORTED) hooks.on_stale();
       if (IsFinal(call->status.error_code())) {
         final_error_ = absl::InvalidArgumentError(last_error_);
         for (uint32_t id : call->items) Fail(id);
@@ -465,7 +469,22 @@ absl::Status ReadCall<Fanout>::Run(const ReadHooks& hooks) {
 absl::StatusOr<OnlineResponse> ClientImpl::GetOnlineFeatures(const OnlineRequest& request) {
   const auto deadline =
       DeadlineAfter(request.deadline.count() > 0 ? request.deadline : options_.default_deadline);
-  const Snapshot snap = Take();
+  bool stale = false;
+  absl::StatusOr<OnlineResponse> response = Lookup(request, Take(), deadline, &stale);
+  // A node refused rows because this client's map is older than a move's
+  // flip: fetch the map and look up again with what is left of the deadline
+  // (docs/architecture.md, "Rebalancing and epoch fencing").
+  for (int retry = 0; retry < 2 && !response.ok() && stale && Clock::now() < deadline; ++retry) {
+    if (!Refresh().ok()) break;
+    stale = false;
+    response = Lookup(request, Take(), deadline, &stale);
+  }
+  return response;
+}
+
+absl::StatusOr<OnlineResponse> ClientImpl::Lookup(const OnlineRequest& request,
+                                                  const Snapshot& snap,
+                                                  Clock::time_point deadline, bool* stale) {
   if (request.features.empty() == request.feature_service.empty()) {
     return absl::InvalidArgumentError("set exactly one of features and feature_service");
   }
@@ -584,6 +603,7 @@ absl::StatusOr<OnlineResponse> ClientImpl::GetOnlineFeatures(const OnlineRequest
   };
   hooks.take_hedge = [this] { return hedger_.TakeHedge(); };
   hooks.on_slow = [this](uint32_t node) { hedger_.NoteSlow(node, Clock::now()); };
+  hooks.on_stale = [stale] { *stale = true; };
   hedger_.NoteCall();
   auto run = [&](auto& call) { return call.Run(hooks); };
   absl::Status s;

@@ -2,7 +2,9 @@
 // batched Write per node and batch in parallel, a quorum per row.
 //
 // Nodes the map marks DOWN are skipped (they count as a missing ack): waiting
-// on them would only spend the deadline. RECOVERING nodes take writes. A
+// on them would only spend the deadline. Every other node takes writes:
+// RECOVERING, JOINING and LEAVING ones too, and a partition's pending
+// replicas (a move's target) get its rows as well. A
 // replica that was DOWN comes back RECOVERING and copies what it missed from
 // its peers before it serves reads again (node/include/quiver/node/repair.h).
 // A replica that fails rows another replica took is reported to the
@@ -104,104 +106,142 @@ absl::Status ClientImpl::WriteEncoded(const std::string& view, uint32_t schema_v
   return WriteRows(Take(), view, schema_version, rows, options);
 }
 
-absl::Status ClientImpl::WriteRows(const Snapshot& snap, const std::string& view,
+absl::Status ClientImpl::WriteRows(const Snapshot& first, const std::string& view,
                                    uint32_t schema_version, const std::vector<EncodedRow>& rows,
                                    const WriteOptions& options) {
-  const ViewInfo* info = snap.registry->FindView(view);
+  const ViewInfo* info = first.registry->FindView(view);
   if (info == nullptr) return absl::NotFoundError(absl::StrCat("unknown feature view '", view, "'"));
   for (size_t i = 0; i < rows.size(); ++i) {
     if (absl::Status s = ValidateRow(*info, i, rows[i]); !s.ok()) return s;
   }
   if (rows.empty()) return absl::OkStatus();
-  const ClusterMapView& map = *snap.map;
-  if (!map.has_partitions()) {
+  if (!first.map->has_partitions()) {
     return absl::UnavailableError("cluster map has no partitions yet (no node joined)");
   }
   const auto deadline =
       DeadlineAfter(options.deadline.count() > 0 ? options.deadline : options_.default_deadline);
-
-  std::vector<uint32_t> need(rows.size());
-  std::vector<uint32_t> acks(rows.size(), 0);
-  std::vector<std::pair<uint32_t, std::vector<uint32_t>>> per_node;  // node -> rows
-  std::unordered_map<uint32_t, size_t> slot;
-  for (uint32_t i = 0; i < rows.size(); ++i) {
-    const auto replicas = map.AllReplicasOf(PartitionOf(rows[i].entity_key, map.num_partitions()));
-    need[i] = options.write_quorum > 0 ? options.write_quorum
-                                       : static_cast<uint32_t>(replicas.size() / 2 + 1);
-    for (uint32_t node : replicas) {
-      if (!map.TakesWrites(node) || map.AddressOf(node).empty()) continue;
-      auto [it, fresh] = slot.emplace(node, per_node.size());
-      if (fresh) per_node.emplace_back(node, std::vector<uint32_t>{});
-      per_node[it->second].second.push_back(i);
-    }
-  }
-
-  RpcFanout<quiver::v1::WriteResponse> fanout;
   // An ingest session takes one request per node and call: two in flight
   // could arrive out of key order.
   const bool ingest = !options.ingest_session.empty();
   const size_t batch = ingest ? rows.size() : std::max<size_t>(1, options_.write_batch_rows);
-  for (const auto& [node, node_rows] : per_node) {
-    auto stub = StubFor(map.AddressOf(node));
-    for (size_t begin = 0; begin < node_rows.size(); begin += batch) {
-      const size_t end = std::min(node_rows.size(), begin + batch);
-      auto* call = fanout.NewCall(node, deadline);
-      quiver::v1::WriteRequest req;
-      req.set_view(view);
-      req.set_schema_version(schema_version);
-      if (ingest) req.set_ingest_session(options.ingest_session);
-      std::string* wire = req.mutable_packed_rows();
-      size_t bytes = 0;
-      for (size_t k = begin; k < end; ++k) {
-        const EncodedRow& row = rows[node_rows[k]];
-        bytes += 24 + row.entity_key.size() + row.packed_values.size();
-      }
-      wire->reserve(bytes);
-      std::string scratch;
-      for (size_t k = begin; k < end; ++k) {
-        AppendWire(rows[node_rows[k]], &scratch, wire);
-        call->items.push_back(node_rows[k]);
-      }
-      fanout.Start(call, [&](grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
-        return stub->PrepareAsyncWrite(ctx, req, cq);
-      });
-    }
-  }
 
+  // Rounds: every row goes to the owners and pending replicas of its
+  // partition in the current map (docs/architecture.md, "Rebalancing and
+  // epoch fencing"). A node that refuses rows as routed by a stale map
+  // (ABORTED) makes the client fetch the map and send those rows again to
+  // the new map's replicas that have not acknowledged them yet.
+  std::shared_ptr<const ClusterMapView> map = first.map;
+  std::vector<std::vector<uint32_t>> acked_by(rows.size());
+  std::vector<uint32_t> todo(rows.size());
+  for (uint32_t i = 0; i < rows.size(); ++i) todo[i] = i;
   std::string last_error;
   std::vector<std::tuple<uint32_t, std::vector<uint32_t>, std::string>> failed;
-  while (fanout.outstanding() > 0) {
-    auto* call = fanout.Next(deadline);
-    if (call == nullptr) {
-      last_error = "deadline exceeded";
-      for (auto* c : fanout.CancelAndDrain()) failed.emplace_back(c->node, c->items, last_error);
-      break;
+  constexpr int kMaxRounds = 4;
+  for (int round = 0; round < kMaxRounds && !todo.empty(); ++round) {
+    std::vector<std::pair<uint32_t, std::vector<uint32_t>>> per_node;  // node -> rows
+    std::unordered_map<uint32_t, size_t> slot;
+    for (uint32_t i : todo) {
+      const uint32_t p = PartitionOf(rows[i].entity_key, map->num_partitions());
+      auto route = [&](uint32_t node) {
+        if (!map->TakesWrites(node) || map->AddressOf(node).empty()) return;
+        if (std::find(acked_by[i].begin(), acked_by[i].end(), node) != acked_by[i].end()) return;
+        auto [it, fresh] = slot.emplace(node, per_node.size());
+        if (fresh) per_node.emplace_back(node, std::vector<uint32_t>{});
+        per_node[it->second].second.push_back(i);
+      };
+      for (uint32_t node : map->AllReplicasOf(p)) route(node);
+      for (uint32_t node : map->PendingOf(p)) route(node);
     }
-    if (call->status.ok()) {
-      NoteEpoch(call->response.epoch());
-      for (uint32_t i : call->items) ++acks[i];
-      if (ingest) {
-        absl::MutexLock lock(&ingest_mu_);
-        ingest_acks_[options.ingest_session][call->node] += call->items.size();
+    RpcFanout<quiver::v1::WriteResponse> fanout;
+    for (const auto& [node, node_rows] : per_node) {
+      auto stub = StubFor(map->AddressOf(node));
+      for (size_t begin = 0; begin < node_rows.size(); begin += batch) {
+        const size_t end = std::min(node_rows.size(), begin + batch);
+        auto* call = fanout.NewCall(node, deadline);
+        quiver::v1::WriteRequest req;
+        req.set_view(view);
+        req.set_schema_version(schema_version);
+        req.set_epoch(map->epoch());
+        if (ingest) req.set_ingest_session(options.ingest_session);
+        std::string* wire = req.mutable_packed_rows();
+        size_t bytes = 0;
+        for (size_t k = begin; k < end; ++k) {
+          const EncodedRow& row = rows[node_rows[k]];
+          bytes += 24 + row.entity_key.size() + row.packed_values.size();
+        }
+        wire->reserve(bytes);
+        std::string scratch;
+        for (size_t k = begin; k < end; ++k) {
+          AppendWire(rows[node_rows[k]], &scratch, wire);
+          call->items.push_back(node_rows[k]);
+        }
+        fanout.Start(call, [&](grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
+          return stub->PrepareAsyncWrite(ctx, req, cq);
+        });
       }
-    } else {
+    }
+    std::vector<uint32_t> stale;
+    while (fanout.outstanding() > 0) {
+      auto* call = fanout.Next(deadline);
+      if (call == nullptr) {
+        last_error = "deadline exceeded";
+        for (auto* c : fanout.CancelAndDrain()) failed.emplace_back(c->node, c->items, last_error);
+        break;
+      }
+      if (call->status.ok()) {
+        NoteEpoch(call->response.epoch());
+        for (uint32_t i : call->items) acked_by[i].push_back(call->node);
+        if (ingest) {
+          absl::MutexLock lock(&ingest_mu_);
+          ingest_acks_[options.ingest_session][call->node] += call->items.size();
+        }
+        continue;
+      }
       last_error = absl::StrCat("node ", call->node, ": ", call->status.error_message(),
                                 " (grpc code ", static_cast<int>(call->status.error_code()), ")");
-      spdlog::debug("client: write failed on {}", last_error);
-      failed.emplace_back(call->node, call->items, last_error);
+      if (call->status.error_code() == grpc::StatusCode::ABORTED) {
+        spdlog::debug("client: write refused as stale by {}; refreshing the map", last_error);
+        stale.insert(stale.end(), call->items.begin(), call->items.end());
+      } else {
+        spdlog::debug("client: write failed on {}", last_error);
+        failed.emplace_back(call->node, call->items, last_error);
+      }
     }
+    std::sort(stale.begin(), stale.end());
+    stale.erase(std::unique(stale.begin(), stale.end()), stale.end());
+    todo = std::move(stale);
+    if (todo.empty() || Clock::now() >= deadline) break;
+    if (absl::Status r = Refresh(); !r.ok()) {
+      last_error = absl::StrCat("refreshing the map after a stale-map refusal: ", r.message());
+      break;
+    }
+    map = Take().map;
   }
   // A replica that failed rows another replica took has missed writes: the
-  // coordinator marks it for repair (docs/architecture.md, "Repair"). A
-  // bulk load needs no report: its commit checks every node's row count.
+  // coordinator marks it for repair, or restarts its streams when it is a
+  // move's target (docs/architecture.md, "Repair"). A bulk load needs no
+  // report: its commit checks every node's row count.
   if (!ingest) {
     for (const auto& [node, items, error] : failed) {
-      const bool missed = std::any_of(items.begin(), items.end(), [&](uint32_t i) { return acks[i] > 0; });
+      const bool missed =
+          std::any_of(items.begin(), items.end(), [&](uint32_t i) { return !acked_by[i].empty(); });
       if (missed) ReportMissedWrites(node, error);
     }
   }
+  // The quorum: a majority (or write_quorum) of the owners in the map each
+  // row was last routed with, counted over owners only (a pending replica
+  // serves no reads yet).
   size_t below = 0;
-  for (size_t i = 0; i < rows.size(); ++i) below += acks[i] < need[i];
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto owners = map->AllReplicasOf(PartitionOf(rows[i].entity_key, map->num_partitions()));
+    const uint32_t need = options.write_quorum > 0 ? options.write_quorum
+                                                   : static_cast<uint32_t>(owners.size() / 2 + 1);
+    uint32_t acks = 0;
+    for (uint32_t node : acked_by[i]) {
+      acks += std::find(owners.begin(), owners.end(), node) != owners.end();
+    }
+    below += acks < need;
+  }
   if (below == 0) return absl::OkStatus();
   if (last_error.empty()) last_error = "not enough replicas UP";
   return absl::UnavailableError(absl::StrCat(below, " of ", rows.size(), " rows of view '", view,
@@ -254,6 +294,7 @@ absl::Status ClientImpl::FinishIngest(const std::string& session, bool commit) {
     req.set_session(session);
     req.set_expected_rows(rows);
     req.set_abort(!commit);
+    req.set_epoch(snap.map->epoch());
     fanout.Start(fanout.NewCall(node, deadline),
                  [&](grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
                    return stub->PrepareAsyncCommitIngest(ctx, req, cq);

@@ -1,5 +1,6 @@
 #include "ctl/args.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -13,9 +14,13 @@ namespace {
 
 struct CommandSpec {
   const char* name;
-  size_t positional;  // exact count
+  size_t positional;  // exact count, or the least when max_positional is larger
   std::set<std::string> flags;
+  size_t max_positional = 0;  // 0: exactly `positional`
 };
+
+// Flags that take no value (present means "true").
+bool IsBooleanFlag(const std::string& arg) { return arg == "--wait"; }
 
 const std::vector<CommandSpec>& Commands() {
   static const std::vector<CommandSpec> kCommands = {
@@ -26,7 +31,8 @@ const std::vector<CommandSpec>& Commands() {
       {"get-online", 0, {"features", "feature-service", "entities"}},
       {"push", 2, {"write-quorum"}},
       {"registry-dump", 0, {}},
-      {"nodes", 0, {}},
+      {"nodes", 0, {"wait"}, 2},
+      {"rebalance", 0, {"wait"}},
       {"backup", 1, {"dest"}},
       {"restore", 0, {"from", "scratch"}},
       {"verify", 0, {"views"}},
@@ -109,6 +115,14 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
       cl.positional.push_back(args[i]);
       continue;
     }
+    if (IsBooleanFlag(args[i])) {
+      const std::string name = args[i].substr(2);
+      if (!spec->flags.count(name)) {
+        return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " for ", cl.command));
+      }
+      cl.flags[name] = "true";
+      continue;
+    }
     std::string name, value;
     if (auto s = TakeFlag(args, &i, &name, &value); !s.ok()) return s;
     auto global = TakeGlobalFlag(name, value, &cl);
@@ -127,9 +141,25 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
     cl.help = true;
     return cl;
   }
-  if (cl.positional.size() != spec->positional) {
-    return absl::InvalidArgumentError(absl::StrCat(cl.command, " takes ", spec->positional,
-                                                   " argument(s), got ", cl.positional.size()));
+  const size_t most = std::max(spec->positional, spec->max_positional);
+  if (cl.positional.size() < spec->positional || cl.positional.size() > most) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        cl.command, " takes ", spec->positional,
+        most > spec->positional ? absl::StrCat(" to ", most) : std::string(), " argument(s), got ",
+        cl.positional.size()));
+  }
+  if (cl.command == "nodes" && !cl.positional.empty()) {
+    uint32_t id = 0;
+    const bool known = cl.positional[0] == "drain" || cl.positional[0] == "remove";
+    if (!known || cl.positional.size() != 2 || !absl::SimpleAtoi(cl.positional[1], &id) || id == 0) {
+      return absl::InvalidArgumentError(
+          "nodes takes no argument (list), or drain ID or remove ID (a node id from the list)");
+    }
+    if (cl.positional[0] == "remove" && cl.flags.count("wait")) {
+      return absl::InvalidArgumentError("nodes remove takes no --wait");
+    }
+  } else if (cl.command == "nodes" && cl.flags.count("wait")) {
+    return absl::InvalidArgumentError("--wait goes with nodes drain ID");
   }
   if (cl.command == "backup" && cl.positional[0] != "create" && cl.positional[0] != "list") {
     return absl::InvalidArgumentError(
@@ -166,7 +196,14 @@ std::string UsageText() {
          "                                 write rows (join keys, event timestamp, every feature) to\n"
          "                                 every replica; fails unless each row reached its quorum\n"
          "  registry-dump                  print the registry as JSON\n"
-         "  nodes                          list the cluster's nodes and the map epoch\n"
+         "  nodes                          list the cluster's nodes, the map epoch and move progress\n"
+         "  nodes drain ID [--wait]        move every replica off node ID (LEAVING); --wait returns\n"
+         "                                 once it holds nothing\n"
+         "  nodes remove ID                forget a drained node, or a DOWN node whose disk is gone\n"
+         "                                 (its partitions get new replicas from the survivors)\n"
+         "  rebalance [--wait]             move partitions until every node holds its share; --wait\n"
+         "                                 prints progress until nothing moves and every partition\n"
+         "                                 has R replicas serving reads\n"
          "  backup create [--dest DIR]     back up every UP node (RocksDB, incremental), the registry,\n"
          "                                 the map and the intervals, with a manifest of per-view row\n"
          "                                 counts and checksums (DIR: $QUIVER_BACKUP_DIR, else\n"

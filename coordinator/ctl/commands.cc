@@ -297,7 +297,9 @@ absl::Status RunCommand(const CommandLine& cl, std::FILE* out, std::FILE* err) {
   if (c == "get-online") return RunGetOnline(cl, out);
   if (c == "push") return RunPush(cl, out);
   if (c == "registry-dump") return RunRegistryDump(cl, out);
+  if (c == "nodes" && !cl.positional.empty()) return RunNodesChange(cl, out, err);
   if (c == "nodes") return RunNodes(cl, out);
+  if (c == "rebalance") return RunRebalance(cl, out, err);
   if (c == "backup" && cl.positional[0] == "create") return RunBackupCreate(cl, out, err);
   if (c == "backup") return RunBackupList(cl, out, err);
   if (c == "restore") return RunRestore(cl, out, err);

@@ -54,6 +54,26 @@ absl::Status RunRestore(const CommandLine& cl, std::FILE* out, std::FILE* err);
 // offline store and the client.
 absl::Status RunVerify(const CommandLine& cl, std::FILE* out, std::FILE* err);
 
+// rebalance [--wait]: asks the coordinator to plan partition moves
+// (CoordinatorService.Rebalance); prints `rebalance: planned N moves`,
+// `rebalance: N moves running` or `rebalance: nothing to move`. With --wait,
+// prints `rebalance: moved D/T partitions, R rows, X MB/s` about once a
+// second until no partition moves and every partition has R replicas serving
+// reads, then `rebalance: done moved_partitions=T rows=R seconds=S
+// mb_per_s=X`. A coordinator that restarts meanwhile is waited for (up to a
+// minute of failed polls). Errors: RPC errors.
+absl::Status RunRebalance(const CommandLine& cl, std::FILE* out, std::FILE* err);
+
+// nodes drain ID [--wait] | nodes remove ID (DrainNode / RemoveNode):
+//   drain: `node ID: LEAVING, N moves planned`; --wait then prints progress
+//   as rebalance does until the node holds nothing and nothing moves:
+//   `node ID drained: holds 0 partitions`.
+//   remove: `node ID removed` (it held nothing: forgotten), or for a DOWN
+//   node `node ID removed: N partitions get new replicas`.
+// Errors: kFailedPrecondition (draining a DOWN or RECOVERING node, removing
+// a node that is not DOWN and holds data), kNotFound, RPC errors.
+absl::Status RunNodesChange(const CommandLine& cl, std::FILE* out, std::FILE* err);
+
 }  // namespace quiver::ctl
 
 #endif  // QUIVER_COORDINATOR_CTL_OPERATIONS_H_

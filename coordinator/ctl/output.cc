@@ -20,6 +20,8 @@ const char* StateName(quiver::v1::NodeState s) {
     case quiver::v1::UP: return "UP";
     case quiver::v1::DOWN: return "DOWN";
     case quiver::v1::RECOVERING: return "RECOVERING";
+    case quiver::v1::JOINING: return "JOINING";
+    case quiver::v1::LEAVING: return "LEAVING";
     default: return "UNKNOWN";
   }
 }
@@ -128,7 +130,8 @@ std::string NodesTable(const quiver::v1::ListNodesResponse& nodes) {
             [](const auto* a, const auto* b) { return a->node().id() < b->node().id(); });
   for (const auto* n : sorted) {
     const auto& info = n->node();
-    rows.push_back({absl::StrCat(info.id()), info.address(), StateName(info.state()),
+    rows.push_back({absl::StrCat(info.id()), info.address(),
+                    info.removed() ? std::string("DOWN(removed)") : std::string(StateName(info.state())),
                     absl::StrCat(n->partitions_held()), absl::StrCat(n->partitions_preferred()),
                     info.last_heartbeat_us() == 0 ? "-" : FormatTimestamp(info.last_heartbeat_us())});
   }
@@ -146,6 +149,9 @@ std::string NodesTable(const quiver::v1::ListNodesResponse& nodes) {
     absl::StrAppend(&out, line, "\n");
   }
   absl::StrAppend(&out, "epoch=", nodes.epoch(), "\n");
+  const auto& r = nodes.rebalance();
+  absl::StrAppend(&out, "moves: active=", r.moves_active(), " done=", r.moves_done(), "/",
+                  r.moves_total(), " rows=", r.rows_streamed(), " bytes=", r.bytes_streamed(), "\n");
   return out;
 }
 

@@ -12,7 +12,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "planner.h"
+#include "moves.h"
 #include "quiver/coordinator/partition_map.h"
 #include "quiver/coordinator/repo.h"
 #include "quiver/storage/offline_store.h"
@@ -23,11 +23,6 @@ namespace quiver::coordinator {
 namespace {
 
 using quiver::v1::Job;
-
-constexpr char kPending[] = "pending";
-constexpr char kLeased[] = "leased";
-constexpr char kDone[] = "done";
-constexpr char kFailed[] = "failed";
 
 int64_t SystemNowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -73,34 +68,6 @@ bool SameSource(const quiver::v1::Registry& ra, const quiver::v1::FeatureView& a
   return sa != nullptr && sb != nullptr && sa->path() == sb->path() &&
          sa->timestamp_field() == sb->timestamp_field() &&
          sa->created_timestamp_column() == sb->created_timestamp_column();
-}
-
-// Adds [start, end) to `view`'s intervals, merging overlapping and adjacent ones.
-void MergeInterval(quiver::v1::CoordinatorState* state, const std::string& view, int64_t start,
-                   int64_t end) {
-  quiver::v1::ViewIntervals* vi = nullptr;
-  for (auto& x : *state->mutable_intervals()) {
-    if (x.view() == view) vi = &x;
-  }
-  if (!vi) {
-    vi = state->add_intervals();
-    vi->set_view(view);
-  }
-  std::vector<std::pair<int64_t, int64_t>> all{{start, end}};
-  for (const auto& i : vi->intervals()) all.emplace_back(i.start_us(), i.end_us());
-  std::sort(all.begin(), all.end());
-  vi->clear_intervals();
-  for (const auto& [s, e] : all) {
-    const int n = vi->intervals_size();
-    if (n > 0 && s <= vi->intervals(n - 1).end_us()) {
-      auto* last = vi->mutable_intervals(n - 1);
-      last->set_end_us(std::max(last->end_us(), e));
-    } else {
-      auto* i = vi->add_intervals();
-      i->set_start_us(s);
-      i->set_end_us(e);
-    }
-  }
 }
 
 }  // namespace
@@ -165,9 +132,12 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOption
                    "apply to new clusters only)",
                    state.map().num_partitions(), state.map().replication_factor());
     }
+    // Nodes that were not DOWN get a fresh grace period.
     const int64_t now = c->Now();
-    for (auto& node : *state.mutable_map()->mutable_nodes()) {
-      if (node.state() != quiver::v1::DOWN) node.set_last_heartbeat_us(now);
+    absl::MutexLock hb(&c->hb_mu_);
+    for (const auto& node : state.map().nodes()) {
+      c->heartbeats_[node.id()] =
+          node.state() != quiver::v1::DOWN ? now : node.last_heartbeat_us();
     }
     spdlog::info("loaded state: registry version {}, {} nodes, epoch {}, {} jobs",
                  state.registry().version(), state.map().nodes_size(), state.map().epoch(),
@@ -181,201 +151,359 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Open(CoordinatorOption
   return c;
 }
 
-absl::Status Coordinator::Persist() {
-  PruneJobs();
-  absl::Status s = WriteStateFile(options_.data_dir + "/state.pb", state_);
+
+
+absl::Status Coordinator::Persist(quiver::v1::CoordinatorState& state) {
+  PruneJobs(state);
+  absl::Status s = fail_persist_.load()
+                       ? absl::InternalError("persisting state failed (injected by a test)")
+                       : WriteStateFile(options_.data_dir + "/state.pb", state);
   if (!s.ok()) spdlog::error("persisting state failed: {}", s.ToString());
   return s;
 }
 
-quiver::v1::NodeInfo* Coordinator::FindNode(uint32_t id) {
-  for (auto& n : *state_.mutable_map()->mutable_nodes()) {
+absl::Status Coordinator::Mutate(const Change& change) {
+  absl::MutexLock writer(&write_mu_);
+  quiver::v1::CoordinatorState next = Snapshot();
+  absl::StatusOr<bool> changed = change(next);
+  if (!changed.ok()) return changed.status();
+  if (!*changed) return absl::OkStatus();
+  // Disk first: readers keep seeing the old state while it is written, and
+  // keep it when writing fails.
+  if (absl::Status s = Persist(next); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  state_.Swap(&next);
+  return absl::OkStatus();
+}
+
+quiver::v1::CoordinatorState Coordinator::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return state_;
+}
+
+void Coordinator::FailPersistForTesting(bool fail) { fail_persist_.store(fail); }
+
+quiver::v1::NodeInfo* Coordinator::FindNode(quiver::v1::CoordinatorState& s, uint32_t id) {
+  for (auto& n : *s.mutable_map()->mutable_nodes()) {
     if (n.id() == id) return &n;
   }
   return nullptr;
 }
 
-Job* Coordinator::FindJob(uint64_t id) {
-  for (auto& j : *state_.mutable_jobs()) {
-    if (j.id() == id) return &j;
-  }
-  return nullptr;
+int64_t Coordinator::LastHeartbeat(uint32_t id) const {
+  absl::MutexLock lock(&hb_mu_);
+  auto it = heartbeats_.find(id);
+  return it == heartbeats_.end() ? 0 : it->second;
 }
 
-void Coordinator::RecomputeMap() {
-  auto* map = state_.mutable_map();
+void Coordinator::Beat(uint32_t id, int64_t now) {
+  absl::MutexLock lock(&hb_mu_);
+  heartbeats_[id] = now;
+}
+
+void Coordinator::FillHeartbeats(quiver::v1::ClusterMap* map) const {
+  absl::MutexLock lock(&hb_mu_);
+  for (auto& n : *map->mutable_nodes()) {
+    if (auto it = heartbeats_.find(n.id()); it != heartbeats_.end()) n.set_last_heartbeat_us(it->second);
+  }
+}
+
+void Coordinator::RecomputeMap(quiver::v1::CoordinatorState& s) {
+  auto* map = s.mutable_map();
   Assignment current;
   for (const auto& p : map->partitions()) current.emplace_back(p.node_ids().begin(), p.node_ids().end());
-  std::vector<uint32_t> ids;
-  for (const auto& n : map->nodes()) ids.push_back(n.id());
+  std::vector<uint32_t> ids = PlanningNodes(s);
   Assignment next = AssignPartitions(current, map->num_partitions(), ids, map->replication_factor());
   if (next == current) return;
-  const bool has_data =
-      std::any_of(state_.jobs().begin(), state_.jobs().end(),
-                  [](const Job& j) { return j.state() == quiver::v1::JOB_SUCCEEDED; }) ||
-      state_.intervals_size() > 0;
-  if (has_data) {
-    spdlog::warn("partition map changed while the cluster holds materialized data; moved "
-                 "partitions are empty on their new replicas until re-materialized");
-  }
+  // Only before any registry: no row can exist yet, so partitions change
+  // owners at once instead of through moves.
+  const uint64_t epoch = BumpEpoch(&s);
   map->clear_partitions();
-  for (const auto& replicas : next) {
-    map->add_partitions()->mutable_node_ids()->Assign(replicas.begin(), replicas.end());
+  for (uint32_t p = 0; p < next.size(); ++p) {
+    auto* part = map->add_partitions();
+    part->mutable_node_ids()->Assign(next[p].begin(), next[p].end());
+    part->set_fence_epoch(p < current.size() && current[p] == next[p] ? 0 : epoch);
   }
 }
 
 absl::StatusOr<quiver::v1::RegisterResponse> Coordinator::Register(
     const quiver::v1::RegisterRequest& req) {
   if (req.address().empty()) return absl::InvalidArgumentError("register: address is empty");
-  absl::MutexLock lock(&mu_);
-  quiver::v1::NodeInfo* node = req.node_id() ? FindNode(req.node_id()) : nullptr;
-  const bool is_new = node == nullptr;
-  if (is_new) {
-    // An unknown non-zero id is accepted as is (e.g. a node outliving a lost
-    // coordinator state); ids are never reused.
-    const uint32_t id = req.node_id() ? req.node_id() : std::max<uint32_t>(state_.next_node_id(), 1);
-    state_.set_next_node_id(std::max(state_.next_node_id(), id + 1));
-    node = state_.mutable_map()->add_nodes();
-    node->set_id(id);
-  }
-  const bool changed = is_new || node->address() != req.address() ||
-                       node->metrics_address() != req.metrics_address() ||
-                       node->lookup_address() != req.lookup_address() ||
-                       node->state() != quiver::v1::UP;
-  node->set_address(req.address());
-  node->set_metrics_address(req.metrics_address());
-  node->set_lookup_address(req.lookup_address());
-  node->set_last_heartbeat_us(Now());
-  const uint32_t id = node->id();
-  if (is_new) {
-    node->set_state(quiver::v1::UP);
-    RecomputeMap();
-  } else {
-    Return(node);  // restarted: it may have missed writes meanwhile
-  }
-  if (changed) {
-    state_.mutable_map()->set_epoch(state_.map().epoch() + 1);
-    spdlog::info("node {} registered at {} ({}), epoch {}", id, req.address(),
-                 is_new ? "new" : "known", state_.map().epoch());
-    if (absl::Status s = Persist(); !s.ok()) return s;
-  }
   quiver::v1::RegisterResponse resp;
-  resp.set_node_id(id);
-  *resp.mutable_map() = state_.map();
+  absl::Status status = Mutate([&](quiver::v1::CoordinatorState& s) -> absl::StatusOr<bool> {
+    quiver::v1::NodeInfo* node = req.node_id() ? FindNode(s, req.node_id()) : nullptr;
+    if (node != nullptr && node->removed()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "node ", node->id(), " was removed from the cluster (quiverctl nodes remove); wipe its "
+          "data directory and start it again to join as a new node"));
+    }
+    if (node == nullptr && req.node_id() == 0) {
+      // No id: a new node, or a known one whose data directory was wiped.
+      // One address is one identity: it takes over the old id.
+      for (auto& n : *s.mutable_map()->mutable_nodes()) {
+        if (n.address() != req.address()) continue;
+        if (n.removed()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "address ", req.address(), " belongs to node ", n.id(),
+              ", which is being removed (quiverctl nodes remove); start this node once "
+              "`quiverctl nodes` no longer lists it"));
+        }
+        spdlog::warn("a node without an id registers at {}, the address of node {}: it replaces "
+                     "node {} (its data directory was wiped) and repairs from its peers",
+                     req.address(), n.id(), n.id());
+        node = &n;
+      }
+    }
+    const bool is_new = node == nullptr;
+    if (is_new) {
+      // An unknown non-zero id is accepted as is (e.g. a node outliving a
+      // lost coordinator state); ids are never reused.
+      const uint32_t id = req.node_id() ? req.node_id() : std::max<uint32_t>(s.next_node_id(), 1);
+      s.set_next_node_id(std::max(s.next_node_id(), id + 1));
+      node = s.mutable_map()->add_nodes();
+      node->set_id(id);
+    }
+    node->set_address(req.address());
+    node->set_metrics_address(req.metrics_address());
+    node->set_lookup_address(req.lookup_address());
+    const uint32_t id = node->id();
+    Beat(id, Now());
+    // Rows can exist once a registry is applied and some node owns
+    // partitions; before that a new node gets its partitions at once.
+    const bool rows_may_exist = s.registry().version() > 0 && s.map().partitions_size() > 0;
+    if (is_new && !rows_may_exist) {
+      node->set_state(quiver::v1::UP);
+      const uint64_t epoch = s.map().epoch();
+      RecomputeMap(s);
+      if (s.map().epoch() == epoch) BumpEpoch(&s);
+    } else if (is_new) {
+      // Rows may exist: the node holds nothing until moves make it a replica.
+      node->set_state(quiver::v1::JOINING);
+      BumpEpoch(&s);
+      if (options_.auto_rebalance && s.moves_size() == 0) {
+        PlanMoves(&s, Now());
+      } else {
+        plan_requested_.store(true);
+      }
+    } else {
+      Return(s, node);  // restarted: it may have missed writes meanwhile
+    }
+    const quiver::v1::NodeInfo* self = FindNode(s, id);
+    spdlog::info("node {} registered at {} ({}): {}, epoch {}", id, req.address(),
+                 is_new ? "new" : "known", quiver::v1::NodeState_Name(self->state()),
+                 s.map().epoch());
+    resp.set_node_id(id);
+    *resp.mutable_map() = s.map();
+    return true;
+  });
+  if (!status.ok()) return status;
+  FillHeartbeats(resp.mutable_map());
   return resp;
 }
 
-absl::StatusOr<quiver::v1::HeartbeatResponse> Coordinator::Heartbeat(
-    const quiver::v1::HeartbeatRequest& req) {
-  absl::MutexLock lock(&mu_);
-  quiver::v1::NodeInfo* node = FindNode(req.node_id());
-  if (!node) {
-    return absl::NotFoundError(absl::StrCat("unknown node ", req.node_id(), "; register first"));
-  }
-  node->set_last_heartbeat_us(Now());
-  bool changed = false;
-  if (node->state() == quiver::v1::DOWN) {
-    Return(node);
-    changed = true;
-  } else if (node->state() == quiver::v1::RECOVERING && req.repaired_recovery() != 0 &&
-             req.repaired_recovery() == node->recovery()) {
-    node->set_state(quiver::v1::UP);
-    changed = true;
-  }
-  if (changed) {
-    state_.mutable_map()->set_epoch(state_.map().epoch() + 1);
-    spdlog::info("node {} is {} (recovery {}), epoch {}", node->id(),
-                 quiver::v1::NodeState_Name(node->state()), node->recovery(),
-                 state_.map().epoch());
-    if (absl::Status s = Persist(); !s.ok()) return s;
-  }
-  quiver::v1::HeartbeatResponse resp;
-  resp.set_epoch(state_.map().epoch());
-  resp.set_registry_version(state_.registry().version());
-  resp.set_state(node->state());
-  resp.set_recovery(node->recovery());
-  return resp;
-}
-
-void Coordinator::Return(quiver::v1::NodeInfo* node) {
+void Coordinator::Return(quiver::v1::CoordinatorState& s, quiver::v1::NodeInfo* node) {
   // RECOVERING only when another replica shares one of its partitions:
   // otherwise there is nothing to copy from and nothing newer anywhere.
   bool has_peer = false;
-  for (const auto& p : state_.map().partitions()) {
+  for (const auto& p : s.map().partitions()) {
     if (p.node_ids_size() < 2) continue;
     for (uint32_t id : p.node_ids()) has_peer = has_peer || id == node->id();
     if (has_peer) break;
   }
+  const uint64_t epoch = BumpEpoch(&s);
   if (!has_peer) {
-    node->set_state(quiver::v1::UP);
+    if (node->state() != quiver::v1::JOINING && node->state() != quiver::v1::LEAVING) {
+      node->set_state(quiver::v1::UP);
+    }
     return;
   }
   node->set_state(quiver::v1::RECOVERING);
   node->set_recovery(node->recovery() + 1);
+  node->set_recovery_epoch(epoch);
+  // Writers whose map showed the node DOWN skipped it: their writes must be
+  // committed on the peers before its repair copies from them, and later
+  // ones must reach it. The fences make the barrier wait for the first and
+  // refuse stragglers (docs/architecture.md, "Recovery uses the same barrier").
+  for (auto& p : *s.mutable_map()->mutable_partitions()) {
+    const bool named = std::find(p.node_ids().begin(), p.node_ids().end(), node->id()) !=
+                           p.node_ids().end() ||
+                       std::find(p.pending_ids().begin(), p.pending_ids().end(), node->id()) !=
+                           p.pending_ids().end();
+    if (named) p.set_fence_epoch(epoch);
+  }
+}
+
+absl::StatusOr<quiver::v1::HeartbeatResponse> Coordinator::Heartbeat(
+    const quiver::v1::HeartbeatRequest& req) {
+  const int64_t now = Now();
+  bool change = false;
+  {
+    absl::MutexLock lock(&mu_);
+    const quiver::v1::NodeInfo* node = nullptr;
+    for (const auto& n : state_.map().nodes()) {
+      if (n.id() == req.node_id()) node = &n;
+    }
+    if (node == nullptr || node->removed()) {
+      return absl::NotFoundError(absl::StrCat("unknown node ", req.node_id(), "; register first"));
+    }
+    change = node->state() == quiver::v1::DOWN ||
+             (node->state() == quiver::v1::RECOVERING && req.repaired_recovery() != 0 &&
+              req.repaired_recovery() == node->recovery() &&
+              node->recovery_fenced() == node->recovery());
+    for (const auto& r : req.streams()) change = change || r.done();
+  }
+  Beat(req.node_id(), now);
+  if (change) {
+    absl::Status s = Mutate([&](quiver::v1::CoordinatorState& s) -> absl::StatusOr<bool> {
+      quiver::v1::NodeInfo* node = FindNode(s, req.node_id());
+      if (node == nullptr) return false;
+      bool changed = ApplyStreamReports(&s, node->id(), req.streams());
+      if (node->state() == quiver::v1::DOWN) {
+        Return(s, node);
+        changed = true;
+      } else if (node->state() == quiver::v1::RECOVERING && req.repaired_recovery() != 0 &&
+                 req.repaired_recovery() == node->recovery() &&
+                 node->recovery_fenced() == node->recovery()) {
+        node->set_state(quiver::v1::UP);
+        BumpEpoch(&s);
+        changed = true;
+      } else {
+        return changed;
+      }
+      spdlog::info("node {} is {} (recovery {}), epoch {}", node->id(),
+                   quiver::v1::NodeState_Name(node->state()), node->recovery(), s.map().epoch());
+      return true;
+    });
+    if (!s.ok()) return s;
+  }
+  absl::MutexLock lock(&mu_);
+  quiver::v1::HeartbeatResponse resp;
+  resp.set_epoch(state_.map().epoch());
+  resp.set_registry_version(state_.registry().version());
+  for (const auto& n : state_.map().nodes()) {
+    if (n.id() != req.node_id()) continue;
+    resp.set_state(n.state());
+    resp.set_recovery(n.recovery());
+    resp.set_recovery_fenced(n.recovery_fenced());
+  }
+  for (auto& t : StreamTasksFor(state_, req.node_id())) *resp.add_streams() = std::move(t);
+  return resp;
 }
 
 absl::Status Coordinator::Tick() {
-  absl::MutexLock lock(&mu_);
   const int64_t now = Now();
-  bool changed = false;
-  for (auto& node : *state_.mutable_map()->mutable_nodes()) {
-    if (node.state() != quiver::v1::DOWN &&
-        now - node.last_heartbeat_us() > options_.heartbeat_timeout_us) {
-      node.set_state(quiver::v1::DOWN);
-      changed = true;
-      spdlog::warn("node {} ({}) missed heartbeats for {} ms: DOWN", node.id(), node.address(),
-                   (now - node.last_heartbeat_us()) / 1000);
+  std::vector<uint32_t> late;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& node : state_.map().nodes()) {
+      if (node.state() != quiver::v1::DOWN &&
+          now - LastHeartbeat(node.id()) > options_.heartbeat_timeout_us) {
+        late.push_back(node.id());
+      }
     }
   }
-  if (!changed) return absl::OkStatus();
-  state_.mutable_map()->set_epoch(state_.map().epoch() + 1);
-  return Persist();
+  if (late.empty()) return absl::OkStatus();
+  return Mutate([&](quiver::v1::CoordinatorState& s) -> absl::StatusOr<bool> {
+    bool changed = false;
+    for (uint32_t id : late) {
+      quiver::v1::NodeInfo* node = FindNode(s, id);
+      if (node == nullptr || node->state() == quiver::v1::DOWN) continue;
+      const int64_t last = LastHeartbeat(id);
+      if (now - last <= options_.heartbeat_timeout_us) continue;  // it beat meanwhile
+      node->set_state(quiver::v1::DOWN);
+      node->set_last_heartbeat_us(last);
+      changed = true;
+      spdlog::warn("node {} ({}) missed heartbeats for {} ms: DOWN", id, node->address(),
+                   (now - last) / 1000);
+    }
+    if (changed) BumpEpoch(&s);
+    return changed;
+  });
 }
 
 quiver::v1::ClusterMap Coordinator::GetClusterMap() const {
-  absl::MutexLock lock(&mu_);
-  return state_.map();
+  quiver::v1::ClusterMap map;
+  {
+    absl::MutexLock lock(&mu_);
+    map = state_.map();
+  }
+  FillHeartbeats(&map);
+  return map;
 }
 
 quiver::v1::ListNodesResponse Coordinator::ListNodes() const {
-  absl::MutexLock lock(&mu_);
+  const quiver::v1::CoordinatorState s = Snapshot();
   quiver::v1::ListNodesResponse resp;
-  resp.set_epoch(state_.map().epoch());
+  resp.set_epoch(s.map().epoch());
   std::map<uint32_t, std::pair<uint32_t, uint32_t>> counts;  // id -> held, preferred
-  for (const auto& p : state_.map().partitions()) {
+  for (const auto& p : s.map().partitions()) {
     for (int i = 0; i < p.node_ids_size(); ++i) {
       auto& c = counts[p.node_ids(i)];
       ++c.first;
       if (i == 0) ++c.second;
     }
   }
-  for (const auto& n : state_.map().nodes()) {
-    auto* s = resp.add_nodes();
-    *s->mutable_node() = n;
-    s->set_partitions_held(counts[n.id()].first);
-    s->set_partitions_preferred(counts[n.id()].second);
+  quiver::v1::ClusterMap map = s.map();
+  FillHeartbeats(&map);
+  for (const auto& n : map.nodes()) {
+    auto* summary = resp.add_nodes();
+    *summary->mutable_node() = n;
+    summary->set_partitions_held(counts[n.id()].first);
+    summary->set_partitions_preferred(counts[n.id()].second);
   }
+  *resp.mutable_rebalance() = RebalanceStatusOf(s);
+  return resp;
+}
+
+absl::StatusOr<quiver::v1::ReportMissedWritesResponse> Coordinator::ReportMissedWrites(
+    const quiver::v1::ReportMissedWritesRequest& req) {
+  quiver::v1::ReportMissedWritesResponse resp;
+  absl::Status status = Mutate([&](quiver::v1::CoordinatorState& s) -> absl::StatusOr<bool> {
+    quiver::v1::NodeInfo* node = FindNode(s, req.node_id());
+    if (!node) return absl::NotFoundError(absl::StrCat("unknown node ", req.node_id()));
+    bool changed = RestartStreamsTo(&s, node->id());
+    bool owns = false;
+    for (const auto& p : s.map().partitions()) {
+      owns = owns || std::find(p.node_ids().begin(), p.node_ids().end(), node->id()) !=
+                         p.node_ids().end();
+    }
+    // A recovery whose barrier has not completed has not started copying:
+    // it will see this write (committed before the report).
+    const bool repair_pending = node->state() == quiver::v1::RECOVERING &&
+                                node->recovery_fenced() < node->recovery();
+    if (node->state() != quiver::v1::DOWN && owns && !repair_pending) {
+      Return(s, node);
+      changed = true;
+      spdlog::warn("node {} missed writes ({}): {} (recovery {}), epoch {}", node->id(),
+                   req.reason(), quiver::v1::NodeState_Name(node->state()), node->recovery(),
+                   s.map().epoch());
+    }
+    resp.set_state(node->state());
+    return changed;
+  });
+  if (!status.ok()) return status;
   return resp;
 }
 
 absl::StatusOr<quiver::v1::ApplyRegistryResponse> Coordinator::ApplyRegistry(
     const quiver::v1::ApplyRegistryRequest& req) {
   if (absl::Status s = ValidateRegistry(req.registry()); !s.ok()) return s;
-  absl::MutexLock lock(&mu_);
-  const quiver::v1::Registry& current = state_.registry();
+  quiver::v1::ApplyRegistryResponse resp;
+  absl::Status status = Mutate([&](quiver::v1::CoordinatorState& state) -> absl::StatusOr<bool> {
+  resp.Clear();
+  const quiver::v1::Registry& current = state.registry();
   if (current.version() > 0 && current.project() != req.registry().project()) {
     return absl::FailedPreconditionError(
         absl::StrCat("this cluster serves project '", current.project(), "', not '",
                      req.registry().project(), "'"));
   }
-  quiver::v1::ApplyRegistryResponse resp;
   resp.set_version(current.version());
   for (auto& c : DiffRegistry(current, req.registry())) *resp.add_changes() = std::move(c);
   const bool changed =
       current.version() == 0 ||
       std::any_of(resp.changes().begin(), resp.changes().end(),
                   [](const quiver::v1::ObjectChange& c) { return c.action() != "unchanged"; });
-  if (req.dry_run() || !changed) return resp;
+  if (req.dry_run() || !changed) return false;
 
   quiver::v1::Registry next = req.registry();
   next.set_version(current.version() + 1);
@@ -400,37 +528,23 @@ absl::StatusOr<quiver::v1::ApplyRegistryResponse> Coordinator::ApplyRegistry(
       keep.insert(view.name());
     }
   }
-  auto* intervals = state_.mutable_intervals();
+  auto* intervals = state.mutable_intervals();
   intervals->erase(std::remove_if(intervals->begin(), intervals->end(),
                                   [&](const auto& vi) { return !keep.count(vi.view()); }),
                    intervals->end());
-  state_.mutable_registry()->Swap(&next);
-  resp.set_version(state_.registry().version());
-  spdlog::info("registry version {} applied", state_.registry().version());
-  if (absl::Status s = Persist(); !s.ok()) return s;
+  state.mutable_registry()->Swap(&next);
+  resp.set_version(state.registry().version());
+  spdlog::info("registry version {} applied", state.registry().version());
+  return true;
+  });
+  if (!status.ok()) return status;
   return resp;
 }
+
 
 quiver::v1::Registry Coordinator::GetRegistry() const {
   absl::MutexLock lock(&mu_);
   return state_.registry();
-}
-
-absl::StatusOr<quiver::v1::ReportMissedWritesResponse> Coordinator::ReportMissedWrites(
-    const quiver::v1::ReportMissedWritesRequest& req) {
-  absl::MutexLock lock(&mu_);
-  quiver::v1::NodeInfo* node = FindNode(req.node_id());
-  if (!node) return absl::NotFoundError(absl::StrCat("unknown node ", req.node_id()));
-  if (node->state() != quiver::v1::DOWN) {
-    Return(node);
-    state_.mutable_map()->set_epoch(state_.map().epoch() + 1);
-    spdlog::warn("node {} missed writes ({}): {} (recovery {}), epoch {}", node->id(), req.reason(),
-                 quiver::v1::NodeState_Name(node->state()), node->recovery(), state_.map().epoch());
-    if (absl::Status s = Persist(); !s.ok()) return s;
-  }
-  quiver::v1::ReportMissedWritesResponse resp;
-  resp.set_state(node->state());
-  return resp;
 }
 
 quiver::v1::GetIntervalsResponse Coordinator::GetIntervals() const {
@@ -455,12 +569,13 @@ absl::StatusOr<quiver::v1::RestoreResponse> Coordinator::Restore(
       }
     }
   }
-  absl::MutexLock lock(&mu_);
-  if (state_.registry().version() > 0 || state_.jobs_size() > 0) {
+  quiver::v1::RestoreResponse resp;
+  absl::Status status = Mutate([&](quiver::v1::CoordinatorState& state) -> absl::StatusOr<bool> {
+  if (state.registry().version() > 0 || state.jobs_size() > 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "restore needs a fresh cluster: this one already has registry version ",
-        state_.registry().version(), " (project '", state_.registry().project(), "') and ",
-        state_.jobs_size(), " jobs"));
+        state.registry().version(), " (project '", state.registry().project(), "') and ",
+        state.jobs_size(), " jobs"));
   }
   quiver::v1::Registry next = req.registry();
   next.set_version(std::max<uint64_t>(next.version(), 1));
@@ -468,252 +583,38 @@ absl::StatusOr<quiver::v1::RestoreResponse> Coordinator::Restore(
   for (auto& view : *next.mutable_feature_views()) {
     view.set_schema_version(std::max<uint32_t>(view.schema_version(), 1));
   }
-  state_.mutable_registry()->Swap(&next);
-  state_.mutable_intervals()->CopyFrom(req.intervals());
+  state.mutable_registry()->Swap(&next);
+  state.mutable_intervals()->CopyFrom(req.intervals());
   spdlog::info("restored registry version {} (project '{}') with intervals of {} views",
-               state_.registry().version(), state_.registry().project(),
-               state_.intervals_size());
-  if (absl::Status s = Persist(); !s.ok()) return s;
-  quiver::v1::RestoreResponse resp;
-  resp.set_registry_version(state_.registry().version());
-  return resp;
-}
-
-absl::StatusOr<Job> Coordinator::StartMaterialization(const quiver::v1::MaterializeRequest& req) {
-  quiver::v1::Registry registry;
-  std::vector<quiver::v1::ViewWindow> windows;
-  const int64_t now = Now();
-  {
-    absl::MutexLock lock(&mu_);
-    registry = state_.registry();
-    if (registry.version() == 0) {
-      return absl::FailedPreconditionError("no registry applied yet");
-    }
-    std::vector<std::string> names;
-    if (req.views().empty()) {
-      for (const auto& v : registry.feature_views()) {
-        if (v.online()) names.push_back(v.name());
-      }
-      if (names.empty()) return absl::InvalidArgumentError("the registry has no online feature view");
-    } else {
-      for (const auto& name : req.views()) {
-        const auto* v = FindView(registry, name);
-        if (!v) return absl::InvalidArgumentError(absl::StrCat("unknown feature view '", name, "'"));
-        if (!v->online()) {
-          return absl::InvalidArgumentError(absl::StrCat("feature view '", name, "' is not online"));
-        }
-        if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
-      }
-    }
-    if (!req.incremental() && req.start_us() >= req.end_us()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("start (", req.start_us(), ") must be before end (", req.end_us(), ")"));
-    }
-    for (const auto& name : names) {
-      int64_t start = req.start_us();
-      if (req.incremental()) {
-        const auto* view = FindView(registry, name);
-        start = view->ttl_seconds() > 0 ? now - view->ttl_seconds() * 1'000'000 : 0;
-        for (const auto& vi : state_.intervals()) {
-          if (vi.view() != name || vi.intervals().empty()) continue;
-          start = vi.intervals(vi.intervals_size() - 1).end_us();
-        }
-        if (start >= req.end_us()) continue;  // already materialized up to end
-      }
-      auto& w = windows.emplace_back();
-      w.set_view(name);
-      w.set_start_us(start);
-      w.set_end_us(req.end_us());
-      w.set_schema_version(FindView(registry, name)->schema_version());
-    }
-  }
-  // Reading Parquet metadata may take a while: no lock held.
-  auto tasks = PlanTasks(*offline_, registry, windows, options_.max_task_rows, options_.task_split);
-  if (!tasks.ok()) return tasks.status();
-
-  absl::MutexLock lock(&mu_);
-  Job* job = state_.add_jobs();
-  const uint64_t id = std::max<uint64_t>(state_.next_job_id(), 1);
-  state_.set_next_job_id(id + 1);
-  job->set_id(id);
-  job->set_state(quiver::v1::JOB_RUNNING);
-  job->set_created_us(Now());
-  for (const auto& w : windows) *job->add_windows() = w;
-  for (size_t i = 0; i < tasks->size(); ++i) {
-    auto& t = (*tasks)[i];
-    t.set_job_id(id);
-    t.set_task_id(static_cast<uint32_t>(i));
-    t.set_registry_version(registry.version());
-    auto* st = job->add_tasks();
-    st->set_task_id(t.task_id());
-    st->set_view(t.view());
-    st->set_file(t.file());
-    st->set_state(kPending);
-    *state_.add_pending_tasks() = std::move(t);
-  }
-  spdlog::info("materialization job {}: {} views, {} tasks", id, windows.size(), tasks->size());
-  if (tasks->empty()) FinishJob(job, true, "");
-  Job result = *job;
-  if (absl::Status s = Persist(); !s.ok()) return s;
-  return result;
-}
-
-absl::StatusOr<Job> Coordinator::GetJob(uint64_t job_id) const {
-  absl::MutexLock lock(&mu_);
-  for (const auto& j : state_.jobs()) {
-    if (j.id() == job_id) return j;
-  }
-  return absl::NotFoundError(absl::StrCat("unknown job ", job_id));
-}
-
-void Coordinator::FinishJob(Job* job, bool ok, const std::string& error) {
-  job->set_state(ok ? quiver::v1::JOB_SUCCEEDED : quiver::v1::JOB_FAILED);
-  job->set_finished_us(Now());
-  job->set_error(error);
-  const uint64_t id = job->id();
-  auto* pending = state_.mutable_pending_tasks();
-  pending->erase(std::remove_if(pending->begin(), pending->end(),
-                                [id](const auto& t) { return t.job_id() == id; }),
-                 pending->end());
-  if (ok) {
-    for (const auto& w : job->windows()) {
-      // An apply since the job was planned may have changed the view: its
-      // rows then no longer count as materialized.
-      const auto* view = FindView(state_.registry(), w.view());
-      if (view == nullptr || view->schema_version() != w.schema_version()) continue;
-      if (w.start_us() < w.end_us()) MergeInterval(&state_, w.view(), w.start_us(), w.end_us());
-    }
-    spdlog::info("job {} succeeded: {} rows", id, job->rows_written());
-  } else {
-    spdlog::error("job {} failed: {}", id, error);
-  }
-}
-
-void Coordinator::PruneJobs() {
-  int64_t finished = 0;
-  for (const auto& j : state_.jobs()) finished += j.state() != quiver::v1::JOB_RUNNING;
-  int64_t excess = finished - static_cast<int64_t>(options_.max_finished_jobs);
-  if (excess <= 0) return;
-  auto* jobs = state_.mutable_jobs();
-  jobs->erase(std::remove_if(jobs->begin(), jobs->end(),
-                             [&excess](const Job& j) {
-                               if (excess <= 0 || j.state() == quiver::v1::JOB_RUNNING) return false;
-                               --excess;  // jobs are in creation order: the oldest go first
-                               return true;
-                             }),
-              jobs->end());
-}
-
-absl::StatusOr<quiver::v1::LeaseTaskResponse> Coordinator::LeaseTask(
-    const quiver::v1::LeaseTaskRequest& req) {
-  absl::MutexLock lock(&mu_);
-  quiver::v1::LeaseTaskResponse resp;
-  const quiver::v1::NodeInfo* node = FindNode(req.node_id());
-  if (!node || node->state() != quiver::v1::UP) return resp;
-  const int64_t now = Now();
-  // Jobs whose task's lease expired once too often fail first.
-  std::vector<std::pair<uint64_t, std::string>> to_fail;
-  for (const auto& t : state_.pending_tasks()) {
-    Job* job = FindJob(t.job_id());
-    if (!job) continue;
-    auto* st = job->mutable_tasks(static_cast<int>(t.task_id()));
-    if (st->state() == kLeased && t.lease_expires_us() <= now &&
-        t.attempt() >= options_.max_task_attempts) {
-      st->set_state(kFailed);
-      st->set_error("lease expired");
-      to_fail.emplace_back(job->id(), absl::StrCat("task ", t.task_id(), " (", t.file(),
-                                                   ") lease expired after ", t.attempt(),
-                                                   " attempts"));
-    }
-  }
-  for (const auto& [id, error] : to_fail) {
-    if (Job* job = FindJob(id); job && job->state() == quiver::v1::JOB_RUNNING) {
-      FinishJob(job, false, error);
-    }
-  }
-  for (auto& t : *state_.mutable_pending_tasks()) {
-    Job* job = FindJob(t.job_id());
-    if (!job || job->state() != quiver::v1::JOB_RUNNING) continue;
-    auto* st = job->mutable_tasks(static_cast<int>(t.task_id()));
-    const bool expired = st->state() == kLeased && t.lease_expires_us() <= now;
-    if (st->state() != kPending && !expired) continue;
-    if (expired) {
-      spdlog::warn("job {} task {}: lease of node {} expired, re-leasing", t.job_id(), t.task_id(),
-                   st->node_id());
-    }
-    t.set_attempt(t.attempt() + 1);
-    t.set_lease_expires_us(now + options_.lease_us);
-    st->set_state(kLeased);
-    st->set_node_id(req.node_id());
-    st->set_attempts(t.attempt());
-    *resp.mutable_task() = t;
-    break;
-  }
-  if (resp.has_task() || !to_fail.empty()) {
-    if (absl::Status s = Persist(); !s.ok()) return s;
-  }
-  return resp;
-}
-
-absl::Status Coordinator::CompleteTask(const quiver::v1::CompleteTaskRequest& req) {
-  absl::MutexLock lock(&mu_);
-  Job* job = FindJob(req.job_id());
-  if (!job) return absl::NotFoundError(absl::StrCat("unknown job ", req.job_id()));
-  if (req.task_id() >= static_cast<uint32_t>(job->tasks_size())) {
-    return absl::NotFoundError(absl::StrCat("job ", req.job_id(), " has no task ", req.task_id()));
-  }
-  auto* pending = state_.mutable_pending_tasks();
-  auto it = std::find_if(pending->begin(), pending->end(), [&](const auto& t) {
-    return t.job_id() == req.job_id() && t.task_id() == req.task_id();
+               state.registry().version(), state.registry().project(),
+               state.intervals_size());
+  resp.set_registry_version(state.registry().version());
+  return true;
   });
-  auto* st = job->mutable_tasks(static_cast<int>(req.task_id()));
-  if (job->state() != quiver::v1::JOB_RUNNING || it == pending->end() || st->state() != kLeased ||
-      it->attempt() != req.attempt() || st->node_id() != req.node_id()) {
-    spdlog::info("job {} task {}: ignoring stale completion from node {} (attempt {})",
-                 req.job_id(), req.task_id(), req.node_id(), req.attempt());
-    return absl::OkStatus();
-  }
-  if (req.ok()) {
-    st->set_state(kDone);
-    st->set_rows_written(req.rows_written());
-    st->clear_error();
-    job->set_rows_written(job->rows_written() + req.rows_written());
-    pending->erase(it);
-    const bool all_done = std::all_of(job->tasks().begin(), job->tasks().end(),
-                                      [](const auto& t) { return t.state() == kDone; });
-    if (all_done) FinishJob(job, true, "");
-  } else if (req.retryable() && it->attempt() < options_.max_task_attempts) {
-    spdlog::warn("job {} task {} failed on node {} (attempt {}), will retry: {}", req.job_id(),
-                 req.task_id(), req.node_id(), req.attempt(), req.error());
-    st->set_state(kPending);
-    st->set_error(req.error());
-    it->set_lease_expires_us(0);
-  } else {
-    st->set_state(kFailed);
-    st->set_error(req.error());
-    FinishJob(job, false,
-              absl::StrCat("task ", req.task_id(), " (", st->file(), ") failed after ",
-                           it->attempt(), " attempts: ", req.error()));
-  }
-  return Persist();
+  if (!status.ok()) return status;
+  return resp;
 }
+
 
 CoordinatorStats Coordinator::Stats() const {
   absl::MutexLock lock(&mu_);
   CoordinatorStats s;
   for (const auto& n : state_.map().nodes()) {
-    (n.state() == quiver::v1::UP ? s.nodes_up : s.nodes_down)++;
+    (n.state() == quiver::v1::DOWN ? s.nodes_down : s.nodes_up)++;
   }
   s.epoch = state_.map().epoch();
   s.registry_version = state_.registry().version();
   for (const auto& j : state_.jobs()) s.jobs_running += j.state() == quiver::v1::JOB_RUNNING;
   s.tasks_pending = state_.pending_tasks_size();
+  const quiver::v1::RebalanceStatus r = RebalanceStatusOf(state_);
+  s.moves_active = r.moves_active();
+  s.moves_pending = state_.moves_size() - r.moves_active();
+  s.under_replicated = r.under_replicated();
+  s.rows_streamed = r.rows_streamed();
+  s.bytes_streamed = r.bytes_streamed();
   return s;
 }
 
-quiver::v1::CoordinatorState Coordinator::State() const {
-  absl::MutexLock lock(&mu_);
-  return state_;
-}
+quiver::v1::CoordinatorState Coordinator::State() const { return Snapshot(); }
 
 }  // namespace quiver::coordinator

@@ -30,7 +30,9 @@ absl::StatusOr<quiver::coordinator::ServerOptions> ParseOptions(const quiver::ru
   auto hb = f.GetInt("heartbeat-timeout-ms", 2000);
   auto lease = f.GetInt("lease-ms", 30000);
   auto task_rows = f.GetInt("max-task-rows", 20000000);
-  for (const auto* v : {&partitions, &rf, &hb, &lease, &task_rows}) {
+  auto moves_per_node = f.GetInt("max-moves-per-node", 128);
+  auto drain_ms = f.GetInt("barrier-drain-ms", 20000);
+  for (const auto* v : {&partitions, &rf, &hb, &lease, &task_rows, &moves_per_node, &drain_ms}) {
     if (!v->ok()) return v->status();
   }
   if (*partitions <= 0 || *partitions > (1 << 24) || *rf <= 0 || *rf > 255 || *hb <= 0 ||
@@ -45,6 +47,17 @@ absl::StatusOr<quiver::coordinator::ServerOptions> ParseOptions(const quiver::ru
   o.coordinator.heartbeat_timeout_us = *hb * 1000;
   o.coordinator.lease_us = *lease * 1000;
   o.coordinator.max_task_rows = static_cast<uint64_t>(*task_rows);
+  if (*moves_per_node <= 0 || *moves_per_node > 1000000 || *drain_ms <= 0 || *drain_ms > 3600000) {
+    return absl::InvalidArgumentError(
+        "--max-moves-per-node must be in [1, 1000000] and --barrier-drain-ms in [1, 3600000]");
+  }
+  o.coordinator.max_moves_per_node = static_cast<uint32_t>(*moves_per_node);
+  o.coordinator.barrier_drain_ms = static_cast<uint32_t>(*drain_ms);
+  const std::string auto_rebalance = f.Get("auto-rebalance", "true");
+  if (auto_rebalance != "true" && auto_rebalance != "false") {
+    return absl::InvalidArgumentError("--auto-rebalance must be true or false");
+  }
+  o.coordinator.auto_rebalance = auto_rebalance == "true";
   const std::string split = f.Get("task-split", "hash");
   if (split != "hash" && split != "rows") {
     return absl::InvalidArgumentError("--task-split must be hash or rows");
@@ -61,7 +74,8 @@ int main(int argc, char** argv) {
   auto flags = quiver::runtime::Flags::Parse(
       argc, argv, 1,
       {"listen", "metrics-listen", "data-dir", "partitions", "replication-factor",
-       "heartbeat-timeout-ms", "lease-ms", "max-task-rows", "task-split", "log-level"});
+       "heartbeat-timeout-ms", "lease-ms", "max-task-rows", "task-split", "log-level",
+       "auto-rebalance", "max-moves-per-node", "barrier-drain-ms"});
   if (!flags.ok()) return Fail(flags.status());
   if (auto s = quiver::runtime::SetupLogging("quiver-coordinator", flags->Get("log-level", "info"));
       !s.ok()) {

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "quiver.grpc.pb.h"
+#include "barrier.h"
 #include "quiver/runtime/runtime.h"
 
 namespace quiver::coordinator {
@@ -37,7 +38,12 @@ class Gauges {
         epoch_(family_.Add({{"quantity", "map_epoch"}})),
         registry_version_(family_.Add({{"quantity", "registry_version"}})),
         jobs_running_(family_.Add({{"quantity", "jobs_running"}})),
-        tasks_pending_(family_.Add({{"quantity", "tasks_pending"}})) {}
+        tasks_pending_(family_.Add({{"quantity", "tasks_pending"}})),
+        moves_active_(family_.Add({{"quantity", "moves_active"}})),
+        moves_pending_(family_.Add({{"quantity", "moves_pending"}})),
+        under_replicated_(family_.Add({{"quantity", "partitions_under_replicated"}})),
+        rows_streamed_(family_.Add({{"quantity", "rebalance_rows_streamed"}})),
+        bytes_streamed_(family_.Add({{"quantity", "rebalance_bytes_streamed"}})) {}
 
   void Update(const CoordinatorStats& s) {
     nodes_up_.Set(static_cast<double>(s.nodes_up));
@@ -46,6 +52,11 @@ class Gauges {
     registry_version_.Set(static_cast<double>(s.registry_version));
     jobs_running_.Set(static_cast<double>(s.jobs_running));
     tasks_pending_.Set(static_cast<double>(s.tasks_pending));
+    moves_active_.Set(static_cast<double>(s.moves_active));
+    moves_pending_.Set(static_cast<double>(s.moves_pending));
+    under_replicated_.Set(static_cast<double>(s.under_replicated));
+    rows_streamed_.Set(static_cast<double>(s.rows_streamed));
+    bytes_streamed_.Set(static_cast<double>(s.bytes_streamed));
   }
 
  private:
@@ -56,6 +67,11 @@ class Gauges {
   prometheus::Gauge& registry_version_;
   prometheus::Gauge& jobs_running_;
   prometheus::Gauge& tasks_pending_;
+  prometheus::Gauge& moves_active_;
+  prometheus::Gauge& moves_pending_;
+  prometheus::Gauge& under_replicated_;
+  prometheus::Gauge& rows_streamed_;
+  prometheus::Gauge& bytes_streamed_;
 };
 
 class Service final : public quiver::v1::CoordinatorService::Service {
@@ -129,6 +145,18 @@ class Service final : public quiver::v1::CoordinatorService::Service {
                                   quiver::v1::ReportMissedWritesResponse* resp) override {
     return Run("ReportMissedWrites", resp, [&] { return coordinator_.ReportMissedWrites(*req); });
   }
+  grpc::Status Rebalance(grpc::ServerContext*, const quiver::v1::RebalanceRequest*,
+                         quiver::v1::RebalanceResponse* resp) override {
+    return Run("Rebalance", resp, [&] { return coordinator_.Rebalance(); });
+  }
+  grpc::Status DrainNode(grpc::ServerContext*, const quiver::v1::DrainNodeRequest* req,
+                         quiver::v1::DrainNodeResponse* resp) override {
+    return Run("DrainNode", resp, [&] { return coordinator_.DrainNode(*req); });
+  }
+  grpc::Status RemoveNode(grpc::ServerContext*, const quiver::v1::RemoveNodeRequest* req,
+                          quiver::v1::RemoveNodeResponse* resp) override {
+    return Run("RemoveNode", resp, [&] { return coordinator_.RemoveNode(*req); });
+  }
   grpc::Status Restore(grpc::ServerContext*, const quiver::v1::RestoreRequest* req,
                        quiver::v1::RestoreResponse* resp) override {
     return Run("Restore", resp, [&] { return coordinator_.Restore(*req); });
@@ -167,6 +195,7 @@ class CoordinatorServer::Impl {
   std::unique_ptr<runtime::MetricsServer> metrics;
   std::string address;
   std::thread ticker;
+  std::thread driver;  // rebalancing and recovery barriers (Coordinator::DriveOnce)
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;
@@ -186,6 +215,19 @@ class CoordinatorServer::Impl {
     }
   }
 
+  void Drive(std::chrono::milliseconds period, const BarrierFn& barrier) {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!stopping) {
+      cv.wait_for(lock, period, [this] { return stopping; });
+      if (stopping) break;
+      lock.unlock();
+      if (absl::Status s = coordinator->DriveOnce(barrier); !s.ok()) {
+        spdlog::error("rebalance step failed (retried): {}", s.ToString());
+      }
+      lock.lock();
+    }
+  }
+
   void Shutdown() {
     if (stopped) return;
     stopped = true;
@@ -195,6 +237,7 @@ class CoordinatorServer::Impl {
     }
     cv.notify_all();
     if (ticker.joinable()) ticker.join();
+    if (driver.joinable()) driver.join();
     if (server) server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     metrics.reset();
   }
@@ -216,6 +259,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Serv
   const int64_t tick_ms =
       std::clamp<int64_t>(options.coordinator.heartbeat_timeout_us / 4000, 10, 250);
   auto impl = std::make_unique<Impl>();
+  const uint32_t drain_ms = options.coordinator.barrier_drain_ms;
   auto coordinator = Coordinator::Open(std::move(options.coordinator));
   if (!coordinator.ok()) return coordinator.status();
   impl->coordinator = std::move(*coordinator);
@@ -240,6 +284,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Serv
   impl->address = absl::StrCat(host_port->first, ":", port);
   Impl* raw = impl.get();
   impl->ticker = std::thread([raw, tick_ms] { raw->Tick(std::chrono::milliseconds(tick_ms)); });
+  BarrierFn barrier = MakeGrpcBarrier(drain_ms, options.max_message_bytes);
+  impl->driver = std::thread([raw, barrier] { raw->Drive(std::chrono::milliseconds(100), barrier); });
   return std::unique_ptr<CoordinatorServer>(new CoordinatorServer(std::move(impl)));
 }
 

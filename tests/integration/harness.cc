@@ -162,6 +162,21 @@ absl::Status LocalCluster::StartNode(int i, bool wait_up) {
   return wait_up ? WaitUp(nodes_) : absl::OkStatus();
 }
 
+absl::StatusOr<int> LocalCluster::AddNode() {
+  const auto r = Run({SourceDir() + "/deploy/local/cluster", "add-node", "--dir", dir().string(),
+                      "--bin-dir", BinDir()},
+                     120);
+  if (r.exit_code != 0) return absl::UnavailableError("add-node failed: " + r.out + r.err);
+  // The last line is nodeI=HOST:PORT.
+  const auto pos = r.out.rfind("node");
+  int index = 0;
+  if (pos == std::string::npos || std::sscanf(r.out.c_str() + pos, "node%d=", &index) != 1) {
+    return absl::InternalError("add-node printed no nodeI= line: " + r.out);
+  }
+  nodes_ = std::max(nodes_, index);
+  return index;
+}
+
 absl::Status LocalCluster::WaitUp(int n, int timeout_s) const {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   while (std::chrono::steady_clock::now() < deadline) {

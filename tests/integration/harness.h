@@ -59,6 +59,9 @@ class LocalCluster {
   // the cluster is UP again (a restarted node comes back RECOVERING and
   // repairs first), else only until it listens.
   absl::Status StartNode(int i, bool wait_up = true);
+  // deploy/local/cluster add-node: starts one more node (the next index) and
+  // returns its index; it registers JOINING when the cluster has a registry.
+  absl::StatusOr<int> AddNode();
   // Waits until `n` nodes are UP (per quiverctl nodes). unit: seconds.
   absl::Status WaitUp(int n, int timeout_s = 30) const;
   int NodePid(int i) const;

@@ -315,6 +315,95 @@ TEST_F(PushTest, AReplicaThatFailsAWriteWhileUpIsRepairedBeforeItServesAgain) {
   ASSERT_NO_FATAL_FAILURE(ExpectEachNodeDown({1, 2}, expected));
 }
 
+// The kill-during-materialization loss (shared/research/
+// kill-during-materialization.md): a bulk load whose map showed a node DOWN
+// stages rows on its peers only; the node comes back and repairs; the load
+// commits on the peers afterwards. The node must not be UP without those
+// rows: its partitions' fences rise when it returns, and its repair waits
+// for the barrier, which waits for the stale session to commit. Before the
+// fix the node repaired at once and served the old rows.
+TEST_F(PushTest, AStagedLoadThatSkippedADownNodeReachesItBeforeItServes) {
+  const int64_t t = 1767484800000000;  // 2026-01-04, newer than the other tests' rows
+  ASSERT_TRUE(cluster_->KillNode(1));
+  auto client = cluster_->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  // Wait until the writer's map shows node 1 DOWN: it will skip it.
+  uint32_t node1_id = 0;
+  const auto down_by = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (bool down = false; !down && std::chrono::steady_clock::now() < down_by;) {
+    ASSERT_TRUE((*client)->Refresh().ok());
+    for (const auto& n : (*client)->cluster_map()->nodes()) {
+      if (n.address() != cluster_->NodeAddress(1)) continue;
+      node1_id = n.id();
+      down = n.state() == quiver::v1::DOWN;
+    }
+    if (!down) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto map = (*client)->cluster_map();
+  ASSERT_NE(node1_id, 0u);
+  ASSERT_FALSE(map->TakesWrites(node1_id)) << "node 1 is not DOWN in the writer's map";
+  // Every user's row, in stored-key order (u32 big-endian partition, then
+  // the entity key), as an ingest session needs them.
+  std::vector<client::EncodedRow> rows;
+  std::set<int> on_node1;
+  std::vector<std::pair<std::pair<uint32_t, std::string>, int>> order;
+  for (int u = 0; u < kUsers; ++u) {
+    const std::string key =
+        EncodeEntityKey({{"user_id", Value::String(absl::StrCat("u", u))}}).value();
+    const uint32_t p = PartitionOf(key, map->num_partitions());
+    order.push_back({{p, key}, u});
+    for (uint32_t id : map->AllReplicasOf(p)) {
+      if (id == node1_id) on_node1.insert(u);
+    }
+  }
+  std::sort(order.begin(), order.end());
+  for (const auto& [pk, u] : order) {
+    rows.push_back({pk.second, t, 0,
+                    {Value::Int64(u * 10 + 9), Value::Double(u + 0.5),
+                     Value::String(absl::StrCat("staged ", u)), Value::Bool(false)},
+                    {}});
+  }
+  ASSERT_GT(on_node1.size(), 20u);
+  client::WriteOptions options;
+  options.write_quorum = 1;
+  options.ingest_session = "push_test/staged-while-down";
+  const uint32_t schema = (*client)->registry()->FindView("user_stats")->view->schema_version();
+  ASSERT_TRUE((*client)->WriteEncoded("user_stats", schema, rows, options).ok());
+
+  // Node 1 returns; give it time to repair (it did, before the fix, in well
+  // under a second), then commit the staged rows on its peers.
+  ASSERT_TRUE(cluster_->StartNode(1, /*wait_up=*/false).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  absl::Status committed = (*client)->FinishIngest(options.ingest_session, /*commit=*/true);
+  ASSERT_TRUE(committed.ok()) << committed;
+  ASSERT_TRUE(cluster_->WaitUp(3, 60).ok());
+
+  // Node 1 itself holds every staged row it replicates.
+  auto stub = quiver::v1::NodeService::NewStub(
+      grpc::CreateChannel(cluster_->NodeAddress(1), grpc::InsecureChannelCredentials()));
+  quiver::v1::GetRequest get;
+  get.set_epoch((*client)->cluster_map()->epoch());
+  auto* lookup = get.add_lookups();
+  lookup->set_view("user_stats");
+  lookup->add_features("clicks");
+  std::vector<int> users(on_node1.begin(), on_node1.end());
+  for (int u : users) {
+    lookup->add_entity_keys(EncodeEntityKey({{"user_id", Value::String(absl::StrCat("u", u))}}).value());
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  quiver::v1::GetResponse resp;
+  grpc::Status s = stub->Get(&ctx, get, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(resp.results(0).rows_size(), static_cast<int>(users.size()));
+  int missed = 0;
+  for (size_t i = 0; i < users.size(); ++i) {
+    const auto& row = resp.results(0).rows(static_cast<int>(i));
+    missed += row.status() != quiver::v1::PRESENT || row.values(0).int64_val() != users[i] * 10 + 9;
+  }
+  EXPECT_EQ(missed, 0) << "of " << users.size() << " staged rows node 1 replicates";
+}
+
 TEST_F(PushTest, NoAcknowledgedWriteIsLostWhenANodeDiesMidStream) {
   const int64_t t = 1767398400000000;  // 2026-01-03, newer than the other tests' rows
   auto client = cluster_->Connect();

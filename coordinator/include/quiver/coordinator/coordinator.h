@@ -3,8 +3,17 @@
 // registry, and materialization jobs with leased tasks.
 //
 // State lives in one quiver.v1.CoordinatorState, persisted to
-// DATA_DIR/state.pb (temp file + fsync + rename) after every change, except
-// heartbeat timestamps alone, which are not worth a disk write each.
+// DATA_DIR/state.pb (temp file + fsync + rename) after every change. A change
+// is made on a copy, the copy is persisted without holding the lock readers
+// take, and only then published: when persisting fails, memory keeps the old
+// state (nothing runs ahead of disk) and the call returns the error.
+// Heartbeat timestamps and stream progress live in memory only.
+//
+// Rebalancing (docs/architecture.md, "Rebalancing and epoch fencing"):
+// partition moves are planned here (auto when a node joins a cluster with a
+// registry, on Rebalance, DrainNode, RemoveNode) and driven by DriveOnce,
+// which the server calls periodically with a barrier function that reaches
+// every live node (NodeService.AdoptMap).
 //
 // Restart policy: after a restart every node keeps its persisted state, and
 // UP nodes get a fresh grace period (their last heartbeat is taken as "now"),
@@ -20,10 +29,13 @@
 #ifndef QUIVER_COORDINATOR_COORDINATOR_H_
 #define QUIVER_COORDINATOR_COORDINATOR_H_
 
+#include <atomic>
 #include <cstdint>
+#include <map>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -60,7 +72,21 @@ struct CoordinatorOptions {
   size_t max_finished_jobs = 100;  // older finished jobs are forgotten
   // unit: µs since the Unix epoch. Empty: the system clock.
   std::function<int64_t()> clock;
+  // Plan partition moves by itself when the map is unbalanced (a node
+  // joined); off: only quiverctl rebalance / drain / remove plan.
+  bool auto_rebalance = true;
+  // Moves past PREPARE per node at once (as target or replaced replica).
+  uint32_t max_moves_per_node = 128;
+  // How long a node waits in a barrier for stale ingest sessions before it
+  // fences them (AdoptMapRequest.drain_timeout_ms). unit: ms.
+  uint32_t barrier_drain_ms = 20000;
 };
+
+// A barrier: pushes `map` to every node in `nodes` (NodeService.AdoptMap) and
+// returns true when each answered with an epoch >= map.epoch() (it adopted
+// the map and drained older writes). Blocks.
+using BarrierFn = std::function<bool(const quiver::v1::ClusterMap& map,
+                                     const std::vector<quiver::v1::NodeInfo>& nodes)>;
 
 // Gauges for /metrics.
 struct CoordinatorStats {
@@ -70,6 +96,11 @@ struct CoordinatorStats {
   uint64_t registry_version = 0;
   int64_t jobs_running = 0;
   int64_t tasks_pending = 0;  // not yet done: pending or leased
+  int64_t moves_active = 0;   // partition moves past PREPARE
+  int64_t moves_pending = 0;  // planned, not started
+  int64_t under_replicated = 0;  // partitions with fewer than R owners serving reads
+  uint64_t rows_streamed = 0;    // by the current or last rebalance
+  uint64_t bytes_streamed = 0;
 };
 
 class Coordinator {
@@ -83,16 +114,43 @@ class Coordinator {
   ~Coordinator();
 
   // Node 0 gets a new id; a known id re-registers (its address may change).
-  // A new node triggers a map recomputation and is UP. A known node comes back
-  // RECOVERING (it may have missed writes while it was away; its recovery
-  // number grows) unless no other replica shares its partitions (then UP).
-  // Errors: kInvalidArgument (no address).
+  // A new node of a cluster with no registry gets its partitions at once
+  // (UP); with a registry it joins as JOINING and holds nothing until moves
+  // make it a replica. Node 0 on the address of a known node replaces it
+  // (takes its id; a wiped data directory): it comes back like a known node.
+  // A known node comes back RECOVERING (it may have missed writes while it
+  // was away; its recovery number grows, its partitions' fences rise, and
+  // it repairs once the barrier completed) unless no other replica shares
+  // its partitions (then UP).
+  // Errors: kInvalidArgument (no address), kFailedPrecondition (the id or
+  // the address belongs to a removed node; not retryable).
   absl::StatusOr<quiver::v1::RegisterResponse> Register(const quiver::v1::RegisterRequest& req);
   // A DOWN node that heartbeats again comes back as Register's known nodes
   // do; a RECOVERING node reporting repaired_recovery equal to its recovery
-  // number becomes UP. The response carries the node's state and recovery.
+  // number becomes UP. Stream reports advance its moves. The response
+  // carries the node's state, recovery and the streams it must run.
   // Errors: kNotFound for an unknown node (it should Register).
   absl::StatusOr<quiver::v1::HeartbeatResponse> Heartbeat(const quiver::v1::HeartbeatRequest& req);
+
+  // One step of the rebalancing and recovery machinery: plans moves when
+  // asked (or auto_rebalance and the map is unbalanced), advances moves,
+  // and runs one barrier with `barrier` when a move or a recovery waits for
+  // one. Each state change is persisted before the next action. Blocks for
+  // the barrier. Errors: as persistence (the step is retried next time).
+  absl::Status DriveOnce(const BarrierFn& barrier);
+
+  // quiverctl rebalance: plans moves if the map is unbalanced and none are
+  // running. Errors: as persistence.
+  absl::StatusOr<quiver::v1::RebalanceResponse> Rebalance();
+  // quiverctl nodes drain: the node becomes LEAVING and moves take its
+  // replicas elsewhere. Errors: kNotFound, kFailedPrecondition (DOWN or
+  // RECOVERING node, or no other node to take its partitions).
+  absl::StatusOr<quiver::v1::DrainNodeResponse> DrainNode(const quiver::v1::DrainNodeRequest& req);
+  // quiverctl nodes remove: forgets a node that holds nothing; a DOWN node is
+  // marked removed and its partitions get new replicas streamed from the
+  // survivors, then it is forgotten. Errors: kNotFound, kFailedPrecondition
+  // (a node that is not DOWN and still holds data: drain it first).
+  absl::StatusOr<quiver::v1::RemoveNodeResponse> RemoveNode(const quiver::v1::RemoveNodeRequest& req);
   // Marks nodes DOWN whose last heartbeat is older than the timeout. Called
   // periodically by the server. Errors: as persistence.
   absl::Status Tick();
@@ -109,9 +167,11 @@ class Coordinator {
   quiver::v1::Registry GetRegistry() const;
 
   // A writer saw node `req.node_id` fail a write other replicas took: an UP
-  // or RECOVERING node becomes RECOVERING with a new recovery number (it
-  // repairs again from its peers before serving reads; docs/architecture.md,
-  // "Repair"); a DOWN node stays DOWN (it repairs when it returns).
+  // or RECOVERING node that owns partitions becomes RECOVERING with a new
+  // recovery number (it repairs again from its peers before serving reads;
+  // docs/architecture.md, "Repair") unless its current recovery's repair has
+  // not started yet (it will see the write); streams to it start over; a
+  // DOWN node stays DOWN (it repairs when it returns).
   // Errors: kNotFound (unknown node).
   absl::StatusOr<quiver::v1::ReportMissedWritesResponse> ReportMissedWrites(
       const quiver::v1::ReportMissedWritesRequest& req);
@@ -146,25 +206,53 @@ class Coordinator {
   // A copy of the whole state (tests, backups).
   quiver::v1::CoordinatorState State() const;
 
+  // Tests: makes every later persist fail with kInternal (disk trouble).
+  void FailPersistForTesting(bool fail);
+
  private:
   Coordinator(CoordinatorOptions options, std::unique_ptr<storage::OfflineStore> offline);
   int64_t Now() const { return options_.clock(); }
-  absl::Status Persist() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RecomputeMap() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  quiver::v1::NodeInfo* FindNode(uint32_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // The one way state changes: `change` edits a copy of the state and
+  // returns whether it changed anything (or an error: nothing changes).
+  // A changed copy is persisted outside mu_, then published. Serialized by
+  // write_mu_.
+  using Change = std::function<absl::StatusOr<bool>(quiver::v1::CoordinatorState&)>;
+  absl::Status Mutate(const Change& change) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Persist(quiver::v1::CoordinatorState& state);
+  quiver::v1::CoordinatorState Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Helpers over a state copy (inside Mutate).
+  void RecomputeMap(quiver::v1::CoordinatorState& s);
+  static quiver::v1::NodeInfo* FindNode(quiver::v1::CoordinatorState& s, uint32_t id);
   // A known node is back (restart, or heartbeats after DOWN): RECOVERING
-  // with a new recovery number, or UP when it shares no partition.
-  void Return(quiver::v1::NodeInfo* node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  quiver::v1::Job* FindJob(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FinishJob(quiver::v1::Job* job, bool ok, const std::string& error)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PruneJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // with a new recovery number and its partitions fenced at a new epoch, or
+  // UP when it shares no partition. Raises the epoch.
+  void Return(quiver::v1::CoordinatorState& s, quiver::v1::NodeInfo* node);
+  static quiver::v1::Job* FindJob(quiver::v1::CoordinatorState& s, uint64_t id);
+  void FinishJob(quiver::v1::CoordinatorState& s, quiver::v1::Job* job, bool ok,
+                 const std::string& error);
+  void PruneJobs(quiver::v1::CoordinatorState& s);
+  // Attempts a task may take before its job fails, given its last error.
+  uint32_t AttemptLimit(const std::string& error) const;
+  // Last heartbeat of each node (µs), in memory only.
+  int64_t LastHeartbeat(uint32_t id) const ABSL_LOCKS_EXCLUDED(hb_mu_);
+  void Beat(uint32_t id, int64_t now) ABSL_LOCKS_EXCLUDED(hb_mu_);
+  void FillHeartbeats(quiver::v1::ClusterMap* map) const;
 
   const CoordinatorOptions options_;
   const std::unique_ptr<storage::OfflineStore> offline_;
   int lock_fd_ = -1;  // flock on DATA_DIR/LOCK: one coordinator per data dir
-  mutable absl::Mutex mu_;
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // serializes Mutate
+  mutable absl::Mutex mu_;  // guards state_ against its swap; readers copy under it
   quiver::v1::CoordinatorState state_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Mutex hb_mu_;
+  std::map<uint32_t, int64_t> heartbeats_ ABSL_GUARDED_BY(hb_mu_);
+  // A rebalance was asked for while moves ran: plan again when they end.
+  std::atomic<bool> plan_requested_{false};
+  std::atomic<bool> fail_persist_{false};
+  // The planning nodes of the last automatic plan (DriveOnce's thread only).
+  std::vector<uint32_t> planned_for_;
 };
 
 }  // namespace quiver::coordinator
