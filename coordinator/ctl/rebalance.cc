@@ -89,8 +89,13 @@ absl::Status RunRebalance(const CommandLine& cl, std::FILE* out, std::FILE* err)
   if (!cl.flags.count("wait")) return absl::OkStatus();
   auto last = WaitUntil(coord, out, err, Settled);
   if (!last.ok()) return last.status();
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   const auto& r = last->rebalance();
+  // The rebalance's own duration when the coordinator has it (it may have
+  // started before this command, when a node joined), else this wait's.
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (r.started_us() > 0 && r.finished_us() >= r.started_us()) {
+    seconds = static_cast<double>(r.finished_us() - r.started_us()) / 1e6;
+  }
   Print(out, absl::StrFormat("rebalance: done moved_partitions=%u rows=%u seconds=%.1f mb_per_s=%.1f\n",
                              r.moves_done(), r.rows_streamed(), seconds,
                              seconds > 0 ? r.bytes_streamed() / 1e6 / seconds : 0.0));

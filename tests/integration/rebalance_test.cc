@@ -74,6 +74,12 @@ TEST(RebalanceTest, ScaleOutDuringMaterializationAndPushesKeepsEveryRowOnEveryRe
   auto rebalanced = c.Ctl({"rebalance", "--wait"}, 300);
   ASSERT_EQ(rebalanced.exit_code, 0) << rebalanced.out << rebalanced.err;
   EXPECT_NE(rebalanced.out.find("rebalance: done"), std::string::npos) << rebalanced.out;
+  std::printf("materialize: %s\nrebalance --wait:\n%s", materialized.out.c_str(),
+              rebalanced.out.c_str());
+  // The join moved a quarter of the slots to the new node: 128 partitions.
+  auto nodes = c.Ctl({"nodes"});
+  std::printf("%s", nodes.out.c_str());
+  EXPECT_NE(nodes.out.find("done=128/128"), std::string::npos) << nodes.out;
   ASSERT_TRUE(c.WaitUp(4, 60).ok());
 
   // DuckDB's answer: the latest row per user.
