@@ -555,9 +555,10 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
 
   handler_ = std::make_unique<RequestHandler>(store_.get(), &cluster_, metrics_.get());
   handler_->set_node_id(node_id_.load());
-  // A map pushed by the coordinator's barrier: the node's own client (which
-  // routes the materializer's writes) fetches it soon.
-  handler_->set_on_map_pushed([this](uint64_t) {
+  // A newer map exists (the coordinator's barrier pushed it, or a refused
+  // request carried a newer epoch): the node's own client (which routes the
+  // materializer's writes) fetches it soon, and the handler adopts it.
+  handler_->set_on_newer_map([this](uint64_t) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       refresh_requested_ = true;
