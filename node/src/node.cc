@@ -33,6 +33,7 @@
 #include "quiver/node/lookup_server.h"
 #include "quiver/node/materializer.h"
 #include "quiver/node/metrics.h"
+#include "peer_stubs.h"
 #include "quiver/node/repair.h"
 #include "quiver/node/request_handler.h"
 #include "quiver/node/streamer.h"
@@ -53,17 +54,6 @@ void RouteGrpcLogging() {
   gpr_set_log_function([](gpr_log_func_args* args) {
     spdlog::debug("grpc {}:{} {}", args->file, args->line, args->message);
   });
-}
-
-absl::StatusOr<int64_t> IntFlag(const runtime::Flags& flags, const std::string& name,
-                                int64_t fallback, int64_t min, int64_t max) {
-  auto v = flags.GetInt(name, fallback);
-  if (!v.ok()) return v.status();
-  if (*v < min || *v > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, " must be in [", min, ", ", max, "], got ", *v));
-  }
-  return *v;
 }
 
 // Reads an unsigned integer file of the data dir; nullopt if missing.
@@ -184,114 +174,7 @@ class ClientClusterView final : public ClusterView {
   std::shared_ptr<client::Client> client_;
 };
 
-// NodeService stubs of peers by address, one channel each, shared by repair
-// and streams. Thread-safe.
-class PeerStubs {
- public:
-  explicit PeerStubs(size_t max_message_bytes) : max_message_bytes_(max_message_bytes) {}
-
-  absl::StatusOr<quiver::v1::ScanPartitionsResponse> ScanPartitions(
-      const std::string& address, const quiver::v1::ScanPartitionsRequest& request) {
-    quiver::v1::NodeService::Stub* stub = Stub(address);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    quiver::v1::ScanPartitionsResponse response;
-    absl::Status s = FromGrpcStatus(stub->ScanPartitions(&ctx, request, &response));
-    if (!s.ok()) return s;
-    return response;
-  }
-
- private:
-  quiver::v1::NodeService::Stub* Stub(const std::string& address) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto& stub = stubs_[address];
-    if (stub == nullptr) {
-      grpc::ChannelArguments args;
-      args.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes_));
-      stub = quiver::v1::NodeService::NewStub(
-          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
-    }
-    return stub.get();
-  }
-
-  const size_t max_message_bytes_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<quiver::v1::NodeService::Stub>> stubs_;
-};
-
 }  // namespace
-
-absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
-  static const std::set<std::string> kKnown = {
-      "listen",    "advertise",      "metrics-listen", "coordinator",
-      "data-dir",  "block-cache-mb", "heartbeat-ms",   "write-quorum",
-      "materialize-batch-rows",      "log-level",      "lookup-listen",
-      "lookup-threads", "materialize-mode", "offline-memory-mb", "offline-threads",
-      "stream-mb-per-s"};
-  auto flags = runtime::Flags::Parse(argc, argv, 1, kKnown);
-  if (!flags.ok()) return flags.status();
-  if (!flags->positional().empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unexpected argument '", flags->positional()[0], "'"));
-  }
-  NodeOptions o;
-  o.listen = flags->Get("listen", o.listen);
-  o.advertise = flags->Get("advertise", "");
-  o.metrics_listen = flags->Get("metrics-listen", o.metrics_listen);
-  o.coordinator = flags->Get("coordinator", "");
-  o.data_dir = flags->Get("data-dir", "");
-  o.log_level = flags->Get("log-level", o.log_level);
-  o.lookup_listen = flags->Get("lookup-listen", "");
-  const std::string mode = flags->Get("materialize-mode", "ingest");
-  if (mode != "ingest" && mode != "write") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--materialize-mode must be ingest or write, not '", mode, "'"));
-  }
-  o.materialize_ingest = mode == "ingest";
-  if (o.coordinator.empty()) return absl::InvalidArgumentError("--coordinator is required");
-  if (o.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is required");
-  for (const auto& [name, value] : {std::pair<const char*, const std::string&>{"listen", o.listen},
-                                    {"metrics-listen", o.metrics_listen},
-                                    {"coordinator", o.coordinator}}) {
-    if (auto hp = runtime::SplitHostPort(value); !hp.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", hp.status().message()));
-    }
-  }
-  if (!o.lookup_listen.empty()) {
-    if (auto hp = runtime::SplitHostPort(o.lookup_listen); !hp.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("--lookup-listen: ", hp.status().message()));
-    }
-  }
-  if (!o.advertise.empty()) {
-    auto hp = runtime::SplitHostPort(o.advertise);
-    if (!hp.ok() || hp->second == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--advertise: '", o.advertise, "' is not a host:port with a port"));
-    }
-  }
-  auto cache = IntFlag(*flags, "block-cache-mb", 256, 1, 1 << 20);
-  auto heartbeat = IntFlag(*flags, "heartbeat-ms", 500, 10, 600000);
-  auto quorum = IntFlag(*flags, "write-quorum", 0, 0, 255);
-  auto batch = IntFlag(*flags, "materialize-batch-rows", 10000, 1, 10000000);
-  auto lookup_threads = IntFlag(*flags, "lookup-threads", 2, 1, 256);
-  auto offline_memory = IntFlag(*flags, "offline-memory-mb", 512, 16, 1 << 20);
-  auto offline_threads = IntFlag(*flags, "offline-threads", 0, 0, 256);
-  auto stream_mb = IntFlag(*flags, "stream-mb-per-s", 200, 0, 1 << 20);
-  for (const absl::Status& s : {cache.status(), heartbeat.status(), quorum.status(),
-                                batch.status(), lookup_threads.status(), offline_memory.status(),
-                                offline_threads.status(), stream_mb.status()}) {
-    if (!s.ok()) return s;
-  }
-  o.block_cache_mb = static_cast<uint64_t>(*cache);
-  o.heartbeat = std::chrono::milliseconds(*heartbeat);
-  o.write_quorum = static_cast<uint32_t>(*quorum);
-  o.materialize_batch_rows = static_cast<size_t>(*batch);
-  o.lookup_threads = static_cast<int>(*lookup_threads);
-  o.offline_memory_mb = static_cast<uint64_t>(*offline_memory);
-  o.offline_threads = static_cast<int>(*offline_threads);
-  o.stream_mb_per_s = static_cast<uint32_t>(*stream_mb);
-  return o;
-}
 
 class Node::Impl {
  public:
@@ -555,9 +438,10 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
 
   handler_ = std::make_unique<RequestHandler>(store_.get(), &cluster_, metrics_.get());
   handler_->set_node_id(node_id_.load());
-  // A map pushed by the coordinator's barrier: the node's own client (which
-  // routes the materializer's writes) fetches it soon.
-  handler_->set_on_map_pushed([this](uint64_t) {
+  // A newer map exists (the coordinator's barrier pushed it, or a refused
+  // request carried a newer epoch): the node's own client (which routes the
+  // materializer's writes) fetches it soon, and the handler adopts it.
+  handler_->set_on_newer_map([this](uint64_t) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       refresh_requested_ = true;

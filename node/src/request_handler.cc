@@ -116,9 +116,9 @@ absl::Status RequestHandler::Get(const quiver::v1::GetRequest& request,
   const client::ClusterMapView& owners = **map;
   for (const auto& lookup : request.lookups()) {
     for (const std::string& key : lookup.entity_keys()) {
-      if (!owners.has_partitions()) return StaleMap(owners, 0, "has a map without");
+      if (!owners.has_partitions()) return StaleMap(owners, 0, "has a map without", request.epoch());
       const uint32_t p = PartitionOf(key, owners.num_partitions());
-      if (!owners.Owns(self, p)) return StaleMap(owners, p, "does not own");
+      if (!owners.Owns(self, p)) return StaleMap(owners, p, "does not own", request.epoch());
     }
   }
 
@@ -231,11 +231,12 @@ absl::Status RequestHandler::ScanPartitions(const quiver::v1::ScanPartitionsRequ
   const client::ClusterMapView& owners = **map;
   const uint32_t self = node_id_.load();
   for (uint32_t p = request.partition_begin(); p < request.partition_end(); ++p) {
-    if (!owners.Owns(self, p)) return StaleMap(owners, p, "does not own");
+    if (!owners.Owns(self, p)) return StaleMap(owners, p, "does not own", request.epoch());
     if (request.epoch() < owners.FenceOf(p)) {
       return StaleMap(owners, p,
                       absl::StrCat("refuses a scan at epoch ", request.epoch(), " (fence ",
-                                   owners.FenceOf(p), ") of"));
+                                   owners.FenceOf(p), ") of"),
+                      request.epoch());
     }
   }
   uint64_t max_bytes = request.max_bytes() == 0 ? kDefaultScanBytes : request.max_bytes();
@@ -311,7 +312,7 @@ absl::Status RequestHandler::MergeRows(const quiver::v1::MergeRowsRequest& reque
       return absl::InvalidArgumentError(
           absl::StrCat("row ", i, " of view ", request.view(), ": partition ", p, " out of range"));
     }
-    if (!(*map)->OwnsOrReceives(self, p)) return StaleMap(**map, p, "neither owns nor receives");
+    if (!(*map)->OwnsOrReceives(self, p)) return StaleMap(**map, p, "neither owns nor receives", 0);
   }
   if (absl::Status s = store_->MergeRaw(request.view(), rows); !s.ok()) return s;
   response->set_rows_merged(rows.size());

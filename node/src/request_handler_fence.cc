@@ -48,10 +48,21 @@ absl::StatusOr<std::shared_ptr<const client::ClusterMapView>> RequestHandler::Ma
 }
 
 absl::Status RequestHandler::StaleMap(const client::ClusterMapView& map, uint32_t partition,
-                                      std::string_view what) const {
+                                      std::string_view what, uint64_t request_epoch) {
+  if (request_epoch > map.epoch()) NoteNewerEpoch(request_epoch);
   return absl::AbortedError(absl::StrCat("stale map: node ", node_id_.load(), " ", std::string(what),
                                          " partition ", partition, " (node epoch ", map.epoch(),
                                          ")"));
+}
+
+void RequestHandler::NoteNewerEpoch(uint64_t epoch) {
+  uint64_t seen = newest_noted_.load();
+  while (epoch > seen) {
+    if (newest_noted_.compare_exchange_weak(seen, epoch)) {
+      if (on_newer_map_) on_newer_map_(epoch);
+      return;
+    }
+  }
 }
 
 bool RequestHandler::IsStale(const IngestState& state, const client::ClusterMapView& map) {
@@ -139,7 +150,7 @@ absl::Status RequestHandler::HandleAdoptMap(const quiver::v1::AdoptMapRequest& r
   // The stale sessions as of the adoption: none can become stale later under
   // this map (appends under older epochs are refused from now on).
   std::vector<std::shared_ptr<IngestState>> stale;
-  if (Adopt(std::move(map), &stale) && on_map_pushed_) on_map_pushed_(epoch);
+  if (Adopt(std::move(map), &stale)) NoteNewerEpoch(epoch);  // the client is behind
 
   std::unique_lock<std::mutex> lock(ingest_mu_);
   const auto open = [&] {
@@ -187,7 +198,7 @@ absl::Status RequestHandler::MergeStreamed(std::string_view view, uint32_t parti
   auto map = MapOrUnavailable();
   if (!map.ok()) return map.status();
   if (!(*map)->OwnsOrReceives(node_id_.load(), partition)) {
-    return StaleMap(**map, partition, "neither owns nor receives");
+    return StaleMap(**map, partition, "neither owns nor receives", 0);
   }
   return store_->MergeRaw(view, rows);
 }

@@ -275,15 +275,17 @@ absl::Status RequestHandler::Write(const quiver::v1::WriteRequest& request,
   thread_local std::vector<uint32_t> partitions;
   partitions.resize(n);
   for (size_t r = 0; r < n; ++r) {
-    if (!replicas.has_partitions()) return StaleMap(replicas, 0, "has a map without");
+    if (!replicas.has_partitions()) return StaleMap(replicas, 0, "has a map without", request.epoch());
     const uint32_t p = PartitionOf(rows[r].entity_key, replicas.num_partitions());
     partitions[r] = p;
     if (r > 0 && p == partitions[r - 1]) continue;
-    if (!replicas.OwnsOrReceives(self, p)) return StaleMap(replicas, p, "neither owns nor receives");
+    if (!replicas.OwnsOrReceives(self, p)) return StaleMap(replicas, p, "neither owns nor receives",
+                                                            request.epoch());
     if (request.epoch() < replicas.FenceOf(p)) {
       return StaleMap(replicas, p,
                       absl::StrCat("refuses a write at epoch ", request.epoch(), " (fence ",
-                                   replicas.FenceOf(p), ") to"));
+                                   replicas.FenceOf(p), ") to"),
+                      request.epoch());
     }
   }
 

@@ -246,6 +246,23 @@ TEST_F(FenceTest, AStaleWriterIsRefusedAfterTheFlip) {
   ExpectStale(Get({moved}).status());
 }
 
+TEST_F(FenceTest, ARefusalStampedWithANewerEpochMakesTheNodeCatchUp) {
+  std::vector<uint64_t> noted;
+  handler_->set_on_newer_map([&](uint64_t epoch) { noted.push_back(epoch); });
+  // Node 1 owns nothing yet at epoch 3; writers already route by epoch 4.
+  ASSERT_TRUE(handler_->AdoptMap(Map(3, [](uint32_t) { return Part{{kPeer}}; })));
+  ExpectStale(Write({UserIn(1)}, 4));
+  ExpectStale(Write({UserIn(2)}, 4));  // noted once per epoch
+  ExpectStale(Write({UserIn(2)}, 2));  // an older writer says nothing of us
+  quiver::v1::GetRequest get;
+  get.set_epoch(5);
+  get.add_lookups()->set_view("stats");
+  get.mutable_lookups(0)->add_entity_keys(Key(UserIn(1)));
+  quiver::v1::GetResponse response;
+  ExpectStale(handler_->Get(get, &response));
+  EXPECT_EQ(noted, (std::vector<uint64_t>{4, 5}));
+}
+
 TEST_F(FenceTest, ScanPartitionsNeedsOwnershipAndTheFence) {
   ASSERT_TRUE(handler_->AdoptMap(Map(9, [](uint32_t p) {
     if (p == 3) return Part{{kPeer}, {kSelf}, 9};
@@ -336,7 +353,7 @@ class BarrierTest : public FenceTest {
 
 TEST_F(BarrierTest, WaitsForAStaleSessionThatCommits) {
   std::atomic<uint64_t> pushed{0};
-  handler_->set_on_map_pushed([&](uint64_t epoch) { pushed.store(epoch); });
+  handler_->set_on_newer_map([&](uint64_t epoch) { pushed.store(epoch); });
   quiver::v1::AdoptMapResponse response;
   std::thread barrier([&] { response = Barrier(Flip(), 60'000); });
   // The map is adopted before the barrier waits; then the writer commits.

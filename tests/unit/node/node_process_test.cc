@@ -386,3 +386,30 @@ TEST_F(NodeProcessTest, APushedMapIsAdoptedAndTheClientRefreshes) {
 
 }  // namespace
 }  // namespace quiver::node
+
+namespace quiver::node {
+namespace {
+
+absl::StatusOr<NodeOptions> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), {"quiver-node", "--coordinator=127.0.0.1:1", "--data-dir=/tmp/x"});
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  return ParseNodeFlags(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(NodeFlagsTest, StreamThrottleDefaultsTo200AndTakesZeroForUnlimited) {
+  auto defaults = Parse({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->stream_mb_per_s, 200u);
+  auto fifty = Parse({"--stream-mb-per-s=50"});
+  ASSERT_TRUE(fifty.ok()) << fifty.status();
+  EXPECT_EQ(fifty->stream_mb_per_s, 50u);
+  auto unlimited = Parse({"--stream-mb-per-s=0"});
+  ASSERT_TRUE(unlimited.ok()) << unlimited.status();
+  EXPECT_EQ(unlimited->stream_mb_per_s, 0u);
+  EXPECT_EQ(Parse({"--stream-mb-per-s=-1"}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Parse({"--stream-mb-per-s=fast"}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace quiver::node

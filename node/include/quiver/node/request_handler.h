@@ -224,11 +224,14 @@ class RequestHandler {
   std::shared_ptr<const client::ClusterMapView> adopted_map() const { return map_.load(); }
   uint64_t adopted_epoch() const;
 
-  // Called (from the RPC thread) after HandleAdoptMap adopted a newer map,
-  // with its epoch: the node makes its client refresh soon. Set before
-  // serving; may be empty.
-  void set_on_map_pushed(std::function<void(uint64_t epoch)> callback) {
-    on_map_pushed_ = std::move(callback);
+  // Called (from a request's thread, so it must not block) when the node
+  // learns of a map newer than its client's or its own: HandleAdoptMap
+  // adopted a pushed map (the node's client, which routes the materializer's
+  // writes, must catch up), or a refused request carried a newer epoch than
+  // the adopted map. At most once per epoch, increasing. The node makes its
+  // client refresh soon. Set before serving; may be empty.
+  void set_on_newer_map(std::function<void(uint64_t epoch)> callback) {
+    on_newer_map_ = std::move(callback);
   }
 
   // Waits until the background cleanup has nothing queued or running (tests
@@ -272,8 +275,12 @@ class RequestHandler {
   // The adopted map, or kUnavailable while there is none.
   absl::StatusOr<std::shared_ptr<const client::ClusterMapView>> MapOrUnavailable() const;
   // kAborted "stale map: ..." for `partition` (what: why it is refused).
+  // A refused request stamped with a newer epoch than `map` (0: none) means
+  // the node is behind: NoteNewerEpoch.
   absl::Status StaleMap(const client::ClusterMapView& map, uint32_t partition,
-                        std::string_view what) const;
+                        std::string_view what, uint64_t request_epoch);
+  // Calls on_newer_map_ for an epoch newer than any noted before.
+  void NoteNewerEpoch(uint64_t epoch);
   // Whether the session wrote a partition under an epoch older than its
   // fence in `map`. Needs ingest_mu_.
   struct IngestState;
@@ -295,7 +302,8 @@ class RequestHandler {
 
   DrainLock drain_;
   std::atomic<std::shared_ptr<const client::ClusterMapView>> map_;
-  std::function<void(uint64_t)> on_map_pushed_;
+  std::function<void(uint64_t)> on_newer_map_;
+  std::atomic<uint64_t> newest_noted_{0};
   std::condition_variable ingest_cv_;  // with ingest_mu_: signalled when a session closes
   std::mutex cleanup_mu_;
   std::condition_variable cleanup_cv_;
