@@ -203,12 +203,17 @@ int Load(const std::map<std::string, std::string>& f) {
             wrong = !RightValues(user, resp->rows[0][c], resp->rows[0][d], &why);
           }
         }
+        // Each line starts with the call's start (Unix ms), to set it
+        // against the drill's and the processes' logs.
         if (!ok && resp.ok()) {
-          std::fprintf(stderr, "quiver-chaos: %s not PRESENT\n", user_id.c_str());
+          std::fprintf(stderr, "quiver-chaos: %lld %s not PRESENT\n",
+                       static_cast<long long>(start_ms), user_id.c_str());
         } else if (!ok) {
-          std::fprintf(stderr, "quiver-chaos: %s\n", resp.status().ToString().c_str());
+          std::fprintf(stderr, "quiver-chaos: %lld %s\n", static_cast<long long>(start_ms),
+                       resp.status().ToString().c_str());
         } else if (wrong && wrong_printed.fetch_add(1) < 50) {
-          std::fprintf(stderr, "quiver-chaos: %s wrong answer: %s\n", user_id.c_str(), why.c_str());
+          std::fprintf(stderr, "quiver-chaos: %lld %s wrong answer: %s\n",
+                       static_cast<long long>(start_ms), user_id.c_str(), why.c_str());
         }
         samples[static_cast<size_t>(t)].push_back({start_ms, us, ok, wrong});
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
