@@ -358,7 +358,7 @@ absl::Status DigestReplicas(const client::ClusterMapView& map, const std::vector
     for (const std::string& view : views) {
       for (auto [begin, end] : PartitionRanges(held)) {
         auto s = ForEachStoredRow(*stub, absl::StrCat("node ", n.id(), " (", n.address(), ")"), view,
-                                  begin, end, [&](const v1::StoredRow& row) {
+                                  begin, end, map.epoch(), [&](const v1::StoredRow& row) {
                                     const std::string_view ek =
                                         storage::RowStore::EntityKeyOfRowKey(row.key());
                                     const uint32_t p = PartitionOf(ek, map.num_partitions());

@@ -47,6 +47,7 @@ std::unique_ptr<quiver::v1::NodeService::Stub> NodeStub(const std::string& addre
 
 absl::Status ForEachStoredRow(quiver::v1::NodeService::Stub& stub, const std::string& what,
                               const std::string& view, uint32_t begin, uint32_t end,
+                              uint64_t epoch,
                               absl::FunctionRef<void(const quiver::v1::StoredRow&)> visit) {
   constexpr uint64_t kPageBytes = 4u << 20;
   std::string after;
@@ -57,6 +58,7 @@ absl::Status ForEachStoredRow(quiver::v1::NodeService::Stub& stub, const std::st
     req.set_partition_end(end);
     req.set_after(after);
     req.set_max_bytes(kPageBytes);
+    req.set_epoch(epoch);
     quiver::v1::ScanPartitionsResponse resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));

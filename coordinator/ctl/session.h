@@ -67,10 +67,13 @@ std::unique_ptr<quiver::v1::NodeService::Stub> NodeStub(const std::string& addre
 
 // Pages through `view`'s stored rows in partitions [begin, end) of one node
 // (NodeService.ScanPartitions, 4 MiB pages, 60 s per page) and calls `visit`
-// for each, in key order. `what` names the node in errors.
+// for each, in key order. `what` names the node in errors. `epoch`: the
+// caller's map epoch (a node refuses a scan of partitions it does not own,
+// or under an older epoch than their fence: ABORTED; fetch the map again).
 // Errors: the first page's RPC error, prefixed "scanning <what>".
 absl::Status ForEachStoredRow(quiver::v1::NodeService::Stub& stub, const std::string& what,
                               const std::string& view, uint32_t begin, uint32_t end,
+                              uint64_t epoch,
                               absl::FunctionRef<void(const quiver::v1::StoredRow&)> visit);
 
 // A client of the cluster; its errors name the coordinator.

@@ -161,7 +161,7 @@ absl::StatusOr<uint64_t> CountOnlineOnly(const client::ClusterMapView& map, cons
     auto stub = NodeStub(map.AddressOf(id));
     for (auto [begin, end] : PartitionRanges(partitions)) {
       auto s = ForEachStoredRow(*stub, absl::StrCat("node ", id, " (", map.AddressOf(id), ")"), view,
-                                begin, end, [&](const v1::StoredRow& row) {
+                                begin, end, map.epoch(), [&](const v1::StoredRow& row) {
                                   const std::string ek(storage::RowStore::EntityKeyOfRowKey(row.key()));
                                   if (!expected.count(ek)) ++count;
                                 });
