@@ -96,12 +96,13 @@ class ClientImpl final : public Client {
                          const std::vector<EncodedRow>& rows, const WriteOptions& options);
 
   // Tells the coordinator that `node` failed a write other replicas took
-  // (ReportMissedWrites RPC), at most once per node per
-  // kMissedWriteReportInterval. Blocks for at most kMissedWriteReportDeadline;
-  // a failed report is logged, not returned (the write's outcome is decided
-  // by its quorum).
-  void ReportMissedWrites(uint32_t node, const std::string& error);
-  static constexpr std::chrono::milliseconds kMissedWriteReportInterval{1000};
+  // (ReportMissedWrites RPC), so it repairs (again) after the write. Every
+  // report is sent: the coordinator makes no new recovery while the node's
+  // current one has not started copying (it will see the write anyway), so
+  // a burst of reports costs at most one more repair per barrier. Blocks for
+  // at most kMissedWriteReportDeadline. Returns false when the report could
+  // not be delivered (logged).
+  bool ReportMissedWrites(uint32_t node, const std::string& error);
   static constexpr std::chrono::milliseconds kMissedWriteReportDeadline{300};
 
   const ClientOptions options_;
@@ -123,11 +124,14 @@ class ClientImpl final : public Client {
   absl::Mutex ingest_mu_;
   std::unordered_map<std::string, std::unordered_map<uint32_t, uint64_t>> ingest_acks_
       ABSL_GUARDED_BY(ingest_mu_);
+  // Nodes that failed rows of an open ingest session that others took: they
+  // are reported once the session is committed (a report before the commit
+  // could start their repair before the rows are visible on the peers).
+  std::unordered_map<std::string, std::vector<std::pair<uint32_t, std::string>>> ingest_missed_
+      ABSL_GUARDED_BY(ingest_mu_);
 
   CircuitBreaker breaker_;
 
-  absl::Mutex reports_mu_;
-  std::unordered_map<uint32_t, Clock::time_point> last_report_ ABSL_GUARDED_BY(reports_mu_);
 
   absl::Mutex loop_mu_;
   absl::CondVar loop_cv_;

@@ -219,13 +219,19 @@ absl::Status ClientImpl::WriteRows(const Snapshot& first, const std::string& vie
   }
   // A replica that failed rows another replica took has missed writes: the
   // coordinator marks it for repair, or restarts its streams when it is a
-  // move's target (docs/architecture.md, "Repair"). A bulk load needs no
-  // report: its commit checks every node's row count.
-  if (!ingest) {
-    for (const auto& [node, items, error] : failed) {
-      const bool missed =
-          std::any_of(items.begin(), items.end(), [&](uint32_t i) { return !acked_by[i].empty(); });
-      if (missed) ReportMissedWrites(node, error);
+  // move's target (docs/architecture.md, "Repair"). A bulk load reports it
+  // after its commit, when the rows are visible on the replicas that took
+  // them (the kill-during-materialization loss: a recovering replica that
+  // refused a staged batch repaired before the peers committed it).
+  for (const auto& [node, items, error] : failed) {
+    const bool missed =
+        std::any_of(items.begin(), items.end(), [&](uint32_t i) { return !acked_by[i].empty(); });
+    if (!missed) continue;
+    if (ingest) {
+      absl::MutexLock lock(&ingest_mu_);
+      ingest_missed_[options.ingest_session].emplace_back(node, error);
+    } else {
+      ReportMissedWrites(node, error);
     }
   }
   // The quorum: a majority (or write_quorum) of the owners in the map each
@@ -249,14 +255,7 @@ absl::Status ClientImpl::WriteRows(const Snapshot& first, const std::string& vie
                                              ")"));
 }
 
-void ClientImpl::ReportMissedWrites(uint32_t node, const std::string& error) {
-  const auto now = Clock::now();
-  {
-    absl::MutexLock lock(&reports_mu_);
-    auto [it, fresh] = last_report_.try_emplace(node, now);
-    if (!fresh && now - it->second < kMissedWriteReportInterval) return;
-    it->second = now;
-  }
+bool ClientImpl::ReportMissedWrites(uint32_t node, const std::string& error) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + kMissedWriteReportDeadline);
   quiver::v1::ReportMissedWritesRequest req;
@@ -268,12 +267,18 @@ void ClientImpl::ReportMissedWrites(uint32_t node, const std::string& error) {
     // The coordinator is away; the node is repaired anyway if it went DOWN.
     spdlog::warn("client: could not report node {}'s missed writes: {}", node, s.error_message());
   }
+  return s.ok();
 }
 
 absl::Status ClientImpl::FinishIngest(const std::string& session, bool commit) {
   std::unordered_map<uint32_t, uint64_t> acked;
+  std::vector<std::pair<uint32_t, std::string>> missed;
   {
     absl::MutexLock lock(&ingest_mu_);
+    if (auto m = ingest_missed_.find(session); m != ingest_missed_.end()) {
+      missed = std::move(m->second);
+      ingest_missed_.erase(m);
+    }
     auto it = ingest_acks_.find(session);
     if (it == ingest_acks_.end()) return absl::OkStatus();
     acked = std::move(it->second);
@@ -314,6 +319,18 @@ absl::Status ClientImpl::FinishIngest(const std::string& session, bool commit) {
     } else {
       error = absl::StrCat("node ", call->node, ": ", call->status.error_message());
       code = static_cast<absl::StatusCode>(call->status.error_code());
+    }
+  }
+  if (error.empty() && commit) {
+    // The rows are visible on the replicas that took them: now the ones that
+    // failed them repair (again). An undelivered report fails the commit, so
+    // the writer rewrites the rows under a map that includes the replica.
+    for (const auto& [node, reason] : missed) {
+      if (!ReportMissedWrites(node, absl::StrCat("ingest session '", session, "': ", reason))) {
+        return absl::UnavailableError(absl::StrCat(
+            "ingest session '", session, "' committed, but node ", node,
+            " missed rows of it and the coordinator could not be told; rewrite them"));
+      }
     }
   }
   if (error.empty()) return absl::OkStatus();

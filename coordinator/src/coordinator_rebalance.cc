@@ -47,17 +47,23 @@ absl::Status Coordinator::DriveOnce(const BarrierFn& barrier) {
   });
 }
 
+uint32_t Coordinator::PlanNowOrLater(quiver::v1::CoordinatorState& st) {
+  if (st.moves_size() > 0) {
+    plan_requested_.store(true);  // DriveOnce plans once the running moves are done
+    return 0;
+  }
+  return PlanMoves(&st, Now());
+}
+
 absl::StatusOr<quiver::v1::RebalanceResponse> Coordinator::Rebalance() {
   quiver::v1::RebalanceResponse resp;
   absl::Status s = Mutate([&](quiver::v1::CoordinatorState& st) -> absl::StatusOr<bool> {
     const uint64_t epoch = st.map().epoch();
     uint32_t planned = 0;
-    if (st.moves_size() > 0) {
-      plan_requested_.store(true);  // once the running moves are done
-    } else if (st.registry().version() == 0) {
+    if (st.registry().version() == 0 && st.moves_size() == 0) {
       RecomputeMap(st);
     } else {
-      planned = PlanMoves(&st, Now());
+      planned = PlanNowOrLater(st);
     }
     resp.set_moves_planned(planned);
     *resp.mutable_status() = RebalanceStatusOf(st);
@@ -100,12 +106,7 @@ absl::StatusOr<quiver::v1::DrainNodeResponse> Coordinator::DrainNode(
       changed = true;
       spdlog::info("node {} is LEAVING (drain)", node->id());
     }
-    uint32_t planned = 0;
-    if (st.moves_size() > 0) {
-      plan_requested_.store(true);
-    } else {
-      planned = PlanMoves(&st, Now());
-    }
+    const uint32_t planned = PlanNowOrLater(st);
     resp.set_moves_planned(planned);
     *resp.mutable_status() = RebalanceStatusOf(st);
     return changed || planned > 0;
@@ -144,12 +145,7 @@ absl::StatusOr<quiver::v1::RemoveNodeResponse> Coordinator::RemoveNode(
       spdlog::warn("node {} (DOWN) removed: its {} partitions get new replicas from the survivors",
                    id, holds);
     }
-    uint32_t planned = 0;
-    if (st.moves_size() > 0) {
-      plan_requested_.store(true);
-    } else {
-      planned = PlanMoves(&st, Now());
-    }
+    const uint32_t planned = PlanNowOrLater(st);
     resp.set_moves_planned(planned);
     return true;
   });

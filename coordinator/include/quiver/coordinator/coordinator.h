@@ -233,6 +233,9 @@ class Coordinator {
   void FinishJob(quiver::v1::CoordinatorState& s, quiver::v1::Job* job, bool ok,
                  const std::string& error);
   void PruneJobs(quiver::v1::CoordinatorState& s);
+  // Plans moves now when none run (returns how many), else asks DriveOnce
+  // to plan once they are done (returns 0).
+  uint32_t PlanNowOrLater(quiver::v1::CoordinatorState& st);
   // Attempts a task may take before its job fails, given its last error.
   uint32_t AttemptLimit(const std::string& error) const;
   // Last heartbeat of each node (µs), in memory only.
