@@ -27,7 +27,12 @@ absl::Status Coordinator::DriveOnce(const BarrierFn& barrier) {
       planned_for_ = planning;
       changed = PlanMoves(&st, Now()) > 0;
     }
-    changed = AdvanceMoves(&st, limits) || changed;
+    const int64_t now = Now();
+    if (now - last_move_step_us_ >= options_.move_step_interval_us) {
+      const uint64_t before = st.map().epoch();
+      changed = AdvanceMoves(&st, limits) || changed;
+      if (st.map().epoch() != before) last_move_step_us_ = now;
+    }
     changed = SettleNodes(&st) || changed;
     return changed || st.map().epoch() != epoch;
   });

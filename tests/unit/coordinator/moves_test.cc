@@ -31,6 +31,7 @@ class MovesTest : public ::testing::Test {
     options_ = testing::TestOptions(dir_.string(), clock_);
     options_.replication_factor = 2;
     options_.max_moves_per_node = 7;  // several waves over 64 partitions
+    options_.move_step_interval_us = 0;  // the manual clock does not move
     coordinator_ = MustOpen(options_);
   }
   void TearDown() override {

@@ -77,6 +77,10 @@ struct CoordinatorOptions {
   bool auto_rebalance = true;
   // Moves past PREPARE per node at once (as target or replaced replica).
   uint32_t max_moves_per_node = 128;
+  // At most one map-changing move step per this interval: every step is an
+  // epoch every client and node fetches, and a barrier; batching streamed
+  // moves into fewer flips keeps that churn off the lookup path. unit: µs.
+  int64_t move_step_interval_us = 500'000;
   // How long a node waits in a barrier for stale ingest sessions before it
   // fences them (AdoptMapRequest.drain_timeout_ms). unit: ms.
   uint32_t barrier_drain_ms = 20000;
@@ -256,6 +260,7 @@ class Coordinator {
   std::atomic<bool> fail_persist_{false};
   // The planning nodes of the last automatic plan (DriveOnce's thread only).
   std::vector<uint32_t> planned_for_;
+  int64_t last_move_step_us_ = 0;  // DriveOnce's thread only
 };
 
 }  // namespace quiver::coordinator
