@@ -237,6 +237,13 @@ absl::StatusOr<quiver::v1::RegisterResponse> Coordinator::Register(
           "node ", node->id(), " was removed from the cluster (quiverctl nodes remove); wipe its "
           "data directory and start it again to join as a new node"));
     }
+    if (node == nullptr && req.node_id() != 0 && req.node_id() < s.next_node_id()) {
+      // Ids are never reused: an id this coordinator issued and no longer
+      // lists belongs to a node that was removed (quiverctl nodes remove).
+      return absl::FailedPreconditionError(absl::StrCat(
+          "node ", req.node_id(), " was removed from the cluster (quiverctl nodes remove); wipe "
+          "its data directory and start it again to join as a new node"));
+    }
     if (node == nullptr && req.node_id() == 0) {
       // No id: a new node, or a known one whose data directory was wiped.
       // One address is one identity: it takes over the old id.

@@ -300,6 +300,13 @@ TEST_F(MovesTest, DrainAndRemoveMoveEveryReplicaOffTheNode) {
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_TRUE(removed->forgotten());
   EXPECT_EQ(coordinator_->GetClusterMap().nodes_size(), 3);
+  // The drained process, still running, cannot come back under its id.
+  quiver::v1::RegisterRequest again;
+  again.set_node_id(4);
+  again.set_address("127.0.0.1:7004");
+  auto refused_again = coordinator_->Register(again);
+  EXPECT_EQ(refused_again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused_again.status().message().find("was removed"), std::string::npos);
   ExpectBalanced(3);
 }
 

@@ -127,7 +127,9 @@ class Coordinator {
   // it repairs once the barrier completed) unless no other replica shares
   // its partitions (then UP).
   // Errors: kInvalidArgument (no address), kFailedPrecondition (the id or
-  // the address belongs to a removed node; not retryable).
+  // the address belongs to a removed node — an id below next_node_id that
+  // the map no longer lists was removed, ids are never reused; not
+  // retryable).
   absl::StatusOr<quiver::v1::RegisterResponse> Register(const quiver::v1::RegisterRequest& req);
   // A DOWN node that heartbeats again comes back as Register's known nodes
   // do; a RECOVERING node reporting repaired_recovery equal to its recovery
