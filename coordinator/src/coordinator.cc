@@ -332,13 +332,21 @@ void Coordinator::Return(quiver::v1::CoordinatorState& s, quiver::v1::NodeInfo* 
   // ones must reach it. The fences make the barrier wait for the first and
   // refuse stragglers (docs/architecture.md, "Recovery uses the same barrier").
   for (auto& p : *s.mutable_map()->mutable_partitions()) {
-    const bool named = std::find(p.node_ids().begin(), p.node_ids().end(), node->id()) !=
-                           p.node_ids().end() ||
-                       std::find(p.pending_ids().begin(), p.pending_ids().end(), node->id()) !=
-                           p.pending_ids().end();
-    if (named) p.set_fence_epoch(epoch);
+    if (Names(p, node->id())) p.set_fence_epoch(epoch);
   }
 }
+
+namespace {
+
+// The heartbeat reports the repair of the node's current recovery, whose
+// barrier has completed: the node may be UP again.
+bool RepairsCurrentRecovery(const quiver::v1::NodeInfo& node,
+                            const quiver::v1::HeartbeatRequest& req) {
+  return node.state() == quiver::v1::RECOVERING && req.repaired_recovery() != 0 &&
+         req.repaired_recovery() == node.recovery() && node.recovery_fenced() == node.recovery();
+}
+
+}  // namespace
 
 absl::StatusOr<quiver::v1::HeartbeatResponse> Coordinator::Heartbeat(
     const quiver::v1::HeartbeatRequest& req) {
@@ -353,10 +361,7 @@ absl::StatusOr<quiver::v1::HeartbeatResponse> Coordinator::Heartbeat(
     if (node == nullptr || node->removed()) {
       return absl::NotFoundError(absl::StrCat("unknown node ", req.node_id(), "; register first"));
     }
-    change = node->state() == quiver::v1::DOWN ||
-             (node->state() == quiver::v1::RECOVERING && req.repaired_recovery() != 0 &&
-              req.repaired_recovery() == node->recovery() &&
-              node->recovery_fenced() == node->recovery());
+    change = node->state() == quiver::v1::DOWN || RepairsCurrentRecovery(*node, req);
     for (const auto& r : req.streams()) change = change || r.done();
   }
   Beat(req.node_id(), now);
@@ -368,9 +373,7 @@ absl::StatusOr<quiver::v1::HeartbeatResponse> Coordinator::Heartbeat(
       if (node->state() == quiver::v1::DOWN) {
         Return(s, node);
         changed = true;
-      } else if (node->state() == quiver::v1::RECOVERING && req.repaired_recovery() != 0 &&
-                 req.repaired_recovery() == node->recovery() &&
-                 node->recovery_fenced() == node->recovery()) {
+      } else if (RepairsCurrentRecovery(*node, req)) {
         node->set_state(quiver::v1::UP);
         BumpEpoch(&s);
         changed = true;
@@ -469,11 +472,8 @@ absl::StatusOr<quiver::v1::ReportMissedWritesResponse> Coordinator::ReportMissed
     quiver::v1::NodeInfo* node = FindNode(s, req.node_id());
     if (!node) return absl::NotFoundError(absl::StrCat("unknown node ", req.node_id()));
     bool changed = RestartStreamsTo(&s, node->id());
-    bool owns = false;
-    for (const auto& p : s.map().partitions()) {
-      owns = owns || std::find(p.node_ids().begin(), p.node_ids().end(), node->id()) !=
-                         p.node_ids().end();
-    }
+    const bool owns = std::any_of(s.map().partitions().begin(), s.map().partitions().end(),
+                                  [&](const auto& p) { return Owns(p, node->id()); });
     // A recovery whose barrier has not completed has not started copying:
     // it will see this write (committed before the report).
     const bool repair_pending = node->state() == quiver::v1::RECOVERING &&

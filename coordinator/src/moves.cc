@@ -428,19 +428,31 @@ quiver::v1::RebalanceStatus RebalanceStatusOf(const CoordinatorState& state) {
   uint32_t eligible = 0;
   for (const auto& n : state.map().nodes()) eligible += n.state() != quiver::v1::LEAVING && !n.removed();
   const uint32_t want = std::min(state.map().replication_factor(), eligible);
+  // Stats() computes this after every coordinator RPC: one pass over the
+  // nodes, then set lookups, not a node search per owner.
+  std::set<uint32_t> serving_nodes;
+  for (const auto& n : state.map().nodes()) {
+    if (Serves(state, n.id())) serving_nodes.insert(n.id());
+  }
   uint32_t under = 0;
   for (const auto& p : state.map().partitions()) {
     uint32_t serving = 0;
-    for (uint32_t id : p.node_ids()) serving += Serves(state, id);
+    for (uint32_t id : p.node_ids()) serving += serving_nodes.count(id);
     under += serving < want;
   }
   r.set_under_replicated(under);
   return r;
 }
 
+bool Owns(const quiver::v1::PartitionReplicas& p, uint32_t node) { return Has(p.node_ids(), node); }
+
+bool Names(const quiver::v1::PartitionReplicas& p, uint32_t node) {
+  return Has(p.node_ids(), node) || Has(p.pending_ids(), node);
+}
+
 uint32_t PartitionsNaming(const CoordinatorState& state, uint32_t node) {
   uint32_t n = 0;
-  for (const auto& p : state.map().partitions()) n += Has(p.node_ids(), node) || Has(p.pending_ids(), node);
+  for (const auto& p : state.map().partitions()) n += Names(p, node);
   return n;
 }
 

@@ -94,6 +94,11 @@ bool RestartStreamsTo(quiver::v1::CoordinatorState* state, uint32_t node);
 // under-replicated partitions).
 quiver::v1::RebalanceStatus RebalanceStatusOf(const quiver::v1::CoordinatorState& state);
 
+// Whether `node` owns partition `p` (node_ids), and whether it owns or
+// receives it (node_ids or pending_ids).
+bool Owns(const quiver::v1::PartitionReplicas& p, uint32_t node);
+bool Names(const quiver::v1::PartitionReplicas& p, uint32_t node);
+
 // Partitions and moves naming `node` (as owner, pending replica, or in a
 // move's old or new replicas).
 uint32_t PartitionsNaming(const quiver::v1::CoordinatorState& state, uint32_t node);
