@@ -76,20 +76,22 @@ Streamer::~Streamer() { Stop(); }
 
 void Streamer::Start() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (thread_.joinable() || stopping_) return;
-  thread_ = std::thread([this] { Loop(); });
+  if (!threads_.empty() || stopping_) return;
+  for (int i = 0; i < std::max(1, options_.threads); ++i) {
+    threads_.emplace_back([this] { Loop(); });
+  }
 }
 
 void Streamer::Stop() {
-  std::thread thread;
+  std::vector<std::thread> threads;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     for (auto& [id, task] : tasks_) task->cancelled.store(true);
-    thread = std::move(thread_);
+    threads.swap(threads_);
   }
   cv_.notify_all();
-  if (thread.joinable()) thread.join();
+  for (std::thread& t : threads) t.join();
 }
 
 void Streamer::SetTasks(std::span<const quiver::v1::StreamTask> tasks) {

@@ -24,9 +24,7 @@
 #include "rocksdb/file_system.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/listener.h"
-#include "rocksdb/memtablerep.h"
 #include "rocksdb/merge_operator.h"
-#include "rocksdb/slice_transform.h"
 #include "rocksdb/sst_file_writer.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
@@ -53,7 +51,6 @@ constexpr char kViewMetaPrefix[] = "quiver/view/";
 constexpr char kPartitionsKey[] = "quiver/num_partitions";
 constexpr char kViewMetaMagic[] = "QVS1";
 constexpr size_t kMaxFeatures = 65535;
-constexpr size_t kMemtableBuckets = 8192;  // >= the usual partition count (4096)  // u16 count in the row format
 // SST files of a view: MultiGet reads each file's blocks with one MultiRead,
 // one file after the other, so fewer, larger files mean larger batches for
 // io_uring to run in parallel (RocksDB's default is 64 MiB).
@@ -511,13 +508,15 @@ class RowStore::Impl {
     // not written lately skips the memtable search.
     cf.memtable_prefix_bloom_size_ratio = 0.02;
     cf.memtable_whole_key_filtering = true;
-    // A view's rows stay in the memtable until it fills (64 MiB: a whole view
-    // of a small deployment). A hash of skip lists keyed by the 4-byte
-    // partition prefix keeps each search within one partition's few rows
-    // instead of one skip list over all of them (RocksDB's HashSkipList
-    // memtable; iterators then need total_order_seek).
-    cf.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(4));
-    cf.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(kMemtableBuckets));
+    // The memtable is RocksDB's default skip list. A hash of skip lists by
+    // partition prefix (HashSkipList, used until 2026-12) made every
+    // total-order iterator copy the whole memtable into a new skip list
+    // (each scan page of a stream, repair or verify), and Debian's RocksDB,
+    // built with assertions on, searched the bucket from its top on every
+    // insert (`assert(!Contains(key))`): 68 % of a streaming node's CPU
+    // (bench/results/2026-12-03-rebalance-perf-report.txt). Lookups gain
+    // little from it: bulk loads arrive as SST files, and the memtable's
+    // whole-key bloom filter above skips it for keys not written lately.
     if (options_.periodic_compaction_seconds > 0) {
       cf.periodic_compaction_seconds = options_.periodic_compaction_seconds;
     }
@@ -530,8 +529,6 @@ class RowStore::Impl {
     db_options.create_missing_column_families = true;
     db_options.max_background_jobs = 4;
     db_options.bytes_per_sync = 1 << 20;
-    // The hashed memtable (ViewCfOptions) takes one writer at a time.
-    db_options.allow_concurrent_memtable_write = false;
     db_options.max_open_files = -1;  // table readers (and pinned metadata) stay loaded
     db_options.use_direct_reads = options_.use_direct_reads;
     if (options_.use_io_uring) env_ = NewIoUringEnvOrNull();
@@ -877,7 +874,6 @@ class RowStore::Impl {
     const int64_t ttl = v->schema->ttl.count();
     const int64_t now = options_.clock();
     rocksdb::ReadOptions ro;
-    ro.total_order_seek = true;  // the memtable is hashed by partition
     ro.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, v->cf));
     uint64_t count = 0;
@@ -911,7 +907,6 @@ class RowStore::Impl {
         partition_end < options_.num_partitions ? PartitionPrefix(partition_end) : std::string();
     rocksdb::Slice upper(end);
     rocksdb::ReadOptions ro;
-    ro.total_order_seek = true;  // the memtable is hashed by partition
     ro.fill_cache = false;       // a bulk copy would evict the lookups' blocks
     if (!end.empty()) ro.iterate_upper_bound = &upper;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, v->cf));

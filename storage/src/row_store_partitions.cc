@@ -83,7 +83,6 @@ absl::StatusOr<std::vector<uint32_t>> RowStore::PartitionsWithRows() {
   rocksdb::DB* db = rocks();
   for (rocksdb::ColumnFamilyHandle* cf : ViewFamilies()) {
     rocksdb::ReadOptions ro;
-    ro.total_order_seek = true;  // the memtable is hashed by partition
     ro.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
     // Skip-scan: the first key at or after partition p names the next

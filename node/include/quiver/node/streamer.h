@@ -76,6 +76,11 @@ using StreamMergeFn = std::function<absl::Status(
 struct StreamerOptions {
   // Throttle. unit: MiB per second; 0 means unlimited.
   uint32_t mb_per_s = 200;
+  // Streams run at once (one thread each): a stream fetches a page, then
+  // merges it, strictly in turn, so one stream leaves the source idle while
+  // it merges and itself idle while the source scans. The throttle is
+  // shared. At least 1.
+  int threads = 2;
   // ScanPartitionsRequest.max_bytes of each page. unit: bytes.
   uint64_t page_bytes = 1u << 20;
   // Retry of a failed page: from min_backoff, doubling, up to max_backoff.
@@ -101,14 +106,15 @@ struct StreamerOptions {
 class Streamer {
  public:
   explicit Streamer(StreamerOptions options);
-  // Stops the thread (Stop()).
+  // Stops the threads (Stop()).
   ~Streamer();
   Streamer(const Streamer&) = delete;
   Streamer& operator=(const Streamer&) = delete;
 
-  // Starts the background thread that runs the streams. Call once.
+  // Starts the options.threads background threads that run the streams.
+  // Call once.
   void Start();
-  // Cancels every stream and joins the thread; a page in flight finishes
+  // Cancels every stream and joins the threads; a page in flight finishes
   // first (it blocks on the source's answer). Idempotent.
   void Stop();
 
@@ -146,7 +152,7 @@ class Streamer {
   std::map<uint64_t, std::shared_ptr<Task>> tasks_;  // by move id; guarded by mu_
   TokenBucket bucket_;                   // guarded by mu_
   bool stopping_ = false;                // guarded by mu_
-  std::thread thread_;
+  std::vector<std::thread> threads_;      // guarded by mu_
 };
 
 }  // namespace quiver::node
