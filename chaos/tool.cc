@@ -2,7 +2,7 @@
 //
 //   quiver-chaos load --coordinator HOST:PORT --users N --seconds S
 //                     [--threads T] [--deadline-ms D] [--window-file F]
-//                     [--check-values 1|0] [--stop-file F]
+//                     [--check-values 1|0] [--stop-file F] [--samples-file F]
 //     Steady lookups through the C++ client: each call reads
 //     user_stats:clicks and user_stats:score of one random user u0..u<N-1>
 //     (every one of them must be PRESENT). Prints
@@ -22,6 +22,8 @@
 //     integer v in [1, 1000000] (another user's row never fits: both
 //     equations give its index). --check-values 0 turns this off, for drills
 //     that load other data (kill-during-materialization, backup-restore).
+//     --samples-file: every call as a line "start_ms latency_us ok" (Unix
+//     ms, µs, 1|0), to set the slow calls against the processes' logs.
 //
 //   quiver-chaos stall --pid P --stop-ms S --period-ms T --seconds D
 //     Stalls process P (a slow node): SIGSTOP, S ms later SIGCONT, every T
@@ -249,6 +251,13 @@ int Load(const std::map<std::string, std::string>& f) {
         }
       }
     }
+  }
+  if (f.count("samples-file")) {
+    std::ofstream out(f.at("samples-file"));
+    for (const auto& per : samples) {
+      for (const Sample& s : per) out << s.start_ms << ' ' << s.latency_us << ' ' << s.ok << '\n';
+    }
+    if (!out) return Fail("cannot write " + f.at("samples-file"));
   }
   std::string line = absl::StrCat(
       "load calls=", calls, " failed=", failed, " wrong=", wrong, " p99_us=", P99(lat),

@@ -3,9 +3,13 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -270,6 +274,11 @@ void Streamer::RunPending() {
 }
 
 void Streamer::Loop() {
+  if (options_.nice != 0 &&
+      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice) != 0) {
+    spdlog::warn("streamer: could not set the stream thread's nice value to {}: {}",
+                 options_.nice, std::strerror(errno));
+  }
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     const auto now = std::chrono::steady_clock::now();

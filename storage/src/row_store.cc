@@ -533,6 +533,11 @@ class RowStore::Impl {
     db_options.use_direct_reads = options_.use_direct_reads;
     if (options_.use_io_uring) env_ = NewIoUringEnvOrNull();
     if (env_ != nullptr) db_options.env = env_.get();
+    if (options_.low_priority_compactions) {
+      rocksdb::Status lowered = db_options.env->LowerThreadPoolCPUPriority(
+          rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow);
+      if (!lowered.ok()) spdlog::warn("RowStore: compactions keep their priority: {}", lowered.ToString());
+    }
     db_options.listeners.push_back(no_space_);
     db_options.info_log = std::make_shared<SpdlogLogger>();
 

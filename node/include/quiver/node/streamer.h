@@ -81,6 +81,13 @@ struct StreamerOptions {
   // it merges and itself idle while the source scans. The throttle is
   // shared. At least 1.
   int threads = 2;
+  // The streams' threads run at this nice value (setpriority(2) on each
+  // thread; Linux schedules threads apart), so that lookups, which run at
+  // the process's priority, win the CPU while partitions move: the same
+  // split as ScyllaDB's scheduling groups for streaming against queries. 0
+  // leaves them at the process's. A value the process may not set (below
+  // its own without CAP_SYS_NICE) is logged and ignored.
+  int nice = 10;
   // ScanPartitionsRequest.max_bytes of each page. unit: bytes.
   uint64_t page_bytes = 1u << 20;
   // Retry of a failed page: from min_backoff, doubling, up to max_backoff.

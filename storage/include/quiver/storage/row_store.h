@@ -86,6 +86,13 @@ struct RowStoreOptions {
   // fixed copy of a store, a checkpoint or a restored backup, whose rows must
   // stay exactly as they were copied. Such a store is not meant for writes.
   bool frozen = false;
+  // RocksDB's compaction threads (its LOW pool) run at nice 19
+  // (Env::LowerThreadPoolCPUPriority, CpuPriority::kLow), so that a
+  // compaction after a bulk load or a partition move takes the CPU lookups
+  // leave. Flushes (the HIGH pool) keep the process's priority: a late flush
+  // stalls writes. The pool is the process's (Env::Default), so this holds
+  // for every store of the process once one asked for it.
+  bool low_priority_compactions = true;
 };
 
 // What the store needs to know of a feature view.
