@@ -363,6 +363,7 @@ absl::StatusOr<quiver::v1::HeartbeatResponse> Coordinator::Heartbeat(
     }
     change = node->state() == quiver::v1::DOWN || RepairsCurrentRecovery(*node, req);
     for (const auto& r : req.streams()) change = change || r.done();
+    change = change || !LeasesToRenew(state_, req.node_id(), req.running_tasks(), now).empty();
   }
   Beat(req.node_id(), now);
   if (change) {
@@ -370,6 +371,10 @@ absl::StatusOr<quiver::v1::HeartbeatResponse> Coordinator::Heartbeat(
       quiver::v1::NodeInfo* node = FindNode(s, req.node_id());
       if (node == nullptr) return false;
       bool changed = ApplyStreamReports(&s, node->id(), req.streams());
+      for (int i : LeasesToRenew(s, node->id(), req.running_tasks(), now)) {
+        s.mutable_pending_tasks(i)->set_lease_expires_us(now + options_.lease_us);
+        changed = true;
+      }
       if (node->state() == quiver::v1::DOWN) {
         Return(s, node);
         changed = true;

@@ -192,6 +192,33 @@ void Coordinator::PruneJobs(CoordinatorState& s) {
               jobs->end());
 }
 
+std::vector<int> Coordinator::LeasesToRenew(
+    const quiver::v1::CoordinatorState& s, uint32_t node_id,
+    const google::protobuf::RepeatedPtrField<quiver::v1::RunningTask>& running, int64_t now) const {
+  std::vector<int> due;
+  if (running.empty()) return due;
+  for (int i = 0; i < s.pending_tasks_size(); ++i) {
+    const quiver::v1::MaterializationTask& t = s.pending_tasks(i);
+    if (t.lease_expires_us() - now >= options_.lease_us / 2) continue;
+    const bool reported = std::any_of(running.begin(), running.end(), [&](const auto& r) {
+      return r.job_id() == t.job_id() && r.task_id() == t.task_id() && r.attempt() == t.attempt();
+    });
+    if (!reported) continue;
+    // Still this node's lease: not re-leased, failed or finished meanwhile.
+    const quiver::v1::Job* job = nullptr;
+    for (const auto& j : s.jobs()) {
+      if (j.id() == t.job_id()) job = &j;
+    }
+    if (job == nullptr || job->state() != quiver::v1::JOB_RUNNING ||
+        t.task_id() >= static_cast<uint32_t>(job->tasks_size())) {
+      continue;
+    }
+    const auto& st = job->tasks(static_cast<int>(t.task_id()));
+    if (st.state() == kLeased && st.node_id() == node_id) due.push_back(i);
+  }
+  return due;
+}
+
 absl::StatusOr<quiver::v1::LeaseTaskResponse> Coordinator::LeaseTask(
     const quiver::v1::LeaseTaskRequest& req) {
   quiver::v1::LeaseTaskResponse resp;

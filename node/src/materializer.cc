@@ -306,7 +306,28 @@ void MaterializationWorker::Loop() {
   }
 }
 
+std::vector<quiver::v1::RunningTask> MaterializationWorker::RunningTasks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!running_.has_value()) return {};
+  return {*running_};
+}
+
 void MaterializationWorker::RunTask(const quiver::v1::MaterializationTask& task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.emplace();
+    running_->set_job_id(task.job_id());
+    running_->set_task_id(task.task_id());
+    running_->set_attempt(task.attempt());
+  }
+  // Renewed until its completion is reported (or given up on).
+  struct Clear {
+    MaterializationWorker* w;
+    ~Clear() {
+      std::lock_guard<std::mutex> lock(w->mu_);
+      w->running_.reset();
+    }
+  } clear{this};
   spdlog::info("task {}/{} of view {}: {} rows [{}, {})", task.job_id(), task.task_id(),
                task.view(), task.file(), task.row_begin(), task.row_end());
   TaskResult result;

@@ -589,6 +589,11 @@ void Node::Impl::HeartbeatLoop() {
     for (quiver::v1::StreamReport& report : streamer_->Reports()) {
       *request.add_streams() = std::move(report);
     }
+    if (worker_ != nullptr) {
+      for (quiver::v1::RunningTask& task : worker_->RunningTasks()) {
+        *request.add_running_tasks() = std::move(task);
+      }
+    }
     quiver::v1::HeartbeatResponse response;
     auto ctx = CoordinatorContext();
     absl::Status s = FromGrpcStatus(coordinator_->Heartbeat(ctx.get(), request, &response));

@@ -315,6 +315,53 @@ TEST_F(MaterializationTest, LeasesExpireAndStaleCompletionsAreIgnored) {
   EXPECT_EQ(c_->CompleteTask(unknown).code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(MaterializationTest, HeartbeatsRenewTheLeasesOfRunningTasks) {
+  Open();
+  ApplyRegistry();
+  MustRegister(*c_, "a:1");
+  MustRegister(*c_, "b:1");
+  auto job = Start(kBaseUs, kBaseUs + kMinuteUs);  // one row group: one task
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_EQ(job->tasks_size(), 1);
+  const v1::MaterializationTask t = Lease(1);
+  ASSERT_EQ(t.job_id(), job->id());
+  auto beat = [&](uint32_t node, const v1::MaterializationTask* running) {
+    v1::HeartbeatRequest hb;
+    hb.set_node_id(node);
+    if (running != nullptr) {
+      v1::RunningTask* r = hb.add_running_tasks();
+      r->set_job_id(running->job_id());
+      r->set_task_id(running->task_id());
+      r->set_attempt(running->attempt());
+    }
+    ASSERT_TRUE(c_->Heartbeat(hb).ok());
+  };
+  // Node 1 runs its task for three lease periods, heartbeating every
+  // quarter of one; node 2 asks for work all along and gets none.
+  for (int i = 0; i < 12; ++i) {
+    clock_.Advance(options_.lease_us / 4);
+    beat(1, &t);
+    beat(2, nullptr);
+    ASSERT_FALSE(HasLease(2)) << "after " << i + 1 << " quarter leases";
+  }
+  EXPECT_EQ(c_->GetJob(job->id())->tasks(0).attempts(), 1u);
+  // A report of another attempt, or by another node, renews nothing: once
+  // node 1 stops heartbeating, node 2 gets the task within one lease.
+  v1::MaterializationTask other = t;
+  other.set_attempt(t.attempt() + 1);
+  clock_.Advance(options_.lease_us / 2);
+  beat(1, &other);
+  beat(2, &t);
+  clock_.Advance(options_.lease_us / 2 + 1);
+  const v1::MaterializationTask again = Lease(2);
+  EXPECT_EQ(again.task_id(), t.task_id());
+  EXPECT_EQ(again.attempt(), 2u);
+  ASSERT_TRUE(Complete(2, again, true, false, 9).ok());
+  EXPECT_EQ(c_->GetJob(job->id())->state(), v1::JOB_SUCCEEDED);
+  // A heartbeat naming a finished task is harmless.
+  beat(1, &t);
+}
+
 TEST_F(MaterializationTest, RetryableFailuresRetryUpToTheLimit) {
   options_.max_task_attempts = 2;
   Open();

@@ -60,7 +60,11 @@ struct CoordinatorOptions {
   uint32_t num_partitions = 4096;  // Q, a power of two; fixed when the state is created
   uint32_t replication_factor = 3;  // R; capped by the node count
   int64_t heartbeat_timeout_us = 2'000'000;  // unit: µs without heartbeat before DOWN
-  int64_t lease_us = 30'000'000;  // unit: µs a leased task stays with its node
+  // unit: µs a leased task stays with its node without renewal. The node's
+  // heartbeats renew the leases of the tasks it runs (RunningTask) once
+  // less than half is left, so only a node that stops heartbeating (dead,
+  // cut off) loses its task to another.
+  int64_t lease_us = 30'000'000;
   uint32_t max_task_attempts = 5;  // leases of one task before its job fails
   // Adjacent row groups merge into tasks up to this many rows. Smaller tasks
   // spread one file over more nodes; larger ones read the file fewer times
@@ -244,6 +248,13 @@ class Coordinator {
   uint32_t PlanNowOrLater(quiver::v1::CoordinatorState& st);
   // Attempts a task may take before its job fails, given its last error.
   uint32_t AttemptLimit(const std::string& error) const;
+  // Indexes into s.pending_tasks() of the tasks in `running` (a heartbeat's
+  // RunningTask list) that are still leased to `node_id` in that attempt and
+  // have less than half of options_.lease_us left at `now`: the leases a
+  // heartbeat renews (to now + lease_us). Does not change `s`.
+  std::vector<int> LeasesToRenew(
+      const quiver::v1::CoordinatorState& s, uint32_t node_id,
+      const google::protobuf::RepeatedPtrField<quiver::v1::RunningTask>& running, int64_t now) const;
   // Last heartbeat of each node (µs), in memory only.
   int64_t LastHeartbeat(uint32_t id) const ABSL_LOCKS_EXCLUDED(hb_mu_);
   void Beat(uint32_t id, int64_t now) ABSL_LOCKS_EXCLUDED(hb_mu_);

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -124,6 +125,11 @@ class MaterializationWorker {
   // reported as a retryable failure. Blocks until the thread ended.
   void Stop();
 
+  // The task attempt this worker is running, if any, for the node's
+  // heartbeat: the coordinator renews its lease (HeartbeatRequest.
+  // running_tasks). Thread-safe.
+  std::vector<quiver::v1::RunningTask> RunningTasks() const;
+
  private:
   void Loop();
   void RunTask(const quiver::v1::MaterializationTask& task);
@@ -135,9 +141,10 @@ class MaterializationWorker {
   client::Client* client_;
   storage::OfflineStore* offline_;
   NodeMetrics* metrics_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<bool> stop_{false};
+  std::optional<quiver::v1::RunningTask> running_;  // guarded by mu_
   std::thread thread_;
 };
 
