@@ -36,6 +36,8 @@ constexpr size_t kFlushBytes = 256 << 10;
 constexpr size_t kLingerDiscardBytes = 1 << 20;
 // unit: milliseconds. Pause after a failed accept (e.g. out of descriptors).
 constexpr auto kAcceptRetry = std::chrono::milliseconds(50);
+// A lookup slower than this is logged (a warning per lookup).
+constexpr auto kSlowLookup = std::chrono::milliseconds(200);
 
 uint32_t LoadU32(const char* p) {
   const auto* b = reinterpret_cast<const unsigned char*>(p);
@@ -229,8 +231,13 @@ void Session::HandleGet(uint32_t id, const char* body, size_t body_bytes) {
     }
   }
   if (!status.ok()) AppendError(id, status);
-  if (server_->metrics_ != nullptr) {
-    server_->metrics_->Record("LeanGet", status.ok(), std::chrono::steady_clock::now() - start);
+  const auto took = std::chrono::steady_clock::now() - start;
+  if (server_->metrics_ != nullptr) server_->metrics_->Record("LeanGet", status.ok(), took);
+  // A lookup this slow holds up every other session of this I/O thread.
+  if (took > kSlowLookup) {
+    spdlog::warn("slow lean lookup: {} ms for {} lookups ({})",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
+                 request_.lookups_size(), status.ok() ? "ok" : status.ToString());
   }
 }
 
