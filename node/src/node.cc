@@ -33,6 +33,7 @@
 #include "quiver/node/lookup_server.h"
 #include "quiver/node/materializer.h"
 #include "quiver/node/metrics.h"
+#include "thread_priority.h"
 #include "peer_stubs.h"
 #include "quiver/node/repair.h"
 #include "quiver/node/request_handler.h"
@@ -47,6 +48,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr auto kCoordinatorDeadline = std::chrono::seconds(2);
+// The repair thread's nice value (thread_priority.h), as the streams'.
+constexpr int kRepairNice = 10;
 
 // gRPC's own log lines go through spdlog at debug level, so that a startup
 // failure prints the node's one clear error line and not gRPC's internals.
@@ -317,6 +320,9 @@ void Node::Impl::OnState(quiver::v1::NodeState state, uint64_t recovery,
 }
 
 void Node::Impl::Repair(uint64_t recovery) {
+  // Background work, like the streams: on a busy machine the lookups of the
+  // other nodes on it come first (this node serves none while RECOVERING).
+  NiceThisThread(kRepairNice, "repair");
   spdlog::info("node {} is RECOVERING (recovery {}): copying missed rows from its peers",
                node_id_.load(), recovery);
   absl::Status status;

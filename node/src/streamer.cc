@@ -3,17 +3,14 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "quiver/node/metrics.h"
+#include "thread_priority.h"
 
 namespace quiver::node {
 
@@ -274,11 +271,7 @@ void Streamer::RunPending() {
 }
 
 void Streamer::Loop() {
-  if (options_.nice != 0 &&
-      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.nice) != 0) {
-    spdlog::warn("streamer: could not set the stream thread's nice value to {}: {}",
-                 options_.nice, std::strerror(errno));
-  }
+  NiceThisThread(options_.nice, "streamer");
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     const auto now = std::chrono::steady_clock::now();
