@@ -147,11 +147,15 @@ absl::StatusOr<Job> Coordinator::GetJob(uint64_t job_id) const {
   return absl::NotFoundError(absl::StrCat("unknown job ", job_id));
 }
 
-Job* Coordinator::FindJob(CoordinatorState& s, uint64_t id) {
-  for (auto& j : *s.mutable_jobs()) {
+const Job* Coordinator::FindJob(const CoordinatorState& s, uint64_t id) {
+  for (const auto& j : s.jobs()) {
     if (j.id() == id) return &j;
   }
   return nullptr;
+}
+
+Job* Coordinator::FindJob(CoordinatorState& s, uint64_t id) {
+  return const_cast<Job*>(FindJob(static_cast<const CoordinatorState&>(s), id));
 }
 
 void Coordinator::FinishJob(CoordinatorState& s, Job* job, bool ok, const std::string& error) {
@@ -205,10 +209,7 @@ std::vector<int> Coordinator::LeasesToRenew(
     });
     if (!reported) continue;
     // Still this node's lease: not re-leased, failed or finished meanwhile.
-    const quiver::v1::Job* job = nullptr;
-    for (const auto& j : s.jobs()) {
-      if (j.id() == t.job_id()) job = &j;
-    }
+    const quiver::v1::Job* job = FindJob(s, t.job_id());
     if (job == nullptr || job->state() != quiver::v1::JOB_RUNNING ||
         t.task_id() >= static_cast<uint32_t>(job->tasks_size())) {
       continue;

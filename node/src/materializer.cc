@@ -320,14 +320,6 @@ void MaterializationWorker::RunTask(const quiver::v1::MaterializationTask& task)
     running_->set_task_id(task.task_id());
     running_->set_attempt(task.attempt());
   }
-  // Renewed until its completion is reported (or given up on).
-  struct Clear {
-    MaterializationWorker* w;
-    ~Clear() {
-      std::lock_guard<std::mutex> lock(w->mu_);
-      w->running_.reset();
-    }
-  } clear{this};
   spdlog::info("task {}/{} of view {}: {} rows [{}, {})", task.job_id(), task.task_id(),
                task.view(), task.file(), task.row_begin(), task.row_end());
   TaskResult result;
@@ -367,6 +359,9 @@ void MaterializationWorker::RunTask(const quiver::v1::MaterializationTask& task)
     spdlog::warn("task {}/{} failed: {}", task.job_id(), task.task_id(), status.ToString());
   }
   Complete(task, status, result);
+  // Its lease was renewed until its completion was reported (or given up on).
+  std::lock_guard<std::mutex> lock(mu_);
+  running_.reset();
 }
 
 void MaterializationWorker::Complete(const quiver::v1::MaterializationTask& task,

@@ -240,6 +240,7 @@ class Coordinator {
   // UP when it shares no partition. Raises the epoch.
   void Return(quiver::v1::CoordinatorState& s, quiver::v1::NodeInfo* node);
   static quiver::v1::Job* FindJob(quiver::v1::CoordinatorState& s, uint64_t id);
+  static const quiver::v1::Job* FindJob(const quiver::v1::CoordinatorState& s, uint64_t id);
   void FinishJob(quiver::v1::CoordinatorState& s, quiver::v1::Job* job, bool ok,
                  const std::string& error);
   void PruneJobs(quiver::v1::CoordinatorState& s);
