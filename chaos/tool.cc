@@ -42,8 +42,20 @@
 //     refused as stale (ABORTED: the map changed under it) starts over on a
 //     fresh map, up to 5 times.
 //
+//   quiver-chaos wait --coordinator HOST:PORT --timeout-ms T
+//                     (--address A --state S | --moves-active 1 | --not-down N)
+//     Looks at ListNodes every 25 ms until the node at address A is in state
+//     S (UP, DOWN, JOINING, LEAVING, ...), or a move runs (moves_active > 0),
+//     or at least N nodes are known and not DOWN; a coordinator that does not
+//     answer (restarting) is looked at again. Prints
+//       wait ms=<n>
+//     (from the command's start) and exits 0; exits 2 after T ms without it.
+//     One process for the whole wait: a quiverctl process per look costs
+//     tens of ms of CPU, which on a 2-core machine the lookups whose p99 a
+//     drill compares would pay.
+//
 // Exit status: 0 when the command ran (the drill judges the numbers), 1 on a
-// usage or setup error.
+// usage or setup error (and 2 for wait's timeout).
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/types.h>
@@ -423,15 +435,75 @@ int Check(const std::map<std::string, std::string>& f) {
   return 0;
 }
 
+int Wait(const std::map<std::string, std::string>& f) {
+  int64_t timeout_ms = 0, not_down = 0;
+  const bool by_state = f.count("address") && f.count("state");
+  const bool by_moves = f.count("moves-active") && f.at("moves-active") == "1";
+  const bool by_count = f.count("not-down") && absl::SimpleAtoi(f.at("not-down"), &not_down);
+  quiver::v1::NodeState want = quiver::v1::NODE_STATE_UNKNOWN;
+  if (!f.count("coordinator") ||
+      !absl::SimpleAtoi(f.count("timeout-ms") ? f.at("timeout-ms") : "", &timeout_ms) ||
+      timeout_ms <= 0 || by_state + by_moves + by_count != 1 ||
+      (by_state && !quiver::v1::NodeState_Parse(f.at("state"), &want))) {
+    return Fail(
+        "wait needs --coordinator, --timeout-ms T and one of --address A --state S, "
+        "--moves-active 1, --not-down N");
+  }
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::milliseconds(timeout_ms);
+  auto stub = quiver::v1::CoordinatorService::NewStub(
+      grpc::CreateChannel(f.at("coordinator"), grpc::InsecureChannelCredentials()));
+  std::string seen = "no answer";
+  for (;;) {
+    quiver::v1::ListNodesResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    const grpc::Status s = stub->ListNodes(&ctx, quiver::v1::ListNodesRequest(), &resp);
+    if (s.ok()) {
+      int64_t up = 0;
+      bool done = false;
+      for (const auto& n : resp.nodes()) {
+        if (n.node().state() != quiver::v1::DOWN) ++up;
+        if (by_state && n.node().address() == f.at("address")) {
+          seen = "node " + f.at("address") + " " + quiver::v1::NodeState_Name(n.node().state());
+          done = n.node().state() == want;
+        }
+      }
+      if (by_moves) {
+        seen = absl::StrCat("moves_active=", resp.rebalance().moves_active());
+        done = resp.rebalance().moves_active() > 0;
+      }
+      if (by_count) {
+        seen = absl::StrCat(up, " nodes not DOWN");
+        done = up >= not_down;
+      }
+      if (done) break;
+    } else {
+      seen = "coordinator: " + s.error_message();
+    }
+    if (Clock::now() >= end) {
+      std::fprintf(stderr, "quiver-chaos: wait: not within %lld ms (last seen: %s)\n",
+                   static_cast<long long>(timeout_ms), seen.c_str());
+      return 2;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  std::printf("wait ms=%lld\n", static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                             Clock::now() - start)
+                                                             .count()));
+  return 0;
+}
+
 }  // namespace
 }  // namespace quiver::chaos
 
 int main(int argc, char** argv) {
-  if (argc < 2) return quiver::chaos::Fail("usage: quiver-chaos load|check|stall --flag value ...");
+  if (argc < 2) return quiver::chaos::Fail("usage: quiver-chaos load|check|stall|wait --flag value ...");
   const std::string cmd = argv[1];
   const auto flags = quiver::chaos::ParseFlags(argc, argv, 2);
   if (cmd == "load") return quiver::chaos::Load(flags);
   if (cmd == "check") return quiver::chaos::Check(flags);
   if (cmd == "stall") return quiver::chaos::Stall(flags);
+  if (cmd == "wait") return quiver::chaos::Wait(flags);
   return quiver::chaos::Fail("unknown command " + cmd);
 }

@@ -42,6 +42,12 @@ struct Item {
   // reconnect backoff) while time is left, so each is tried again waiting for
   // its connection (wait_for_ready) up to the attempt deadline.
   bool patient = false;
+  // A replica refused the item because the map routing it is older than a
+  // move's flip (ABORTED). No patient round then: waiting for a replica of an
+  // outdated map (e.g. a dead source) could spend the whole deadline, while
+  // a fresh map (GetOnlineFeatures refreshes on a stale refusal) names the
+  // owner at once.
+  bool stale = false;
   bool done = false;
 };
 
@@ -260,7 +266,7 @@ void ReadCall<Fanout>::Dispatch(const std::vector<uint32_t>& item_ids, const Rea
     if (hedge && std::find(suspects_.begin(), suspects_.end(), item.replicas[pick]) != suspects_.end()) {
       continue;
     }
-    if (pick < 0 && !item.patient && Clock::now() < deadline_) {
+    if (pick < 0 && !item.patient && !item.stale && Clock::now() < deadline_) {
       item.patient = true;
       item.tried = 0;
       pick = PickReplica(item);
@@ -430,7 +436,10 @@ absl::Status ReadCall<Fanout>::Run(const ReadHooks& hooks) {
     } else {
       last_error_ = absl::StrCat("node ", call->node, ": ", call->status.error_message(),
                                  " (grpc code ", static_cast<int>(call->status.error_code()), ")");
-      if (call->status.error_code() == grpc::StatusCode::ABORTED) hooks.on_stale();
+      if (call->status.error_code() == grpc::StatusCode::ABORTED) {
+        hooks.on_stale();
+        for (uint32_t id : call->items) items_[id].stale = true;
+      }
       if (IsFinal(call->status.error_code())) {
         final_error_ = absl::InvalidArgumentError(last_error_);
         for (uint32_t id : call->items) Fail(id);

@@ -532,6 +532,30 @@ TEST_F(ClientTest, RefreshesWhenANodeReportsANewerEpoch) {
   EXPECT_EQ(client->cluster_map()->AllReplicasOf(0).size(), 3u);
 }
 
+TEST_F(ClientTest, StaleRefusalFetchesTheMapInsteadOfWaitingForADeadReplica) {
+  // The client's map (epoch 1) puts every partition on nodes 1 and 2; a move
+  // then handed them all to node 3 (epoch 2), node 1 refuses the old routing
+  // (ABORTED, as a node past a move's flip does) and node 2 is dead. The
+  // kill-node-during-rebalance drill's failed lookups: waiting for node 2 to
+  // come back spent the whole deadline before the map was fetched again.
+  StartCluster(3, 2);
+  coordinator_.SetMap(quiver::testing::MakeClusterMap(1, kPartitions, 2, {&Node(1), &Node(2)}));
+  auto client = NewClient();  // periodic refresh: once an hour
+  coordinator_.SetMap(quiver::testing::MakeClusterMap(2, kPartitions, 1, {&Node(3)}));
+  SeedSample();  // on node 3, the only replica of epoch 2
+  Node(1).FailWith(grpc::StatusCode::ABORTED);
+  Node(2).Shutdown();
+  const auto start = std::chrono::steady_clock::now();
+  auto resp = client->GetOnlineFeatures(SampleRequest(std::chrono::milliseconds(2000)));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  ExpectSampleValues(*resp);
+  EXPECT_EQ(client->cluster_map()->epoch(), 2u);
+  // Far from the deadline: no patient round on the outdated map (node 2's
+  // turn alone would take half of it).
+  EXPECT_LT(elapsed, std::chrono::milliseconds(700));
+}
+
 TEST_F(ClientTest, KeepsServingWhenTheCoordinatorIsDown) {
   StartCluster(3, 2);
   SeedSample();
