@@ -488,9 +488,8 @@ int Wait(const std::map<std::string, std::string>& f) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
-  std::printf("wait ms=%lld\n", static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                             Clock::now() - start)
-                                                             .count()));
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  std::printf("wait ms=%lld\n", static_cast<long long>(waited.count()));
   return 0;
 }
 
