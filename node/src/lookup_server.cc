@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "thread_priority.h"
 
 namespace quiver::node {
 namespace {
@@ -319,7 +320,10 @@ absl::Status LookupServer::Impl::Start() {
   address_ = absl::StrCat(hp->first, ":", bound.port());
   Accept();
   for (auto& loop : loops_) {
-    threads_.emplace_back([io = loop.get()] { io->run(); });
+    threads_.emplace_back([io = loop.get()] {
+      NameThisThread("quiver-lookup");
+      io->run();
+    });
   }
   return absl::OkStatus();
 }

@@ -12,6 +12,7 @@
 #include "quiver/keys/entity_key.h"
 #include "quiver/node/metrics.h"
 #include "quiver/storage/row_store.h"
+#include "thread_priority.h"
 
 namespace quiver::node {
 namespace {
@@ -91,7 +92,10 @@ class PipelinedSink {
   PipelinedSink(RowSink& sink, const std::string& view, uint32_t schema_version, size_t writers)
       : sink_(sink), view_(view), schema_version_(schema_version) {
     for (size_t i = 0; i < std::max<size_t>(writers, 1); ++i) {
-      threads_.emplace_back([this] { Loop(); });
+      threads_.emplace_back([this] {
+        NameThisThread("quiver-mat-sink");
+        Loop();
+      });
     }
   }
   ~PipelinedSink() { (void)Finish(); }
@@ -271,7 +275,10 @@ MaterializationWorker::~MaterializationWorker() { Stop(); }
 
 void MaterializationWorker::Start() {
   stop_.store(false);
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    NameThisThread("quiver-material");
+    Loop();
+  });
 }
 
 void MaterializationWorker::Stop() {

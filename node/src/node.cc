@@ -48,9 +48,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr auto kCoordinatorDeadline = std::chrono::seconds(2);
-// The repair thread's nice value (thread_priority.h), as the streams'.
-constexpr int kRepairNice = 10;
-
 // gRPC's own log lines go through spdlog at debug level, so that a startup
 // failure prints the node's one clear error line and not gRPC's internals.
 void RouteGrpcLogging() {
@@ -320,9 +317,10 @@ void Node::Impl::OnState(quiver::v1::NodeState state, uint64_t recovery,
 }
 
 void Node::Impl::Repair(uint64_t recovery) {
+  NameThisThread("quiver-repair");
   // Background work, like the streams: on a busy machine the lookups of the
   // other nodes on it come first (this node serves none while RECOVERING).
-  NiceThisThread(kRepairNice, "repair");
+  NiceThisThread(kBackgroundNice, "repair");
   spdlog::info("node {} is RECOVERING (recovery {}): copying missed rows from its peers",
                node_id_.load(), recovery);
   absl::Status status;
@@ -567,6 +565,7 @@ void Node::Impl::AfterRefresh() {
 }
 
 void Node::Impl::HeartbeatLoop() {
+  NameThisThread("quiver-heartbt");
   auto next_heartbeat = std::chrono::steady_clock::now() + options_.heartbeat;
   for (;;) {
     bool refresh = false;

@@ -17,6 +17,7 @@
 #include "quiver/node/metrics.h"
 #include "quiver/node/request_handler.h"
 #include "request_handler_internal.h"
+#include "thread_priority.h"
 
 namespace quiver::node {
 namespace {
@@ -209,40 +210,66 @@ void RequestHandler::ScheduleCleanup(std::shared_ptr<const client::ClusterMapVie
   // Conservative: only a map with partitions that lists this node says what
   // it no longer holds.
   if (self == 0 || !map->has_partitions() || !ListsNode(*map, self)) return;
+  const uint32_t q = map->num_partitions();
   {
     std::lock_guard<std::mutex> lock(cleanup_mu_);
     if (cleanup_stopping_) return;
-    cleanup_queue_.push_back({std::move(previous), std::move(map)});
+    const auto now = std::chrono::steady_clock::now();
+    if (cleanup_map_ == nullptr) {
+      cleanup_held_before_.assign(q, false);
+      cleanup_since_ = now;
+    }
+    if (previous != nullptr && previous->has_partitions() && previous->num_partitions() == q) {
+      for (uint32_t p = 0; p < q; ++p) {
+        if (previous->OwnsOrReceives(self, p)) cleanup_held_before_[p] = true;
+      }
+    }
+    cleanup_map_ = std::move(map);
+    cleanup_last_ = now;
     if (!cleanup_thread_.joinable()) cleanup_thread_ = std::thread([this] { CleanupLoop(); });
   }
   cleanup_cv_.notify_all();
 }
 
 void RequestHandler::CleanupLoop() {
+  NameThisThread("quiver-cleanup");
+  // Background work, as the streams and repair: lookups come first.
+  NiceThisThread(kBackgroundNice, "cleanup");
   std::unique_lock<std::mutex> lock(cleanup_mu_);
   for (;;) {
-    cleanup_cv_.wait(lock, [this] { return cleanup_stopping_ || !cleanup_queue_.empty(); });
+    cleanup_cv_.wait(lock, [this] { return cleanup_stopping_ || cleanup_map_ != nullptr; });
     if (cleanup_stopping_) return;
-    CleanupJob job = std::move(cleanup_queue_.front());
-    cleanup_queue_.erase(cleanup_queue_.begin());
+    // Until the map has settled (no newer one for cleanup_settle), at most
+    // cleanup_max_defer after the first queued map, or WaitForCleanup.
+    const auto due = [this] {
+      return std::min(cleanup_last_ + limits_.cleanup_settle,
+                      cleanup_since_ + limits_.cleanup_max_defer);
+    };
+    while (!cleanup_stopping_ && !cleanup_now_ && std::chrono::steady_clock::now() < due()) {
+      cleanup_cv_.wait_until(lock, due());
+    }
+    if (cleanup_stopping_) return;
+    std::shared_ptr<const client::ClusterMapView> map = std::move(cleanup_map_);
+    std::vector<bool> held_before = std::move(cleanup_held_before_);
+    cleanup_map_ = nullptr;
+    cleanup_held_before_.clear();
+    cleanup_now_ = false;
     cleanup_running_ = true;
     lock.unlock();
-    RunCleanup(job.previous.get(), *job.map);
+    RunCleanup(held_before, *map);
     lock.lock();
     cleanup_running_ = false;
     cleanup_cv_.notify_all();
   }
 }
 
-void RequestHandler::RunCleanup(const client::ClusterMapView* previous,
+void RequestHandler::RunCleanup(const std::vector<bool>& held_before,
                                 const client::ClusterMapView& map) {
   const uint32_t self = node_id_.load();
   const uint32_t q = map.num_partitions();
   std::vector<bool> candidate(q, false);
-  if (previous != nullptr && previous->has_partitions() && previous->num_partitions() == q) {
-    for (uint32_t p = 0; p < q; ++p) {
-      candidate[p] = previous->OwnsOrReceives(self, p) && !map.OwnsOrReceives(self, p);
-    }
+  for (uint32_t p = 0; p < q && p < held_before.size(); ++p) {
+    candidate[p] = held_before[p] && !map.OwnsOrReceives(self, p);
   }
   absl::StatusOr<std::vector<uint32_t>> held = store_->PartitionsWithRows();
   if (!held.ok()) {
@@ -252,34 +279,46 @@ void RequestHandler::RunCleanup(const client::ClusterMapView* previous,
       if (p < q && !map.OwnsOrReceives(self, p)) candidate[p] = true;
     }
   }
-  // Under the drain lock the map cannot change, so no write reaches these
-  // partitions while they are deleted (they are refused by this map).
-  std::shared_lock<DrainLock> drain(drain_);
-  std::shared_ptr<const client::ClusterMapView> current = map_.load();
-  if (current == nullptr || current->epoch() != map.epoch()) return;  // a newer job follows
   std::vector<uint32_t> drop;
+  uint64_t epoch = 0;
   {
-    std::lock_guard<std::mutex> lock(ingest_mu_);
-    const std::vector<bool> written = PartitionsOfOpenSessions(q);
-    for (uint32_t p = 0; p < q; ++p) {
-      if (candidate[p] && !written[p]) drop.push_back(p);
+    // Under the drain lock the map cannot change, so no write reaches these
+    // partitions while they are deleted (they are refused by this map). The
+    // adopted map decides: a newer one than `map` may give some back.
+    std::shared_lock<DrainLock> drain(drain_);
+    std::shared_ptr<const client::ClusterMapView> current = map_.load();
+    if (current == nullptr || current->num_partitions() != q) return;
+    epoch = current->epoch();
+    {
+      std::lock_guard<std::mutex> lock(ingest_mu_);
+      const std::vector<bool> written = PartitionsOfOpenSessions(q);
+      for (uint32_t p = 0; p < q; ++p) {
+        if (candidate[p] && !written[p] && !current->OwnsOrReceives(self, p)) drop.push_back(p);
+      }
+    }
+    if (drop.empty()) return;
+    if (absl::Status s = store_->DeletePartitions(drop); !s.ok()) {
+      spdlog::warn("cleanup of {} partitions at epoch {} failed (retried at the next map): {}",
+                   drop.size(), epoch, s.ToString());
+      return;
     }
   }
-  if (drop.empty()) return;
-  if (absl::Status s = store_->DeletePartitions(drop); !s.ok()) {
-    spdlog::warn("cleanup of {} partitions at epoch {} failed (retried at the next map): {}",
-                 drop.size(), map.epoch(), s.ToString());
-    return;
+  // Out of the drain lock: a flush takes tens of ms, and a map adoption
+  // waiting for it would hold up every write behind it.
+  if (absl::Status s = store_->FlushViews(); !s.ok()) {
+    spdlog::warn("cleanup: flushing the deleted partitions failed: {}", s.ToString());
   }
   spdlog::info("node {} deleted {} partitions it no longer holds (epoch {})", self, drop.size(),
-               map.epoch());
+               epoch);
   if (metrics_ != nullptr) metrics_->partitions_cleaned->Increment(static_cast<double>(drop.size()));
 }
 
 void RequestHandler::WaitForCleanup() {
   std::unique_lock<std::mutex> lock(cleanup_mu_);
+  cleanup_now_ = true;
+  cleanup_cv_.notify_all();
   cleanup_cv_.wait(lock, [this] {
-    return cleanup_stopping_ || (cleanup_queue_.empty() && !cleanup_running_);
+    return cleanup_stopping_ || (cleanup_map_ == nullptr && !cleanup_running_);
   });
 }
 
@@ -288,7 +327,7 @@ void RequestHandler::StopCleanup() {
   {
     std::lock_guard<std::mutex> lock(cleanup_mu_);
     cleanup_stopping_ = true;
-    cleanup_queue_.clear();
+    cleanup_map_ = nullptr;
     thread = std::move(cleanup_thread_);
   }
   cleanup_cv_.notify_all();

@@ -271,6 +271,7 @@ void Streamer::RunPending() {
 }
 
 void Streamer::Loop() {
+  NameThisThread("quiver-stream");
   NiceThisThread(options_.nice, "streamer");
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {

@@ -63,15 +63,17 @@ absl::Status RowStore::DeletePartitions(std::span<const uint32_t> partitions) {
                                          cf->GetName()));
       }
     }
-    // Range tombstones in the memtable slow every read and iterator of the
-    // column family (RocksDB's DeleteRange wiki: they are fragmented per
-    // read there, once per file after a flush); flush them out at once.
-    if (!runs.empty()) {
-      rocksdb::FlushOptions fo;
-      fo.allow_write_stall = true;
-      if (rocksdb::Status s = db->Flush(fo, cf); !s.ok()) {
-        return FromRocks(s, absl::StrCat("flushing the deleted partitions of ", cf->GetName()));
-      }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RowStore::FlushViews() {
+  rocksdb::DB* db = rocks();
+  for (rocksdb::ColumnFamilyHandle* cf : ViewFamilies()) {
+    rocksdb::FlushOptions fo;
+    fo.allow_write_stall = true;
+    if (rocksdb::Status s = db->Flush(fo, cf); !s.ok()) {
+      return FromRocks(s, absl::StrCat("flushing ", cf->GetName()));
     }
   }
   return absl::OkStatus();

@@ -453,5 +453,37 @@ TEST_F(FenceTest, CleanupDeletesPartitionsThatLeftAndKeepsTheRest) {
   EXPECT_EQ(store_->CountRows("stats").value(), 0u);
 }
 
+TEST_F(FenceTest, CleanupWaitsForTheMapToSettleAndTheNewestMapDecides) {
+  HandlerLimits limits;
+  limits.cleanup_settle = std::chrono::hours(1);  // only WaitForCleanup runs it
+  limits.cleanup_max_defer = std::chrono::hours(1);
+  handler_ = std::make_unique<RequestHandler>(store_.get(), &cluster_, nullptr, limits);
+  handler_->set_node_id(kSelf);
+  ASSERT_TRUE(handler_->SyncViews(*cluster_.current).ok());
+  ASSERT_TRUE(handler_->AdoptMap(Map(2, [](uint32_t) { return Part{{kSelf}, {}, 1}; })));
+  const int64_t first = UserIn(3), second = UserIn(4), back = UserIn(7), kept = UserIn(8);
+  ASSERT_TRUE(Write({first, second, back, kept}, 2).ok());
+  // Three maps in a row, as a rebalance adopts them: 3 and 7 leave, then 4
+  // leaves and 7 comes back. Nothing is deleted while the map changes.
+  ASSERT_TRUE(handler_->AdoptMap(Map(3, [](uint32_t p) {
+    if (p == 3 || p == 7) return Part{{kPeer}, {}, 3};
+    return Part{{kSelf}, {}, 1};
+  })));
+  ASSERT_TRUE(handler_->AdoptMap(Map(4, [](uint32_t p) {
+    if (p == 3 || p == 4) return Part{{kPeer}, {}, 4};
+    if (p == 7) return Part{{kSelf}, {}, 4};
+    return Part{{kSelf}, {}, 1};
+  })));
+  for (int64_t u : {first, second, back, kept}) EXPECT_EQ(Stored(u), u);
+  // One cleanup for both: what left under either map, unless the newest
+  // map gives it back.
+  handler_->WaitForCleanup();
+  EXPECT_EQ(Stored(first), -1);
+  EXPECT_EQ(Stored(second), -1);
+  EXPECT_EQ(Stored(back), back);
+  EXPECT_EQ(Stored(kept), kept);
+  EXPECT_EQ(store_->CountRows("stats").value(), 2u);
+}
+
 }  // namespace
 }  // namespace quiver::node

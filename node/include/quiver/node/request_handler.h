@@ -89,6 +89,16 @@ struct HandlerLimits {
   // Values (entity keys × requested features, summed over lookups) per Get
   // response; bounds the memory one request can make a node allocate.
   size_t max_values_per_request = 1000000;
+  // The cleanup of partitions the node no longer holds waits until no newer
+  // map has arrived for `cleanup_settle`, but not longer than
+  // `cleanup_max_defer` after the first map it waits for; then one
+  // DeleteRange pass and one flush take every partition given up meanwhile.
+  // A rebalance changes the map every few hundred ms: a cleanup per map is a
+  // flush per map and an L0 file per flush, CPU the lookups need while the
+  // partitions move (the chaos drills' p99 rule). Reads are fenced by the
+  // map, not by the deletion, so deferring it only holds disk space longer.
+  std::chrono::milliseconds cleanup_settle{2000};
+  std::chrono::milliseconds cleanup_max_defer{30000};
 };
 
 class RequestHandler {
@@ -234,8 +244,9 @@ class RequestHandler {
     on_newer_map_ = std::move(callback);
   }
 
-  // Waits until the background cleanup has nothing queued or running (tests
-  // and shutdown). Blocks.
+  // Runs the queued cleanup now (without waiting for the map to settle, see
+  // HandlerLimits::cleanup_settle) and waits until nothing is queued or
+  // running (tests and shutdown). Blocks.
   void WaitForCleanup();
   // Stops the cleanup thread (queued work is dropped). Idempotent; the
   // destructor calls it.
@@ -296,7 +307,9 @@ class RequestHandler {
   void ScheduleCleanup(std::shared_ptr<const client::ClusterMapView> previous,
                        std::shared_ptr<const client::ClusterMapView> map);
   void CleanupLoop();
-  void RunCleanup(const client::ClusterMapView* previous, const client::ClusterMapView& map);
+  // Deletes the partitions the node neither owns nor receives in `map`: those
+  // `held_before` marks (held under an earlier map) and those with rows.
+  void RunCleanup(const std::vector<bool>& held_before, const client::ClusterMapView& map);
   // Removes the session `name` if it is still `state`, and wakes a barrier.
   void CloseSession(const std::string& name, const std::shared_ptr<IngestState>& state);
 
@@ -307,11 +320,15 @@ class RequestHandler {
   std::condition_variable ingest_cv_;  // with ingest_mu_: signalled when a session closes
   std::mutex cleanup_mu_;
   std::condition_variable cleanup_cv_;
-  struct CleanupJob {
-    std::shared_ptr<const client::ClusterMapView> previous;  // may be null
-    std::shared_ptr<const client::ClusterMapView> map;
-  };
-  std::vector<CleanupJob> cleanup_queue_;  // guarded by cleanup_mu_
+  // The queued cleanup (guarded by cleanup_mu_): against the newest adopted
+  // map (null: none queued), of the partitions held under any map adopted
+  // before it since the last cleanup, queued first at `cleanup_since_` and
+  // last at `cleanup_last_`. `cleanup_now_`: WaitForCleanup skips the settle.
+  std::shared_ptr<const client::ClusterMapView> cleanup_map_;
+  std::vector<bool> cleanup_held_before_;
+  std::chrono::steady_clock::time_point cleanup_since_;
+  std::chrono::steady_clock::time_point cleanup_last_;
+  bool cleanup_now_ = false;
   bool cleanup_running_ = false;           // guarded by cleanup_mu_
   bool cleanup_stopping_ = false;          // guarded by cleanup_mu_
   std::thread cleanup_thread_;             // started on first use, guarded by cleanup_mu_

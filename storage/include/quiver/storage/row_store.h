@@ -347,9 +347,17 @@ class RowStore {
   // compactions reclaim the space later. Duplicates and any order are
   // accepted; an empty span is a no-op. Not atomic across views (a failure
   // may leave some views deleted; deleting again is harmless). Blocks on the
-  // WAL write. Errors: kInvalidArgument (a partition >= num_partitions;
-  // nothing deleted), kResourceExhausted (disk full), kInternal (RocksDB).
+  // WAL write. The tombstones stay in the memtables: call FlushViews after.
+  // Errors: kInvalidArgument (a partition >= num_partitions; nothing
+  // deleted), kResourceExhausted (disk full), kInternal (RocksDB).
   absl::Status DeletePartitions(std::span<const uint32_t> partitions);
+
+  // Flushes every view's memtable to an SST file and waits for it. After
+  // DeletePartitions: range tombstones in a memtable slow every read and
+  // iterator of the column family (RocksDB's DeleteRange wiki: they are
+  // fragmented per read there, once per file after a flush). Needs no
+  // exclusion from writes. Errors: kResourceExhausted (disk full), kInternal.
+  absl::Status FlushViews();
 
   // The partitions that hold at least one stored row in some view (expired
   // rows and rows of any schema version included), ascending. One seek per
