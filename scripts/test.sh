@@ -9,5 +9,4 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 BUILD_DIR="$BUILD_DIR" "$ROOT/scripts/build.sh"
 "$ROOT/examples/flights/prepare.sh" "$BUILD_DIR" >/dev/null
 cd "$BUILD_DIR"
-# kill-node-during-rebalance (label chaos-elastic) runs by hand: chaos/CMakeLists.txt.
-ctest --output-on-failure --timeout 900 -j "${TEST_JOBS:-1}" -LE chaos-elastic "$@"
+ctest --output-on-failure --timeout 900 -j "${TEST_JOBS:-1}" "$@"
