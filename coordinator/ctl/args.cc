@@ -20,7 +20,9 @@ struct CommandSpec {
 };
 
 // Flags that take no value (present means "true").
-bool IsBooleanFlag(const std::string& arg) { return arg == "--wait"; }
+bool IsBooleanFlag(const std::string& arg) {
+  return arg == "--wait" || arg == "--full-feature-names";
+}
 
 const std::vector<CommandSpec>& Commands() {
   static const std::vector<CommandSpec> kCommands = {
@@ -29,6 +31,8 @@ const std::vector<CommandSpec>& Commands() {
       {"materialize", 2, {"views"}},
       {"materialize-incremental", 1, {"views"}},
       {"get-online", 0, {"features", "feature-service", "entities"}},
+      {"get-historical", 0,
+       {"features", "feature-service", "entities", "output", "full-feature-names"}},
       {"push", 2, {"write-quorum"}},
       {"registry-dump", 0, {}},
       {"nodes", 0, {"wait"}, 2},
@@ -75,6 +79,14 @@ absl::StatusOr<bool> TakeGlobalFlag(const std::string& name, const std::string& 
       return absl::InvalidArgumentError(
           absl::StrCat("--deadline-ms must be a positive integer, got '", value, "'"));
     }
+  } else if (name == "offline-memory-mb") {
+    if (!absl::SimpleAtoi(value, &cl->offline_memory_mb) || cl->offline_memory_mb <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--offline-memory-mb must be a positive integer, got '", value, "'"));
+    }
+  } else if (name == "offline-temp-dir") {
+    if (value.empty()) return absl::InvalidArgumentError("--offline-temp-dir needs a folder");
+    cl->offline_temp_dir = value;
   } else {
     return false;
   }
@@ -168,13 +180,14 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
   if (cl.command == "restore" && !cl.flags.count("from")) {
     return absl::InvalidArgumentError("restore needs --from DIR");
   }
-  if (cl.command == "get-online") {
+  if (cl.command == "get-online" || cl.command == "get-historical") {
     if (!cl.flags.count("entities")) {
-      return absl::InvalidArgumentError("get-online needs --entities FILE.csv");
+      return absl::InvalidArgumentError(absl::StrCat(
+          cl.command, " needs --entities FILE", cl.command == "get-online" ? ".csv" : ""));
     }
     if (cl.flags.count("features") == cl.flags.count("feature-service")) {
       return absl::InvalidArgumentError(
-          "get-online needs exactly one of --features and --feature-service");
+          absl::StrCat(cl.command, " needs exactly one of --features and --feature-service"));
     }
   }
   return cl;
@@ -192,6 +205,12 @@ std::string UsageText() {
          "                                 materialize from where each view's last materialization ended\n"
          "  get-online (--features REF,REF... | --feature-service NAME) --entities FILE.csv\n"
          "                                 look up online features; one JSON object per CSV row\n"
+         "  get-historical (--features REF,REF... | --feature-service NAME) --entities FILE\n"
+         "                 [--output FILE] [--full-feature-names]\n"
+         "                                 a training set: each entity row (CSV or Parquet: join keys,\n"
+         "                                 event_timestamp, any other columns) with the features as of\n"
+         "                                 its timestamp (point-in-time join, TTL applied); Parquet when\n"
+         "                                 FILE ends in .parquet, else CSV (stdout without --output)\n"
          "  push VIEW FILE.csv [--write-quorum N]\n"
          "                                 write rows (join keys, event timestamp, every feature) to\n"
          "                                 every replica; fails unless each row reached its quorum\n"
@@ -222,6 +241,9 @@ std::string UsageText() {
          "127.0.0.1:6000)\n"
          "  --log-level L                  trace, debug, info, warn (default), error\n"
          "  --deadline-ms N                deadline of each RPC in milliseconds (default 10000)\n"
+         "  --offline-memory-mb N          DuckDB's memory cap for get-historical; beyond it joins\n"
+         "                                 spill to disk (default: DuckDB's, 80% of RAM)\n"
+         "  --offline-temp-dir DIR         where get-historical spills (default: the system's temp)\n"
          "\n"
          "Times are ISO-8601 (2001-01-01 or 2001-01-01T06:00:00Z); no zone means UTC.\n";
 }

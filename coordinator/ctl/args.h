@@ -30,6 +30,10 @@ struct CommandLine {
   std::string command;  // "apply", "plan", ...; empty only when help
   std::vector<std::string> positional;  // the command's positional arguments
   std::map<std::string, std::string> flags;  // the command's flags, without dashes
+  // get-historical's DuckDB: memory cap (unit: MB; 0: DuckDB's default) and
+  // the folder it spills into (empty: the system's temp folder).
+  int64_t offline_memory_mb = 0;
+  std::string offline_temp_dir;
 };
 
 // Parses the arguments after argv[0]. `env_coordinator` is the value of

@@ -295,6 +295,7 @@ absl::Status RunCommand(const CommandLine& cl, std::FILE* out, std::FILE* err) {
   if (c == "materialize") return RunMaterialize(cl, /*incremental=*/false, out, err);
   if (c == "materialize-incremental") return RunMaterialize(cl, /*incremental=*/true, out, err);
   if (c == "get-online") return RunGetOnline(cl, out);
+  if (c == "get-historical") return RunGetHistorical(cl, out, err);
   if (c == "push") return RunPush(cl, out);
   if (c == "registry-dump") return RunRegistryDump(cl, out);
   if (c == "nodes" && !cl.positional.empty()) return RunNodesChange(cl, out, err);

@@ -74,6 +74,17 @@ absl::Status RunRebalance(const CommandLine& cl, std::FILE* out, std::FILE* err)
 // a node that is not DOWN and holds data), kNotFound, RPC errors.
 absl::Status RunNodesChange(const CommandLine& cl, std::FILE* out, std::FILE* err);
 
+// get-historical (--features REF,... | --feature-service NAME) --entities FILE
+// [--output FILE] [--full-feature-names]: the point-in-time join of every
+// entity row with the registry's views (quiver/storage/historical.h, Feast's
+// rule), entity columns unchanged then one column per feature (`feature`,
+// or `view__feature` with --full-feature-names). Parquet when FILE ends in
+// .parquet, CSV otherwise; CSV to `out` without --output. Errors:
+// kNotFound (unknown view, feature or service; missing file),
+// kInvalidArgument (as HistoricalStore::Retrieve: a missing column, a bad
+// value or timestamp, a name clash), RPC errors of GetRegistry.
+absl::Status RunGetHistorical(const CommandLine& cl, std::FILE* out, std::FILE* err);
+
 }  // namespace quiver::ctl
 
 #endif  // QUIVER_COORDINATOR_CTL_OPERATIONS_H_

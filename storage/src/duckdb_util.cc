@@ -1,11 +1,49 @@
 #include "duckdb_util.h"
 
 #include <bit>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "quiver/keys/packed_values.h"
 
 namespace quiver::storage::internal {
+
+absl::StatusOr<duckdb_database> OpenDatabase(const DatabaseOptions& options) {
+  duckdb_config config = nullptr;
+  if (duckdb_create_config(&config) == DuckDBError) {
+    return absl::InternalError("DuckDB: cannot create a configuration");
+  }
+  auto set = [&](const char* name, const std::string& value) {
+    return duckdb_set_config(config, name, value.c_str()) == DuckDBSuccess;
+  };
+  bool ok = true;
+  if (options.threads > 0) ok = ok && set("threads", std::to_string(options.threads));
+  if (!options.memory_limit.empty()) ok = ok && set("memory_limit", options.memory_limit);
+  if (!options.temp_directory.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.temp_directory, ec);
+    if (ec) {
+      duckdb_destroy_config(&config);
+      return absl::InternalError(absl::StrCat("DuckDB: cannot create temp directory ",
+                                              options.temp_directory, ": ", ec.message()));
+    }
+    ok = ok && set("temp_directory", options.temp_directory);
+  }
+  ok = ok && set("preserve_insertion_order", options.preserve_insertion_order ? "true" : "false");
+  // Never fetch extensions over the network; the ones built in still load.
+  ok = ok && set("autoinstall_known_extensions", "false");
+  duckdb_database db = nullptr;
+  char* error = nullptr;
+  if (ok && duckdb_open_ext(nullptr, &db, config, &error) == DuckDBError) ok = false;
+  duckdb_destroy_config(&config);
+  if (!ok) {
+    absl::Status st = absl::InternalError(
+        absl::StrCat("DuckDB: cannot start: ", error == nullptr ? "bad setting" : error));
+    if (error != nullptr) duckdb_free(error);
+    return st;
+  }
+  return db;
+}
 namespace {
 
 static_assert(std::endian::native == std::endian::little,

@@ -27,6 +27,19 @@ std::string QuoteLiteral(std::string_view text);
 absl::Status DuckError(duckdb_error_type type, std::string_view message,
                        absl::StatusCode fallback);
 
+struct DatabaseOptions {
+  int threads = 0;              // 0: DuckDB's choice
+  std::string memory_limit;     // DuckDB's setting ("1GB"); empty: its default
+  std::string temp_directory;   // created if missing; empty: no spilling
+  bool preserve_insertion_order = false;
+};
+
+// Opens an in-memory DuckDB with `options`; extensions are never fetched
+// over the network (autoinstall off; the built-in ones still load). The
+// caller closes it (duckdb_close). Errors: kInternal naming the setting or
+// DuckDB's message.
+absl::StatusOr<duckdb_database> OpenDatabase(const DatabaseOptions& options);
+
 class Connection {
  public:
   static absl::StatusOr<Connection> Open(duckdb_database db);

@@ -236,41 +236,12 @@ class OfflineStore::Impl {
 
   absl::Status Open(int threads, const std::string& memory_limit,
                     const std::string& temp_directory) {
-    duckdb_config config = nullptr;
-    if (duckdb_create_config(&config) == DuckDBError) {
-      return absl::InternalError("DuckDB: cannot create a configuration");
-    }
-    auto set = [&](const char* name, const std::string& value) {
-      return duckdb_set_config(config, name, value.c_str()) == DuckDBSuccess;
-    };
-    bool ok = true;
-    if (threads > 0) ok = ok && set("threads", std::to_string(threads));
-    if (!memory_limit.empty()) ok = ok && set("memory_limit", memory_limit);
-    if (!temp_directory.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(temp_directory, ec);
-      if (ec) {
-        duckdb_destroy_config(&config);
-        return absl::InternalError(absl::StrCat("DuckDB: cannot create temp directory ",
-                                                temp_directory, ": ", ec.message()));
-      }
-      ok = ok && set("temp_directory", temp_directory);
-    }
-    ok = ok && set("preserve_insertion_order", "false");
-    // Never fetch extensions over the network; the ones built in still load.
-    ok = ok && set("autoinstall_known_extensions", "false");
-    char* error = nullptr;
-    if (ok && duckdb_open_ext(nullptr, &db_, config, &error) == DuckDBError) {
-      ok = false;
-    }
-    duckdb_destroy_config(&config);
-    if (!ok) {
-      absl::Status st = absl::InternalError(
-          absl::StrCat("DuckDB: cannot start: ", error == nullptr ? "bad setting" : error));
-      if (error != nullptr) duckdb_free(error);
-      db_ = nullptr;
-      return st;
-    }
+    // Result order is never relied on: ScanLatest sorts when it must.
+    absl::StatusOr<duckdb_database> db = internal::OpenDatabase(
+        {.threads = threads, .memory_limit = memory_limit, .temp_directory = temp_directory,
+         .preserve_insertion_order = false});
+    if (!db.ok()) return db.status();
+    db_ = *db;
     absl::StatusOr<Connection> conn = Connection::Open(db_);
     if (!conn.ok()) return conn.status();
     return order_keys_.Install(*conn);

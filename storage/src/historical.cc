@@ -1,0 +1,404 @@
+// HistoricalStore: the point-in-time join (historical.h) as DuckDB SQL, and
+// the online store's tie rule for exact (event, created) ties.
+#include "quiver/storage/historical.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "duckdb_util.h"
+#include "row_codec.h"
+
+namespace quiver::storage {
+namespace {
+
+using internal::Connection;
+using internal::QuoteIdent;
+using internal::QuoteLiteral;
+
+constexpr char kEventTimestamp[] = "event_timestamp";
+
+// The DuckDB type a join key of Quiver type `t` is cast to.
+absl::StatusOr<std::string> DuckTypeOf(ValueType t) {
+  switch (t) {
+    case ValueType::kInt32: return std::string("INTEGER");
+    case ValueType::kInt64: return std::string("BIGINT");
+    case ValueType::kFloat: return std::string("FLOAT");
+    case ValueType::kDouble: return std::string("DOUBLE");
+    case ValueType::kBool: return std::string("BOOLEAN");
+    case ValueType::kString: return std::string("VARCHAR");
+    case ValueType::kBytes: return std::string("BLOB");
+    case ValueType::kUnixTimestamp: return std::string("TIMESTAMP");
+    default: return absl::InvalidArgumentError("a join key must have a scalar type");
+  }
+}
+
+// Parquet files start and end with "PAR1".
+bool IsParquet(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::memcmp(magic, "PAR1", 4) == 0;
+}
+
+std::string FileList(const std::vector<std::string>& files) {
+  std::vector<std::string> quoted;
+  quoted.reserve(files.size());
+  for (const std::string& f : files) quoted.push_back(QuoteLiteral(f));
+  return absl::StrCat("[", absl::StrJoin(quoted, ", "), "]");
+}
+
+absl::Status Exec(Connection& conn, const std::string& sql) {
+  absl::StatusOr<std::vector<std::vector<std::optional<std::string>>>> r = conn.QueryText(sql);
+  return r.status();
+}
+
+// The first cell of the first row, or nullopt (no row, or NULL).
+absl::StatusOr<std::optional<std::string>> Scalar(Connection& conn, const std::string& sql) {
+  auto rows = conn.QueryText(sql);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty() || (*rows)[0].empty()) return std::optional<std::string>();
+  return (*rows)[0][0];
+}
+
+}  // namespace
+
+class HistoricalStore::Impl {
+ public:
+  ~Impl() {
+    if (db_ != nullptr) duckdb_close(&db_);
+  }
+
+  absl::Status Open(const HistoricalOptions& options) {
+    // Input order is the output order: the entity table keeps it (rowid).
+    absl::StatusOr<duckdb_database> db = internal::OpenDatabase(
+        {.threads = options.threads, .memory_limit = options.memory_limit,
+         .temp_directory = options.temp_directory, .preserve_insertion_order = true});
+    if (!db.ok()) return db.status();
+    db_ = *db;
+    absl::StatusOr<std::unique_ptr<OfflineStore>> offline = OfflineStore::Open(1);
+    if (!offline.ok()) return offline.status();
+    offline_ = *std::move(offline);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<HistoricalStats> Retrieve(const HistoricalRequest& request) {
+    absl::StatusOr<Connection> opened = Connection::Open(db_);
+    if (!opened.ok()) return opened.status();
+    Connection& conn = *opened;
+    (void)conn.QueryText("SET TimeZone = 'UTC'");  // absent without ICU: UTC anyway
+    std::vector<std::vector<std::string>> files;
+    for (const HistoricalView& v : request.views) {
+      absl::StatusOr<std::vector<std::string>> expanded = offline_->ExpandPath(v.source_path);
+      if (!expanded.ok()) return expanded.status();
+      if (absl::Status s = offline_->Validate(*expanded, v.timestamp_field,
+                                              v.created_timestamp_column, Columns(v));
+          !s.ok()) {
+        return s;
+      }
+      files.push_back(*std::move(expanded));
+    }
+    absl::StatusOr<std::vector<std::string>> columns = LoadEntities(conn, request);
+    if (!columns.ok()) return columns.status();
+    HistoricalStats stats;
+    auto count = Scalar(conn, "SELECT count(*) FROM __entities");
+    if (!count.ok()) return count.status();
+    stats.entity_rows = std::stoull(count->value_or("0"));
+    for (size_t v = 0; v < request.views.size(); ++v) {
+      absl::StatusOr<uint64_t> ties = JoinView(conn, request.views[v], files[v], v);
+      if (!ties.ok()) return ties.status();
+      stats.exact_ties += *ties;
+    }
+    if (absl::Status s = Write(conn, request, *columns); !s.ok()) return s;
+    return stats;
+  }
+
+ private:
+  static std::vector<NamedType> Columns(const HistoricalView& v) {
+    std::vector<NamedType> all = v.join_keys;
+    all.insert(all.end(), v.schema.begin(), v.schema.end());
+    return all;
+  }
+
+  // Loads the entity file into __entities (its columns, unchanged) and
+  // __e (__row, each join key cast to its type, __ets in µs). Returns the
+  // entity file's column names in order.
+  absl::StatusOr<std::vector<std::string>> LoadEntities(Connection& conn,
+                                                        const HistoricalRequest& request) {
+    const std::string& path = request.entities_path;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      return absl::NotFoundError(absl::StrCat("entity file ", path, " not found"));
+    }
+    const bool parquet = IsParquet(path);
+    const std::string reader =
+        parquet ? absl::StrCat("read_parquet(", QuoteLiteral(path), ")")
+                : absl::StrCat("read_csv(", QuoteLiteral(path),
+                               ", header = true, all_varchar = true)");
+    if (absl::Status s = Exec(conn, absl::StrCat("CREATE OR REPLACE TEMP TABLE __entities AS "
+                                                 "SELECT * FROM ", reader));
+        !s.ok()) {
+      // DuckDB's first line says what is wrong; the rest lists its options.
+      const std::string message(s.message());
+      return absl::InvalidArgumentError(absl::StrCat(
+          "entity file ", path, " is not a readable ", parquet ? "Parquet" : "CSV",
+          " file: ", message.substr(0, message.find('\n'))));
+    }
+    auto described = conn.QueryText("DESCRIBE __entities");
+    if (!described.ok()) return described.status();
+    std::vector<std::string> names;
+    std::map<std::string, std::string> types;
+    for (const auto& row : *described) {
+      names.push_back(row[0].value_or(""));
+      types[names.back()] = row[1].value_or("");
+    }
+    // Join keys of every view, each once, with its type.
+    std::map<std::string, ValueType> keys;
+    for (const HistoricalView& v : request.views) {
+      for (const NamedType& k : v.join_keys) keys.emplace(k.name, k.type);
+    }
+    std::vector<std::string> select = {"rowid AS __row"};
+    for (const auto& [key, type] : keys) {
+      if (!types.contains(key)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("entity file ", path, " has no column ", key, " (a join key)"));
+      }
+      absl::StatusOr<std::string> duck = DuckTypeOf(type);
+      if (!duck.ok()) return duck.status();
+      const std::string cast = absl::StrCat("TRY_CAST(", QuoteIdent(key), " AS ", *duck, ")");
+      auto bad = conn.QueryText(absl::StrCat("SELECT rowid, CAST(", QuoteIdent(key),
+                                             " AS VARCHAR) FROM __entities WHERE ",
+                                             QuoteIdent(key), " IS NOT NULL AND ", cast,
+                                             " IS NULL ORDER BY rowid LIMIT 1"));
+      if (!bad.ok()) return bad.status();
+      if (!bad->empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "entity file ", path, ", row ", std::stoull((*bad)[0][0].value_or("0")) + 1,
+            ": join key ", key, " value '", (*bad)[0][1].value_or(""), "' is not a ", *duck));
+      }
+      select.push_back(absl::StrCat(cast, " AS ", QuoteIdent(key)));
+    }
+    if (!types.contains(kEventTimestamp)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entity file ", path, " has no column ", kEventTimestamp));
+    }
+    const std::string& ts_type = types[kEventTimestamp];
+    std::string ts;
+    if (ts_type == "VARCHAR") {
+      ts = absl::StrCat("epoch_us(TRY_CAST(", QuoteIdent(kEventTimestamp), " AS TIMESTAMPTZ))");
+    } else if (ts_type == "TIMESTAMP" || ts_type == "TIMESTAMP WITH TIME ZONE") {
+      ts = absl::StrCat("epoch_us(", QuoteIdent(kEventTimestamp), ")");
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("entity file ", path, ": column ",
+                                                     kEventTimestamp, " is ", ts_type,
+                                                     ", not a TIMESTAMP"));
+    }
+    auto bad = conn.QueryText(absl::StrCat(
+        "SELECT rowid, CAST(", QuoteIdent(kEventTimestamp), " AS VARCHAR) FROM __entities WHERE ",
+        ts, " IS NULL ORDER BY rowid LIMIT 1"));
+    if (!bad.ok()) return bad.status();
+    if (!bad->empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "entity file ", path, ", row ", std::stoull((*bad)[0][0].value_or("0")) + 1, ": ",
+          kEventTimestamp, " '", (*bad)[0][1].value_or("null"),
+          "' is not an RFC 3339 / ISO 8601 timestamp"));
+    }
+    select.push_back(absl::StrCat(ts, " AS __ets"));
+    if (absl::Status s = Exec(conn, absl::StrCat("CREATE OR REPLACE TEMP TABLE __e AS SELECT ",
+                                                 absl::StrJoin(select, ", "),
+                                                 " FROM __entities"));
+        !s.ok()) {
+      return s;
+    }
+    // Output names: entity columns and features, each once.
+    std::set<std::string> seen(names.begin(), names.end());
+    for (const HistoricalFeature& f : request.features) {
+      if (!seen.insert(f.column).second) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "output column ", f.column,
+            " appears twice (an entity column or another view's feature of the same name; "
+            "use full feature names)"));
+      }
+    }
+    return names;
+  }
+
+  // Joins view `v` (index `index`): leaves __c<index> with one row per
+  // matched entity row (__row and the view's features). Returns the exact
+  // ties it settled.
+  absl::StatusOr<uint64_t> JoinView(Connection& conn, const HistoricalView& v,
+                                    const std::vector<std::string>& files, size_t index) {
+    const std::string src = absl::StrCat("__s", index), match = absl::StrCat("__m", index),
+                      cand = absl::StrCat("__c", index);
+    std::vector<std::string> keys;
+    for (const NamedType& k : v.join_keys) keys.push_back(QuoteIdent(k.name));
+    std::vector<std::string> cols = keys;
+    cols.push_back(absl::StrCat("epoch_us(", QuoteIdent(v.timestamp_field), ") AS __ts"));
+    cols.push_back(v.created_timestamp_column.empty()
+                       ? std::string("0::BIGINT AS __cr")
+                       : absl::StrCat("coalesce(epoch_us(", QuoteIdent(v.created_timestamp_column),
+                                      "), 0) AS __cr"));
+    for (size_t i = 0; i < v.schema.size(); ++i) {
+      cols.push_back(absl::StrCat(QuoteIdent(v.schema[i].name), " AS __f", i));
+    }
+    if (absl::Status s = Exec(conn, absl::StrCat("CREATE OR REPLACE TEMP VIEW ", src, " AS SELECT ",
+                                                 absl::StrJoin(cols, ", "), " FROM read_parquet(",
+                                                 FileList(files), ")"));
+        !s.ok()) {
+      return s;
+    }
+    std::vector<std::string> on;
+    std::vector<std::string> back;
+    for (const NamedType& k : v.join_keys) {
+      on.push_back(absl::StrCat("e.", QuoteIdent(k.name), " = s.", QuoteIdent(k.name)));
+      back.push_back(absl::StrCat("s.", QuoteIdent(k.name), " = e.", QuoteIdent(k.name)));
+    }
+    on.push_back("e.__ets >= s.__ts");
+    std::string ttl;
+    if (v.ttl_seconds > 0) {
+      ttl = absl::StrCat(" WHERE s.__ts >= e.__ets - ", v.ttl_seconds, "::BIGINT * 1000000");
+    }
+    // The latest event timestamp at or before the entity row's (ASOF), then
+    // every source row at it with the greatest created timestamp.
+    if (absl::Status s = Exec(
+            conn, absl::StrCat("CREATE OR REPLACE TEMP TABLE ", match,
+                               " AS SELECT e.__row, s.__ts AS __mts FROM __e e ASOF JOIN (SELECT ",
+                               absl::StrJoin(keys, ", "),
+                               ", __ts FROM ", src, ") s ON ", absl::StrJoin(on, " AND "), ttl));
+        !s.ok()) {
+      return s;
+    }
+    std::vector<std::string> features;
+    for (size_t i = 0; i < v.schema.size(); ++i) features.push_back(absl::StrCat("s.__f", i));
+    back.push_back("s.__ts = m.__mts");
+    if (absl::Status s = Exec(
+            conn,
+            absl::StrCat("CREATE OR REPLACE TEMP TABLE ", cand,
+                         " AS SELECT *, count(*) OVER (PARTITION BY __row) AS __n, "
+                         "row_number() OVER () AS __cid FROM (SELECT m.__row, s.__ts, s.__cr",
+                         features.empty() ? "" : ", ", absl::StrJoin(features, ", "), " FROM ",
+                         match, " m JOIN __e e ON e.__row = m.__row JOIN ", src, " s ON ",
+                         absl::StrJoin(back, " AND "),
+                         " QUALIFY rank() OVER (PARTITION BY m.__row ORDER BY s.__cr DESC) = 1)"));
+        !s.ok()) {
+      return s;
+    }
+    return SettleTies(conn, v, cand);
+  }
+
+  // Keeps, of each entity row's tied candidates in `cand`, the row the online
+  // store keeps (RowWins over the encoded rows); deletes the others.
+  absl::StatusOr<uint64_t> SettleTies(Connection& conn, const HistoricalView& v,
+                                      const std::string& cand) {
+    std::vector<std::string> features;
+    for (size_t i = 0; i < v.schema.size(); ++i) features.push_back(absl::StrCat("__f", i));
+    internal::StreamingQuery query;
+    if (absl::Status s = query.Start(
+            conn,
+            absl::StrCat("SELECT __row, __cid, __ts, __cr", features.empty() ? "" : ", ",
+                         absl::StrJoin(features, ", "), " FROM ", cand,
+                         " WHERE __n > 1 ORDER BY __row, __cid"),
+            absl::StatusCode::kInternal);
+        !s.ok()) {
+      return s;
+    }
+    for (size_t i = 0; i < v.schema.size(); ++i) {
+      if (absl::Status s = internal::CheckColumnType(query.result(), 4 + i, v.schema[i].type,
+                                                     v.schema[i].name);
+          !s.ok()) {
+        return s;
+      }
+    }
+    std::vector<int64_t> losers;
+    uint64_t ties = 0;
+    int64_t current_row = -1, best_cid = -1;
+    std::string best, encoded;
+    std::vector<Value> values(v.schema.size());
+    for (;;) {
+      absl::StatusOr<duckdb_data_chunk> chunk = query.Next(absl::StatusCode::kInternal);
+      if (!chunk.ok()) return chunk.status();
+      if (*chunk == nullptr) break;
+      internal::ChunkDeleter deleter{*chunk};
+      const idx_t n = duckdb_data_chunk_get_size(*chunk);
+      auto* rows = static_cast<int64_t*>(duckdb_vector_get_data(duckdb_data_chunk_get_vector(*chunk, 0)));
+      auto* cids = static_cast<int64_t*>(duckdb_vector_get_data(duckdb_data_chunk_get_vector(*chunk, 1)));
+      auto* ts = static_cast<int64_t*>(duckdb_vector_get_data(duckdb_data_chunk_get_vector(*chunk, 2)));
+      auto* cr = static_cast<int64_t*>(duckdb_vector_get_data(duckdb_data_chunk_get_vector(*chunk, 3)));
+      for (idx_t r = 0; r < n; ++r) {
+        for (size_t i = 0; i < v.schema.size(); ++i) {
+          absl::StatusOr<Value> value = internal::ReadValue(
+              duckdb_data_chunk_get_vector(*chunk, 4 + i), r, v.schema[i].type, v.schema[i].name);
+          if (!value.ok()) return value.status();
+          values[i] = *std::move(value);
+        }
+        encoded.clear();
+        internal::AppendRow(ts[r], cr[r], v.schema_version, values, &encoded);
+        if (rows[r] != current_row) {
+          current_row = rows[r];
+          ++ties;
+          best = encoded;
+          best_cid = cids[r];
+        } else if (internal::RowWins(encoded, best)) {
+          losers.push_back(best_cid);
+          best = encoded;
+          best_cid = cids[r];
+        } else {
+          losers.push_back(cids[r]);
+        }
+      }
+    }
+    for (size_t i = 0; i < losers.size(); i += 1000) {
+      std::vector<std::string> ids;
+      for (size_t j = i; j < losers.size() && j < i + 1000; ++j) ids.push_back(std::to_string(losers[j]));
+      if (absl::Status s = Exec(conn, absl::StrCat("DELETE FROM ", cand, " WHERE __cid IN (",
+                                                   absl::StrJoin(ids, ","), ")"));
+          !s.ok()) {
+        return s;
+      }
+    }
+    return ties;
+  }
+
+  absl::Status Write(Connection& conn, const HistoricalRequest& request,
+                     const std::vector<std::string>& entity_columns) {
+    std::vector<std::string> select;
+    for (const std::string& c : entity_columns) select.push_back(absl::StrCat("en.", QuoteIdent(c)));
+    for (const HistoricalFeature& f : request.features) {
+      select.push_back(absl::StrCat("c", f.view, ".__f", f.feature, " AS ", QuoteIdent(f.column)));
+    }
+    std::string from = "__entities en";
+    std::set<size_t> used;
+    for (const HistoricalFeature& f : request.features) used.insert(f.view);
+    for (size_t v : used) {
+      absl::StrAppend(&from, " LEFT JOIN __c", v, " c", v, " ON c", v, ".__row = en.rowid");
+    }
+    const std::string format = request.format == HistoricalFormat::kParquet
+                                   ? "FORMAT PARQUET"
+                                   : "FORMAT CSV, HEADER true";
+    return Exec(conn, absl::StrCat("COPY (SELECT ", absl::StrJoin(select, ", "), " FROM ", from,
+                                   " ORDER BY en.rowid) TO ", QuoteLiteral(request.output_path),
+                                   " (", format, ")"));
+  }
+
+  duckdb_database db_ = nullptr;
+  std::unique_ptr<OfflineStore> offline_;  // Validate
+};
+
+absl::StatusOr<std::unique_ptr<HistoricalStore>> HistoricalStore::Open(HistoricalOptions options) {
+  auto impl = std::make_unique<Impl>();
+  if (absl::Status s = impl->Open(options); !s.ok()) return s;
+  return std::unique_ptr<HistoricalStore>(new HistoricalStore(std::move(impl)));
+}
+
+HistoricalStore::HistoricalStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HistoricalStore::~HistoricalStore() = default;
+
+absl::StatusOr<HistoricalStats> HistoricalStore::Retrieve(const HistoricalRequest& request) {
+  return impl_->Retrieve(request);
+}
+
+}  // namespace quiver::storage
