@@ -3,10 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "planner.h"
 #include "quiver/coordinator/coordinator.h"
+#include "quiver/coordinator/repo.h"
 #include "quiver/storage/offline_store.h"
 #include "registry_lookup.h"
 
@@ -23,6 +26,18 @@ constexpr char kFailed[] = "failed";
 
 const quiver::v1::FeatureView* FindView(const quiver::v1::Registry& r, const std::string& name) {
   return ByName(r.feature_views(), name);
+}
+
+// Raises `view`'s late-data watermark to `us` (never lowers it).
+void RaiseWatermark(CoordinatorState* state, const std::string& view, int64_t us) {
+  for (auto& x : *state->mutable_intervals()) {
+    if (x.view() != view) continue;
+    x.set_created_watermark_us(std::max(x.created_watermark_us(), us));
+    return;
+  }
+  auto* vi = state->add_intervals();
+  vi->set_view(view);
+  vi->set_created_watermark_us(us);
 }
 
 // Adds [start, end) to `view`'s intervals, merging overlapping and adjacent ones.
@@ -50,6 +65,39 @@ void MergeInterval(CoordinatorState* state, const std::string& view, int64_t sta
       i->set_end_us(e);
     }
   }
+}
+
+// The greatest created timestamp in `view`'s source (µs; 0 when the source
+// has no created column or no row has one): the view's late-data watermark
+// once a job planned now succeeds. Errors: the offline store's.
+absl::StatusOr<int64_t> CreatedWatermark(storage::OfflineStore& offline,
+                                         const quiver::v1::Registry& registry,
+                                         const quiver::v1::FeatureView& view) {
+  const auto* source = ByName(registry.sources(), view.source());
+  if (source == nullptr || source->created_timestamp_column().empty()) return 0;
+  auto files = ValidateViewSource(registry, view, offline);
+  if (!files.ok()) return files.status();
+  if (files->empty()) return 0;
+  auto quote = [](const std::string& text, char q) {
+    std::string out(1, q);
+    for (char c : text) {
+      out.push_back(c);
+      if (c == q) out.push_back(c);
+    }
+    out.push_back(q);
+    return out;
+  };
+  std::string list;
+  for (const std::string& f : *files) absl::StrAppend(&list, list.empty() ? "" : ", ", quote(f, '\''));
+  auto max = offline.QueryScalar(absl::StrCat("SELECT max(epoch_us(",
+                                              quote(source->created_timestamp_column(), '"'),
+                                              ")) FROM read_parquet([", list, "])"));
+  if (!max.ok()) return max.status();
+  int64_t us = 0;
+  if (!max->empty() && !absl::SimpleAtoi(*max, &us)) {
+    return absl::InternalError(absl::StrCat("created watermark of ", view.name(), ": '", *max, "'"));
+  }
+  return us;
 }
 
 }  // namespace
@@ -89,21 +137,32 @@ absl::StatusOr<Job> Coordinator::StartMaterialization(const quiver::v1::Material
         absl::StrCat("start (", req.start_us(), ") must be before end (", req.end_us(), ")"));
   }
   for (const auto& name : names) {
+    const auto* view = FindView(registry, name);
     int64_t start = req.start_us();
+    std::optional<int64_t> created_after;
     if (req.incremental()) {
-      const auto* view = FindView(registry, name);
       start = view->ttl_seconds() > 0 ? now - view->ttl_seconds() * 1'000'000 : 0;
       for (const auto& vi : snapshot.intervals()) {
-        if (vi.view() != name || vi.intervals().empty()) continue;
-        start = vi.intervals(vi.intervals_size() - 1).end_us();
+        if (vi.view() != name) continue;
+        if (!vi.intervals().empty()) {
+          // Late events (issue 12): re-read `lateness` before the last end,
+          // and take every row created since the last watermark.
+          start = std::max<int64_t>(0, vi.intervals(vi.intervals_size() - 1).end_us() -
+                                           view->lateness_seconds() * 1'000'000);
+        }
+        if (vi.created_watermark_us() > 0) created_after = vi.created_watermark_us();
       }
-      if (start >= req.end_us()) continue;  // already materialized up to end
+      if (start >= req.end_us() && !created_after.has_value()) continue;  // nothing to read
     }
+    auto watermark = CreatedWatermark(*offline_, registry, *view);
+    if (!watermark.ok()) return watermark.status();
     auto& w = windows.emplace_back();
     w.set_view(name);
-    w.set_start_us(start);
+    w.set_start_us(std::min(start, req.end_us()));
     w.set_end_us(req.end_us());
-    w.set_schema_version(FindView(registry, name)->schema_version());
+    w.set_schema_version(view->schema_version());
+    if (created_after.has_value()) w.set_created_after_us(*created_after);
+    w.set_created_watermark_us(*watermark);
   }
   // Reading Parquet metadata may take a while: no lock held.
   auto tasks = PlanTasks(*offline_, registry, windows, options_.max_task_rows, options_.task_split);
@@ -174,6 +233,7 @@ void Coordinator::FinishJob(CoordinatorState& s, Job* job, bool ok, const std::s
       const auto* view = FindView(s.registry(), w.view());
       if (view == nullptr || view->schema_version() != w.schema_version()) continue;
       if (w.start_us() < w.end_us()) MergeInterval(&s, w.view(), w.start_us(), w.end_us());
+      if (w.created_watermark_us() > 0) RaiseWatermark(&s, w.view(), w.created_watermark_us());
     }
     spdlog::info("job {} succeeded: {} rows", id, job->rows_written());
   } else {

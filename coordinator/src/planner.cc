@@ -9,6 +9,9 @@
 #include "registry_lookup.h"
 
 namespace quiver::coordinator {
+
+using storage::RowGroupInfo;
+
 absl::StatusOr<std::vector<quiver::v1::MaterializationTask>> PlanTasks(
     storage::OfflineStore& offline, const quiver::v1::Registry& registry,
     const std::vector<quiver::v1::ViewWindow>& windows, uint64_t max_task_rows, TaskSplit split) {
@@ -22,6 +25,20 @@ absl::StatusOr<std::vector<quiver::v1::MaterializationTask>> PlanTasks(
     for (const auto& file : *files) {
       auto groups = offline.RowGroups(file, source->timestamp_field());
       if (!groups.ok()) return groups.status();
+      // Late data: a row group outside the event window still counts when it
+      // may hold rows created at or after created_after_us (its created
+      // statistics say so, or it has none).
+      std::vector<RowGroupInfo> created;
+      if (window.has_created_after_us()) {
+        auto stats = offline.RowGroups(file, source->created_timestamp_column());
+        if (!stats.ok()) return stats.status();
+        created = *std::move(stats);
+      }
+      auto may_hold_late_rows = [&](size_t i) {
+        if (!window.has_created_after_us()) return false;
+        if (i >= created.size() || !created[i].has_stats) return true;
+        return created[i].ts_max_us >= window.created_after_us();
+      };
       // Adjacent row groups inside the window form one range; a range of more
       // than max_task_rows rows becomes ceil(rows / max_task_rows) tasks over
       // the same rows, split by entity-key hash (MaterializationTask.bucket):
@@ -29,9 +46,10 @@ absl::StatusOr<std::vector<quiver::v1::MaterializationTask>> PlanTasks(
       // and each task's memory stays bounded.
       std::vector<std::pair<uint64_t, uint64_t>> ranges;
       bool open = false;
-      for (const auto& g : *groups) {
-        const bool outside =
-            g.has_stats && (g.ts_max_us < window.start_us() || g.ts_min_us >= window.end_us());
+      for (size_t i = 0; i < groups->size(); ++i) {
+        const RowGroupInfo& g = (*groups)[i];
+        const bool before = g.has_stats && g.ts_max_us < window.start_us() && !may_hold_late_rows(i);
+        const bool outside = before || (g.has_stats && g.ts_min_us >= window.end_us());
         if (outside || g.row_end <= g.row_begin) {
           open = false;
           continue;
@@ -51,6 +69,7 @@ absl::StatusOr<std::vector<quiver::v1::MaterializationTask>> PlanTasks(
         t.set_row_end(end);
         t.set_start_us(window.start_us());
         t.set_end_us(window.end_us());
+        if (window.has_created_after_us()) t.set_created_after_us(window.created_after_us());
         if (buckets > 1) {
           t.set_bucket(static_cast<uint32_t>(bucket));
           t.set_buckets(static_cast<uint32_t>(buckets));

@@ -175,8 +175,8 @@ class FileParser {
 
   absl::Status ParseView(const YAML::Node& n, Registry* out) {
     if (auto s = CheckKeys(n, "feature view",
-                           {"name", "entities", "ttl", "source", "online", "schema", "tags",
-                            "description", "owner"},
+                           {"name", "entities", "ttl", "lateness", "source", "online", "schema",
+                            "tags", "description", "owner"},
                            {"name", "entities", "source", "schema"});
         !s.ok()) {
       return s;
@@ -206,6 +206,13 @@ class FileParser {
       auto ttl = ParseDuration(*text);
       if (!ttl.ok()) return Error(n["ttl"], std::string(ttl.status().message()));
       v.set_ttl_seconds(*ttl);
+    }
+    if (n["lateness"]) {
+      auto text = ScalarOf(n["lateness"], "lateness");
+      if (!text.ok()) return text.status();
+      auto lateness = ParseDuration(*text);
+      if (!lateness.ok()) return Error(n["lateness"], std::string(lateness.status().message()));
+      v.set_lateness_seconds(*lateness);
     }
     if (n["online"]) {
       const YAML::Node online = n["online"];
@@ -426,6 +433,9 @@ absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
       reserved.insert(src->second->created_timestamp_column());
     }
     if (v.ttl_seconds() < 0) return Invalid("feature view", v.name(), "has a negative ttl");
+    if (v.lateness_seconds() < 0) {
+      return Invalid("feature view", v.name(), "has a negative lateness");
+    }
     if (v.features().empty()) return Invalid("feature view", v.name(), "has no feature");
     auto& names = view_features[v.name()];
     for (const auto& f : v.features()) {

@@ -67,6 +67,7 @@ absl::StatusOr<storage::LatestQuery> BuildLatestQuery(const client::RegistryInde
   query.row_end = task.row_end();
   query.start_us = task.start_us();
   query.end_us = task.end_us();
+  if (task.has_created_after_us()) query.created_after_us = task.created_after_us();
   query.bucket = task.bucket();
   query.buckets = task.buckets();
   for (const client::JoinKeySpec& jk : info->join_keys) {

@@ -427,8 +427,19 @@ class OfflineStore::Impl {
     if (q.row_end <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
       where.push_back(absl::StrCat("file_row_number < ", q.row_end));
     }
-    where.push_back(absl::StrCat(QuoteIdent(q.timestamp_field),
-                                 " >= ", TimestampLiteral(q.start_us, ts_type)));
+    std::string in_window = absl::StrCat(QuoteIdent(q.timestamp_field), " >= ",
+                                         TimestampLiteral(q.start_us, ts_type));
+    if (q.created_after_us.has_value()) {
+      if (!has_created) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("scanning ", q.file, ": late rows need a created timestamp column"));
+      }
+      const std::string& created_type =
+          FindColumn(*described, q.created_timestamp_column)->duckdb_type;
+      in_window = absl::StrCat("(", in_window, " OR ", QuoteIdent(q.created_timestamp_column),
+                               " >= ", TimestampLiteral(*q.created_after_us, created_type), ")");
+    }
+    where.push_back(in_window);
     where.push_back(absl::StrCat(QuoteIdent(q.timestamp_field),
                                  " < ", TimestampLiteral(q.end_us, ts_type)));
     for (const std::string& k : key_cols) where.push_back(k + " IS NOT NULL");

@@ -59,6 +59,12 @@ struct LatestQuery {
   uint64_t row_end = UINT64_MAX;
   int64_t start_us = 0;  // inclusive
   int64_t end_us = 0;  // exclusive
+  // Late data: when set, also the rows created at or after this (µs), with
+  // event time < end_us, whatever their event time: the window is
+  // [start_us, end_us) ∪ {created >= created_after_us, event < end_us}. The
+  // latest row per key is taken over that union (an older late row then
+  // loses to the stored one under last-writer-wins). Needs a created column.
+  std::optional<int64_t> created_after_us;
   std::vector<NamedType> join_keys;
   std::string timestamp_field;
   std::string created_timestamp_column;  // empty: none (created_ts = 0)
