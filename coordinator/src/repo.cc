@@ -1,5 +1,7 @@
 #include "quiver/coordinator/repo.h"
 
+#include "quiver/expr/on_demand.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -56,10 +58,13 @@ class FileParser {
         s = ForEach(value, key, [&](const YAML::Node& n) { return ParseView(n, out); });
       } else if (key == "feature_services") {
         s = ForEach(value, key, [&](const YAML::Node& n) { return ParseService(n, out); });
+      } else if (key == "on_demand_feature_views") {
+        s = ForEach(value, key, [&](const YAML::Node& n) { return ParseOnDemandView(n, out); });
       } else {
         return Error(kv.first, absl::StrCat("unknown key '", key,
                                             "' (expected project, entities, sources, "
-                                            "feature_views or feature_services)"));
+                                            "feature_views, on_demand_feature_views or "
+                                            "feature_services)"));
       }
       if (!s.ok()) return s;
     }
@@ -278,6 +283,77 @@ class FileParser {
     return absl::OkStatus();
   }
 
+  // name, sources, request_schema [{name, type}], schema [{name, type,
+  // expression}], write_to_online_store, description.
+  absl::Status ParseOnDemandView(const YAML::Node& n, Registry* out) {
+    if (auto s = CheckKeys(n, "on-demand feature view",
+                           {"name", "sources", "request_schema", "schema", "write_to_online_store",
+                            "description"},
+                           {"name", "sources", "schema"});
+        !s.ok()) {
+      return s;
+    }
+    quiver::v1::OnDemandFeatureView v;
+    auto name = ScalarOf(n["name"], "name");
+    if (!name.ok()) return name.status();
+    v.set_name(*name);
+    if (!n["sources"].IsSequence()) return Error(n["sources"], "'sources' must be a list of feature views");
+    for (const auto& src : n["sources"]) {
+      auto view = ScalarOf(src, "sources");
+      if (!view.ok()) return view.status();
+      v.add_sources(*view);
+    }
+    auto fields = [&](const YAML::Node& list, const char* what, bool expressions) -> absl::Status {
+      if (!list.IsSequence()) return Error(list, absl::StrCat("'", what, "' must be a list"));
+      for (const auto& f : list) {
+        if (!f.IsMap()) return Error(f, absl::StrCat("each '", what, "' entry must be a mapping"));
+        const std::set<std::string> keys = expressions
+                                               ? std::set<std::string>{"name", "type", "expression"}
+                                               : std::set<std::string>{"name", "type"};
+        if (auto s = CheckKeys(f, what, keys, std::vector<std::string>(keys.begin(), keys.end()));
+            !s.ok()) {
+          return s;
+        }
+        auto fname = ScalarOf(f["name"], "name");
+        if (!fname.ok()) return fname.status();
+        auto ftype = TypeOf(f["type"], "type");
+        if (!ftype.ok()) return ftype.status();
+        if (expressions) {
+          auto text = ScalarOf(f["expression"], "expression");
+          if (!text.ok()) return text.status();
+          auto* feature = v.add_features();
+          feature->set_name(*fname);
+          feature->set_type(*ftype);
+          feature->set_expression(*text);
+        } else {
+          auto* field = v.add_request_schema();
+          field->set_name(*fname);
+          field->set_type(*ftype);
+        }
+      }
+      return absl::OkStatus();
+    };
+    if (n["request_schema"]) {
+      if (auto s = fields(n["request_schema"], "request_schema", false); !s.ok()) return s;
+    }
+    if (auto s = fields(n["schema"], "schema", true); !s.ok()) return s;
+    if (n["write_to_online_store"]) {
+      bool value = false;
+      if (!n["write_to_online_store"].IsScalar() ||
+          !YAML::convert<bool>::decode(n["write_to_online_store"], value)) {
+        return Error(n["write_to_online_store"], "'write_to_online_store' must be true or false");
+      }
+      v.set_write_to_online_store(value);
+    }
+    if (n["description"]) {
+      auto d = ScalarOf(n["description"], "description");
+      if (!d.ok()) return d.status();
+      v.set_description(*d);
+    }
+    *out->add_on_demand_feature_views() = std::move(v);
+    return absl::OkStatus();
+  }
+
   std::string file_;
   fs::path repo_dir_;
 };
@@ -397,8 +473,19 @@ absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
   for (auto s : {CheckNames(registry.entities(), "entity"),
                  CheckNames(registry.sources(), "data source"),
                  CheckNames(registry.feature_views(), "feature view"),
-                 CheckNames(registry.feature_services(), "feature service")}) {
+                 CheckNames(registry.feature_services(), "feature service"),
+                 CheckNames(registry.on_demand_feature_views(), "on-demand feature view")}) {
     if (!s.ok()) return s;
+  }
+  // On-demand views: names apart from the feature views' (references name
+  // either kind), expressions compiled and type-checked here, at apply.
+  for (const auto& odfv : registry.on_demand_feature_views()) {
+    if (ByName(registry.feature_views(), odfv.name()) != nullptr) {
+      return Invalid("on-demand feature view", odfv.name(), "has the name of a feature view");
+    }
+    if (auto compiled = expr::OnDemandView::Compile(registry, odfv); !compiled.ok()) {
+      return compiled.status();
+    }
   }
   std::map<std::string, const Entity*> entities;
   for (const auto& e : registry.entities()) {
@@ -486,6 +573,8 @@ std::vector<quiver::v1::ObjectChange> DiffRegistry(const quiver::v1::Registry& c
            },
            &out);
   DiffKind(current.feature_services(), next.feature_services(), "feature_service", equal, &out);
+  DiffKind(current.on_demand_feature_views(), next.on_demand_feature_views(),
+           "on_demand_feature_view", equal, &out);
   return out;
 }
 

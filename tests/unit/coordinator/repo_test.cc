@@ -200,6 +200,49 @@ TEST_F(RepoTest, RejectsBadInputWithClearErrors) {
   }
 }
 
+TEST_F(RepoTest, OnDemandViewsAreTypeCheckedAtApply) {
+  auto load = [&](const std::string& odfv) {
+    Write("a.yaml", kGood);
+    Write("b.yml", kViews);
+    Write("z.yaml", "on_demand_feature_views:\n" + odfv);
+    return LoadRepository(dir_.path());
+  };
+  auto good = load(
+      "  - name: derived\n    sources: [origin_delay_stats, route_stats]\n"
+      "    request_schema: [{name: slack, type: DOUBLE}]\n    write_to_online_store: false\n"
+      "    schema:\n      - {name: hours, type: DOUBLE, expression: \"avg_delay_1h / 60\"}\n"
+      "      - {name: busy, type: BOOL, expression: \"flights_1h > 10 and slack < 5\"}\n"
+      "      - {name: far, type: DOUBLE, expression: \"distance * 2\"}\n");
+  ASSERT_TRUE(good.ok()) << good.status();
+  ASSERT_EQ(good->on_demand_feature_views_size(), 1);
+  EXPECT_EQ(good->on_demand_feature_views(0).features(2).expression(), "distance * 2");
+  EXPECT_TRUE(ValidateRegistry(*good).ok()) << ValidateRegistry(*good);
+  struct Case {
+    std::string odfv, message;
+  };
+  const std::vector<Case> cases = {
+      {"  - {name: d, sources: [nope], schema: [{name: x, type: INT64, expression: \"1\"}]}\n",
+       "on-demand feature view 'd': unknown source feature view 'nope'"},
+      {"  - {name: d, sources: [route_stats], schema: [{name: x, type: INT64, expression: \"distance +\"}]}\n",
+       "on-demand feature view 'd': feature 'x': at position 11: unexpected end"},
+      {"  - {name: d, sources: [route_stats], schema: [{name: x, type: BOOL, expression: \"distance\"}]}\n",
+       "feature 'x' is declared BOOL but its expression is INT64"},
+      {"  - {name: d, sources: [route_stats], schema: [{name: x, type: BYTES, expression: \"'a'\"}]}\n",
+       "must be INT64, DOUBLE, BOOL or STRING"},
+      {"  - {name: route_stats, sources: [route_stats], schema: [{name: x, type: INT64, expression: \"1\"}]}\n",
+       "has the name of a feature view"},
+  };
+  for (const Case& c : cases) {
+    auto r = load(c.odfv);  // loading validates too
+    const absl::Status s = r.ok() ? ValidateRegistry(*r) : r.status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.odfv;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.message));
+  }
+  // Malformed YAML is the parser's.
+  auto bad = load("  - {name: d, sources: route_stats, schema: []}\n");
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("'sources' must be a list"));
+}
+
 TEST_F(RepoTest, ProjectIsRequired) {
   Write("a.yaml", "entities:\n  - {name: e, value_type: INT64}\n");
   auto s = LoadRepository(dir_.path()).status();
