@@ -91,6 +91,13 @@ class ClientImpl final : public Client {
   // by a stale map.
   absl::StatusOr<OnlineResponse> Lookup(const OnlineRequest& request, const Snapshot& snap,
                                         Clock::time_point deadline, bool* stale);
+  // Lookup of a request with on-demand features (client_on_demand.cc): one
+  // Lookup of the stored features and the sources they read, then each
+  // on-demand feature evaluated per row.
+  absl::StatusOr<OnlineResponse> LookupOnDemand(const OnlineRequest& request,
+                                                const std::vector<ResolvedFeature>& resolved,
+                                                const Snapshot& snap, Clock::time_point deadline,
+                                                bool* stale);
 
   absl::Status WriteRows(const Snapshot& snap, const std::string& view, uint32_t schema_version,
                          const std::vector<EncodedRow>& rows, const WriteOptions& options);

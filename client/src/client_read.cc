@@ -522,6 +522,9 @@ absl::StatusOr<OnlineResponse> ClientImpl::Lookup(const OnlineRequest& request,
   }
   const absl::StatusOr<std::vector<ResolvedFeature>>& resolved = *found;
   if (!resolved.ok()) return resolved.status();
+  for (const ResolvedFeature& f : *resolved) {
+    if (f.on_demand != nullptr) return LookupOnDemand(request, *resolved, snap, deadline, stale);
+  }
   if (resolved->size() > options_.max_features) {
     return absl::InvalidArgumentError(absl::StrCat(resolved->size(), " features, at most ",
                                                    options_.max_features, " allowed"));

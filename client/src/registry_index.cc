@@ -65,6 +65,11 @@ absl::StatusOr<std::shared_ptr<const RegistryIndex>> RegistryIndex::Build(
       return absl::InvalidArgumentError(absl::StrCat("registry: view '", v.name(), "' defined twice"));
     }
   }
+  for (const auto& odfv : r.on_demand_feature_views()) {
+    absl::StatusOr<expr::OnDemandView> compiled = expr::OnDemandView::Compile(r, odfv);
+    if (!compiled.ok()) return compiled.status();
+    index->on_demand_.emplace(odfv.name(), *std::move(compiled));
+  }
   // Services resolve once per registry, not once per lookup.
   for (const auto& fs : r.feature_services()) {
     index->services_.emplace(
@@ -82,6 +87,11 @@ const absl::StatusOr<std::vector<ResolvedFeature>>* RegistryIndex::FindService(
 const ViewInfo* RegistryIndex::FindView(const std::string& name) const {
   auto it = views_.find(name);
   return it == views_.end() ? nullptr : &it->second;
+}
+
+const expr::OnDemandView* RegistryIndex::FindOnDemandView(const std::string& name) const {
+  auto it = on_demand_.find(name);
+  return it == on_demand_.end() ? nullptr : &it->second;
 }
 
 const quiver::v1::Entity* RegistryIndex::FindEntity(const std::string& name) const {
@@ -115,6 +125,31 @@ absl::StatusOr<std::vector<ResolvedFeature>> RegistryIndex::Resolve(
          (colon + 1 == ref.size() || ref.find(':', colon + 1) != std::string::npos))) {
       return absl::InvalidArgumentError(
           absl::StrCat("malformed feature reference '", ref, "' (want view:feature or view)"));
+    }
+    if (const expr::OnDemandView* odfv = FindOnDemandView(view_name)) {
+      auto add_on_demand = [&](size_t i) -> absl::Status {
+        ResolvedFeature f;
+        f.view = view_name;
+        f.feature = odfv->feature_names()[i];
+        f.ref = absl::StrCat(view_name, ":", f.feature);
+        f.index = static_cast<int>(i);
+        f.type = odfv->feature_types()[i];
+        f.on_demand = odfv;
+        if (!seen.insert(f.ref).second) {
+          return absl::InvalidArgumentError(absl::StrCat("feature reference '", f.ref, "' requested twice"));
+        }
+        out.push_back(std::move(f));
+        return absl::OkStatus();
+      };
+      const std::string feature = colon == std::string::npos ? "" : ref.substr(colon + 1);
+      bool found = false;
+      for (size_t i = 0; i < odfv->feature_names().size(); ++i) {
+        if (!feature.empty() && odfv->feature_names()[i] != feature) continue;
+        found = true;
+        if (auto s = add_on_demand(i); !s.ok()) return s;
+      }
+      if (!found) return absl::NotFoundError(absl::StrCat("unknown feature '", ref, "'"));
+      continue;
     }
     const ViewInfo* info = FindView(view_name);
     if (info == nullptr) {

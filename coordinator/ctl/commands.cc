@@ -224,6 +224,12 @@ absl::Status RunGetOnline(const CommandLine& cl, std::FILE* out) {
   for (const auto& e : index->registry().entities()) {
     join_key_types.emplace(e.join_key(), static_cast<ValueType>(e.value_type()));
   }
+  // On-demand views' request fields come as more columns of the CSV.
+  for (const auto& odfv : index->registry().on_demand_feature_views()) {
+    for (const auto& field : odfv.request_schema()) {
+      join_key_types.emplace(field.name(), static_cast<ValueType>(field.type()));
+    }
+  }
   auto entities = ParseEntityCsv(*text, join_key_types);
   if (!entities.ok()) {
     return absl::Status(entities.status().code(),

@@ -31,39 +31,77 @@ const quiver::v1::DataSource* FindSource(const quiver::v1::Registry& registry,
 }
 
 // The request for `features` (resolved, in request order): each view once,
-// in order of first use.
+// in order of first use (a view an on-demand feature reads included).
 absl::StatusOr<storage::HistoricalRequest> BuildRequest(
     const client::RegistryIndex& index, const std::vector<client::ResolvedFeature>& features,
     bool full_names) {
   storage::HistoricalRequest request;
   std::map<std::string, size_t> view_index;
-  for (const client::ResolvedFeature& f : features) {
-    auto [it, added] = view_index.emplace(f.view, request.views.size());
-    if (added) {
-      const client::ViewInfo* info = index.FindView(f.view);
-      if (info == nullptr) return absl::NotFoundError(absl::StrCat("unknown feature view ", f.view));
-      const quiver::v1::FeatureView& fv = *info->view;
-      const quiver::v1::DataSource* source = FindSource(index.registry(), fv.source());
-      if (source == nullptr) {
-        return absl::NotFoundError(
-            absl::StrCat("feature view ", fv.name(), " names unknown source ", fv.source()));
-      }
-      storage::HistoricalView view;
-      view.name = fv.name();
-      view.source_path = source->path();
-      view.timestamp_field = source->timestamp_field();
-      view.created_timestamp_column = source->created_timestamp_column();
-      for (const client::JoinKeySpec& k : info->join_keys) view.join_keys.push_back({k.join_key, k.type});
-      for (const auto& spec : fv.features()) {
-        view.schema.push_back({spec.name(), static_cast<ValueType>(spec.type())});
-      }
-      view.schema_version = fv.schema_version();
-      view.ttl_seconds = fv.ttl_seconds();
-      request.views.push_back(std::move(view));
+  auto view_of = [&](const std::string& name) -> absl::StatusOr<size_t> {
+    auto it = view_index.find(name);
+    if (it != view_index.end()) return it->second;
+    const client::ViewInfo* info = index.FindView(name);
+    if (info == nullptr) return absl::NotFoundError(absl::StrCat("unknown feature view ", name));
+    const quiver::v1::FeatureView& fv = *info->view;
+    const quiver::v1::DataSource* source = FindSource(index.registry(), fv.source());
+    if (source == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("feature view ", fv.name(), " names unknown source ", fv.source()));
     }
+    storage::HistoricalView view;
+    view.name = fv.name();
+    view.source_path = source->path();
+    view.timestamp_field = source->timestamp_field();
+    view.created_timestamp_column = source->created_timestamp_column();
+    for (const client::JoinKeySpec& k : info->join_keys) view.join_keys.push_back({k.join_key, k.type});
+    for (const auto& spec : fv.features()) {
+      view.schema.push_back({spec.name(), static_cast<ValueType>(spec.type())});
+    }
+    view.schema_version = fv.schema_version();
+    view.ttl_seconds = fv.ttl_seconds();
+    view_index.emplace(name, request.views.size());
+    request.views.push_back(std::move(view));
+    return request.views.size() - 1;
+  };
+  for (const client::ResolvedFeature& f : features) {
+    const std::string column = full_names ? absl::StrCat(f.view, "__", f.feature) : f.feature;
+    if (f.on_demand == nullptr) {
+      absl::StatusOr<size_t> v = view_of(f.view);
+      if (!v.ok()) return v.status();
+      request.features.push_back({*v, static_cast<size_t>(f.index), column});
+      continue;
+    }
+    // On-demand: the same evaluator as the client's, on the joined row.
+    const expr::OnDemandView& odfv = *f.on_demand;
+    const std::vector<int> used = odfv.used_inputs(static_cast<size_t>(f.index));
+    storage::HistoricalOnDemand od;
+    od.type = f.type;
+    for (int i : used) {
+      const expr::Input& in = odfv.inputs()[static_cast<size_t>(i)];
+      storage::HistoricalInput input;
+      input.type = in.type;
+      if (in.view.empty()) {
+        input.request_field = in.name;
+      } else {
+        absl::StatusOr<size_t> v = view_of(in.view);
+        if (!v.ok()) return v.status();
+        input.view = *v;
+        const auto& schema = request.views[*v].schema;
+        for (size_t j = 0; j < schema.size(); ++j) {
+          if (schema[j].name == in.name) input.feature = j;
+        }
+      }
+      od.inputs.push_back(std::move(input));
+    }
+    const size_t size = odfv.inputs().size(), feature = static_cast<size_t>(f.index);
+    od.evaluate = [odfv, used, size, feature](std::span<const Value> values) {
+      std::vector<Value> all(size, Value::Null(ValueType::kInvalid));
+      for (size_t k = 0; k < used.size(); ++k) all[static_cast<size_t>(used[k])] = values[k];
+      return odfv.Evaluate(feature, all);
+    };
     request.features.push_back(
-        {it->second, static_cast<size_t>(f.index),
-         full_names ? absl::StrCat(f.view, "__", f.feature) : f.feature});
+        {0, 0, column, static_cast<int>(request.on_demand.size())});
+    request.on_demand.push_back(std::move(od));
   }
   return request;
 }

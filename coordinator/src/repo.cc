@@ -486,6 +486,12 @@ absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
     if (auto compiled = expr::OnDemandView::Compile(registry, odfv); !compiled.ok()) {
       return compiled.status();
     }
+    if (odfv.write_to_online_store()) {
+      // Refused rather than ignored: computed on read is all there is yet.
+      return Invalid("on-demand feature view", odfv.name(),
+                     "write_to_online_store: true is not supported yet (the features are "
+                     "computed on read, online and offline)");
+    }
   }
   std::map<std::string, const Entity*> entities;
   for (const auto& e : registry.entities()) {
@@ -538,6 +544,11 @@ absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
         return Invalid("feature view", v.name(), absl::StrCat("feature '", f.name(), "' defined twice"));
       }
     }
+  }
+  // Services may name on-demand views' features too.
+  for (const auto& odfv : registry.on_demand_feature_views()) {
+    auto& names = view_features[odfv.name()];
+    for (const auto& f : odfv.features()) names.insert(f.name());
   }
   for (const auto& svc : registry.feature_services()) {
     if (svc.features().empty()) return Invalid("feature service", svc.name(), "lists no feature");

@@ -2,6 +2,7 @@
 // the online store's tie rule for exact (event, created) ties.
 #include "quiver/storage/historical.h"
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -64,6 +65,90 @@ absl::StatusOr<std::optional<std::string>> Scalar(Connection& conn, const std::s
   if (rows->empty() || (*rows)[0].empty()) return std::optional<std::string>();
   return (*rows)[0][0];
 }
+
+duckdb_type DuckTypeId(ValueType t) {
+  switch (t) {
+    case ValueType::kInt32: return DUCKDB_TYPE_INTEGER;
+    case ValueType::kInt64: return DUCKDB_TYPE_BIGINT;
+    case ValueType::kFloat: return DUCKDB_TYPE_FLOAT;
+    case ValueType::kDouble: return DUCKDB_TYPE_DOUBLE;
+    case ValueType::kBool: return DUCKDB_TYPE_BOOLEAN;
+    default: return DUCKDB_TYPE_VARCHAR;
+  }
+}
+
+// An on-demand feature as a DuckDB scalar function: DuckDB owns this copy
+// (deleted with the function) and calls Call from its worker threads.
+struct OnDemandUdf {
+  std::function<Value(std::span<const Value>)> evaluate;
+  std::vector<ValueType> inputs;
+  ValueType type = ValueType::kInvalid;
+
+  static void Call(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
+    const auto* udf = static_cast<const OnDemandUdf*>(duckdb_scalar_function_get_extra_info(info));
+    const idx_t n = duckdb_data_chunk_get_size(input);
+    duckdb_vector_ensure_validity_writable(output);
+    uint64_t* validity = duckdb_vector_get_validity(output);
+    std::vector<Value> values(udf->inputs.size());
+    try {
+      for (idx_t r = 0; r < n; ++r) {
+        for (size_t i = 0; i < udf->inputs.size(); ++i) {
+          absl::StatusOr<Value> v = internal::ReadValue(duckdb_data_chunk_get_vector(input, i), r,
+                                                        udf->inputs[i], "on-demand input");
+          if (!v.ok()) {
+            duckdb_scalar_function_set_error(info, std::string(v.status().message()).c_str());
+            return;
+          }
+          values[i] = *std::move(v);
+        }
+        const Value out = udf->evaluate(values);
+        if (out.is_null()) {
+          duckdb_validity_set_row_invalid(validity, r);
+          continue;
+        }
+        void* data = duckdb_vector_get_data(output);
+        switch (udf->type) {
+          case ValueType::kInt64: static_cast<int64_t*>(data)[r] = std::get<int64_t>(out.data); break;
+          case ValueType::kDouble: static_cast<double*>(data)[r] = std::get<double>(out.data); break;
+          case ValueType::kBool: static_cast<bool*>(data)[r] = std::get<bool>(out.data); break;
+          default: {
+            const std::string& s = std::get<std::string>(out.data);
+            duckdb_vector_assign_string_element_len(output, r, s.data(), s.size());
+          }
+        }
+      }
+    } catch (const std::exception& e) {
+      duckdb_scalar_function_set_error(info, absl::StrCat("on-demand feature: ", e.what()).c_str());
+    }
+  }
+};
+
+// Registers `spec` as the scalar function `name` on `conn`.
+absl::Status RegisterOnDemand(Connection& conn, const std::string& name,
+                              const HistoricalOnDemand& spec) {
+  duckdb_scalar_function f = duckdb_create_scalar_function();
+  duckdb_scalar_function_set_name(f, name.c_str());
+  auto* udf = new OnDemandUdf{spec.evaluate, {}, spec.type};
+  for (const HistoricalInput& in : spec.inputs) {
+    udf->inputs.push_back(in.type);
+    duckdb_logical_type t = duckdb_create_logical_type(DuckTypeId(in.type));
+    duckdb_scalar_function_add_parameter(f, t);
+    duckdb_destroy_logical_type(&t);
+  }
+  duckdb_logical_type ret = duckdb_create_logical_type(DuckTypeId(spec.type));
+  duckdb_scalar_function_set_return_type(f, ret);
+  duckdb_destroy_logical_type(&ret);
+  // Nulls reach the evaluator (coalesce, if, and/or decide on them).
+  duckdb_scalar_function_set_special_handling(f);
+  duckdb_scalar_function_set_function(f, &OnDemandUdf::Call);
+  duckdb_scalar_function_set_extra_info(f, udf, [](void* p) { delete static_cast<OnDemandUdf*>(p); });
+  const duckdb_state state = duckdb_register_scalar_function(conn.get(), f);
+  duckdb_destroy_scalar_function(&f);
+  if (state == DuckDBError) return absl::InternalError(absl::StrCat("DuckDB: cannot register ", name));
+  return absl::OkStatus();
+}
+
+std::atomic<uint64_t> next_request{1};
 
 }  // namespace
 
@@ -181,6 +266,30 @@ class HistoricalStore::Impl {
             ": join key ", key, " value '", (*bad)[0][1].value_or(""), "' is not a ", *duck));
       }
       select.push_back(absl::StrCat(cast, " AS ", QuoteIdent(key)));
+    }
+    // Request fields of on-demand features: columns of the entity file,
+    // each value castable to its type (Write casts them).
+    for (const HistoricalOnDemand& od : request.on_demand) {
+      for (const HistoricalInput& in : od.inputs) {
+        if (in.request_field.empty()) continue;
+        if (!types.contains(in.request_field)) {
+          return absl::InvalidArgumentError(absl::StrCat("entity file ", path, " has no column ",
+                                                         in.request_field, " (a request field)"));
+        }
+        absl::StatusOr<std::string> duck = DuckTypeOf(in.type);
+        if (!duck.ok()) return duck.status();
+        auto bad = conn.QueryText(absl::StrCat(
+            "SELECT rowid, CAST(", QuoteIdent(in.request_field), " AS VARCHAR) FROM __entities WHERE ",
+            QuoteIdent(in.request_field), " IS NOT NULL AND TRY_CAST(", QuoteIdent(in.request_field),
+            " AS ", *duck, ") IS NULL ORDER BY rowid LIMIT 1"));
+        if (!bad.ok()) return bad.status();
+        if (!bad->empty()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "entity file ", path, ", row ", std::stoull((*bad)[0][0].value_or("0")) + 1,
+              ": request field ", in.request_field, " value '", (*bad)[0][1].value_or(""),
+              "' is not a ", *duck));
+        }
+      }
     }
     if (!types.contains(kEventTimestamp)) {
       return absl::InvalidArgumentError(
@@ -367,12 +476,30 @@ class HistoricalStore::Impl {
                      const std::vector<std::string>& entity_columns) {
     std::vector<std::string> select;
     for (const std::string& c : entity_columns) select.push_back(absl::StrCat("en.", QuoteIdent(c)));
+    std::set<size_t> used;
+    const uint64_t id = next_request.fetch_add(1);
     for (const HistoricalFeature& f : request.features) {
-      select.push_back(absl::StrCat("c", f.view, ".__f", f.feature, " AS ", QuoteIdent(f.column)));
+      if (f.on_demand < 0) {
+        used.insert(f.view);
+        select.push_back(absl::StrCat("c", f.view, ".__f", f.feature, " AS ", QuoteIdent(f.column)));
+        continue;
+      }
+      const HistoricalOnDemand& od = request.on_demand[static_cast<size_t>(f.on_demand)];
+      const std::string fn = absl::StrCat("__quiver_on_demand_", id, "_", f.on_demand);
+      if (absl::Status s = RegisterOnDemand(conn, fn, od); !s.ok()) return s;
+      std::vector<std::string> args;
+      for (const HistoricalInput& in : od.inputs) {
+        if (in.request_field.empty()) {
+          used.insert(in.view);
+          args.push_back(absl::StrCat("c", in.view, ".__f", in.feature));
+        } else {
+          args.push_back(absl::StrCat("TRY_CAST(en.", QuoteIdent(in.request_field), " AS ",
+                                      DuckTypeOf(in.type).value_or("VARCHAR"), ")"));
+        }
+      }
+      select.push_back(absl::StrCat(fn, "(", absl::StrJoin(args, ", "), ") AS ", QuoteIdent(f.column)));
     }
     std::string from = "__entities en";
-    std::set<size_t> used;
-    for (const HistoricalFeature& f : request.features) used.insert(f.view);
     for (size_t v : used) {
       absl::StrAppend(&from, " LEFT JOIN __c", v, " c", v, " ON c", v, ".__row = en.rowid");
     }

@@ -231,6 +231,8 @@ TEST_F(RepoTest, OnDemandViewsAreTypeCheckedAtApply) {
        "must be INT64, DOUBLE, BOOL or STRING"},
       {"  - {name: route_stats, sources: [route_stats], schema: [{name: x, type: INT64, expression: \"1\"}]}\n",
        "has the name of a feature view"},
+      {"  - {name: d, sources: [route_stats], write_to_online_store: true, schema: [{name: x, type: INT64, expression: \"1\"}]}\n",
+       "write_to_online_store: true is not supported yet"},
   };
   for (const Case& c : cases) {
     auto r = load(c.odfv);  // loading validates too

@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "quiver.pb.h"
 #include "quiver/keys/entity_key.h"
+#include "quiver/expr/on_demand.h"
 #include "quiver/keys/value.h"
 
 namespace quiver::client {
@@ -42,6 +43,9 @@ struct ResolvedFeature {
   std::string feature;
   int index = 0;  // schema index within the view
   ValueType type = ValueType::kInvalid;
+  // Set for a feature of an on-demand feature view (`view` is its name):
+  // computed after the fetch, not read from a node.
+  const expr::OnDemandView* on_demand = nullptr;
 };
 
 class RegistryIndex {
@@ -56,9 +60,12 @@ class RegistryIndex {
 
   // nullptr if unknown.
   const ViewInfo* FindView(const std::string& name) const;
+  // The compiled on-demand feature view `name`; nullptr if unknown.
+  const expr::OnDemandView* FindOnDemandView(const std::string& name) const;
   const quiver::v1::Entity* FindEntity(const std::string& name) const;
 
-  // Expands references ("view:feature" or "view") in order.
+  // Expands references ("view:feature" or "view"; the view may be an
+  // on-demand feature view) in order.
   // Errors: kNotFound naming the unknown view or feature; kInvalidArgument for
   // a malformed reference or a duplicate.
   absl::StatusOr<std::vector<ResolvedFeature>> Resolve(const std::vector<std::string>& refs) const;
@@ -79,6 +86,7 @@ class RegistryIndex {
   RegistryIndex() = default;
   quiver::v1::Registry registry_;
   std::map<std::string, ViewInfo> views_;
+  std::map<std::string, expr::OnDemandView> on_demand_;
   std::map<std::string, const quiver::v1::Entity*> entities_;
   std::map<std::string, absl::StatusOr<std::vector<ResolvedFeature>>> services_;
 };

@@ -39,6 +39,11 @@ class OnDemandView {
   const std::vector<std::string>& feature_names() const { return names_; }
   const std::vector<ValueType>& feature_types() const { return types_; }
 
+  // The inputs feature `feature` reads (indexes into inputs(), ascending).
+  const std::vector<int>& used_inputs(size_t feature) const {
+    return expressions_[feature].used_inputs();
+  }
+
   // Feature `feature` (schema index) of one row, from one value per input
   // (null where a source row was not found or is past its TTL, or a request
   // field is missing). A Value of the declared type, possibly null. Never

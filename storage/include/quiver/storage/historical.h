@@ -25,7 +25,9 @@
 #define QUIVER_STORAGE_HISTORICAL_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -57,6 +59,30 @@ struct HistoricalFeature {
   size_t view = 0;     // index into HistoricalRequest::views
   size_t feature = 0;  // index into that view's schema
   std::string column;  // output column name ("feature" or "view__feature")
+  // >= 0: the column is HistoricalRequest::on_demand[on_demand] instead
+  // (view and feature unused).
+  int on_demand = -1;
+};
+
+// A value an on-demand feature reads: a feature of a request view (as the
+// join gives it: null where no row matched), or, when `request_field` is
+// set, the entity file's column of that name cast to `type`.
+struct HistoricalInput {
+  size_t view = 0;
+  size_t feature = 0;
+  std::string request_field;
+  ValueType type = ValueType::kInvalid;  // INT32, INT64, FLOAT, DOUBLE, BOOL or STRING
+};
+
+// An on-demand feature (Feast's on-demand feature view, issue 12): computed
+// per output row by `evaluate`, the evaluator the client runs online
+// (quiver::expr::OnDemandView::Evaluate), from one Value per input.
+struct HistoricalOnDemand {
+  ValueType type = ValueType::kInvalid;  // INT64, DOUBLE, BOOL or STRING
+  std::vector<HistoricalInput> inputs;
+  // Called from DuckDB's worker threads, concurrently: must be thread-safe,
+  // and must return a Value of `type` (or null).
+  std::function<Value(std::span<const Value>)> evaluate;
 };
 
 enum class HistoricalFormat { kCsv, kParquet };
@@ -70,6 +96,7 @@ struct HistoricalRequest {
   std::string entities_path;
   std::vector<HistoricalView> views;
   std::vector<HistoricalFeature> features;  // output order
+  std::vector<HistoricalOnDemand> on_demand;
   // Where the result goes: a file, or "/dev/stdout".
   std::string output_path;
   HistoricalFormat format = HistoricalFormat::kCsv;
