@@ -71,6 +71,21 @@ COPY (
 COPY (SELECT DISTINCT origin, destination FROM shifted ORDER BY ALL)
   TO '${OUT}/routes.csv' (HEADER, DELIMITER ',');
 
+-- Training entity rows for the delay model (quickstart's training-set step):
+-- 20,000 flights sampled from the last 90 days, each stamped one minute
+-- before its departure (the features a model would be served then: the
+-- flight's own feature rows come later, so its delay cannot leak into them),
+-- with the label: delayed more than 15 minutes.
+COPY (
+  SELECT * FROM (
+    SELECT origin, destination, ts - INTERVAL 1 MINUTE AS event_timestamp, ts AS departure,
+           (delay > 15) AS delayed
+    FROM shifted
+    WHERE ts >= (SELECT max(ts) FROM shifted) - INTERVAL 90 DAY)
+  USING SAMPLE reservoir(20000 ROWS) REPEATABLE (42)  -- (samples the FROM: the subquery)
+  ORDER BY departure, origin, destination
+) TO '${OUT}/training_entities.parquet' (FORMAT PARQUET);
+
 SELECT 'origin_delay_stats' AS feature_table, count(*) AS rows, min(event_timestamp) AS first_event,
        max(event_timestamp) AS last_event
 FROM read_parquet('${OUT}/origin_delay_stats.parquet')
