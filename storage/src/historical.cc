@@ -341,8 +341,7 @@ class HistoricalStore::Impl {
   // ties it settled.
   absl::StatusOr<uint64_t> JoinView(Connection& conn, const HistoricalView& v,
                                     const std::vector<std::string>& files, size_t index) {
-    const std::string src = absl::StrCat("__s", index), match = absl::StrCat("__m", index),
-                      cand = absl::StrCat("__c", index);
+    const std::string src = absl::StrCat("__s", index), cand = absl::StrCat("__c", index);
     std::vector<std::string> keys;
     for (const NamedType& k : v.join_keys) keys.push_back(QuoteIdent(k.name));
     std::vector<std::string> cols = keys;
@@ -360,43 +359,81 @@ class HistoricalStore::Impl {
         !s.ok()) {
       return s;
     }
-    std::vector<std::string> on;
-    std::vector<std::string> back;
+    std::vector<std::string> on, same_key;
     for (const NamedType& k : v.join_keys) {
       on.push_back(absl::StrCat("e.", QuoteIdent(k.name), " = s.", QuoteIdent(k.name)));
-      back.push_back(absl::StrCat("s.", QuoteIdent(k.name), " = e.", QuoteIdent(k.name)));
+      same_key.push_back(absl::StrCat("t.", QuoteIdent(k.name), " = e.", QuoteIdent(k.name)));
     }
-    on.push_back("e.__ets >= s.__ts");
+    // One ASOF join orders by (event ts, created ts) packed into a HUGEINT
+    // (ts · 2^64 + created: |created| < 2^63 keeps the order), so the
+    // latest event wins and then the latest created; the entity side takes
+    // the greatest version at its timestamp. The TTL filters what matched.
+    constexpr char kVersion[] = "__ts::HUGEINT * 18446744073709551616 + __cr";
+    on.push_back("e.__ets::HUGEINT * 18446744073709551616 + 9223372036854775807 >= s.__v");
     std::string ttl;
     if (v.ttl_seconds > 0) {
       ttl = absl::StrCat(" WHERE s.__ts >= e.__ets - ", v.ttl_seconds, "::BIGINT * 1000000");
     }
-    // The latest event timestamp at or before the entity row's (ASOF), then
-    // every source row at it with the greatest created timestamp.
-    if (absl::Status s = Exec(
-            conn, absl::StrCat("CREATE OR REPLACE TEMP TABLE ", match,
-                               " AS SELECT e.__row, s.__ts AS __mts FROM __e e ASOF JOIN (SELECT ",
-                               absl::StrJoin(keys, ", "),
-                               ", __ts FROM ", src, ") s ON ", absl::StrJoin(on, " AND "), ttl));
-        !s.ok()) {
-      return s;
-    }
     std::vector<std::string> features;
     for (size_t i = 0; i < v.schema.size(); ++i) features.push_back(absl::StrCat("s.__f", i));
-    back.push_back("s.__ts = m.__mts");
+    const std::string feature_list = features.empty() ? "" : ", " + absl::StrJoin(features, ", ");
     if (absl::Status s = Exec(
-            conn,
-            absl::StrCat("CREATE OR REPLACE TEMP TABLE ", cand,
-                         " AS SELECT *, count(*) OVER (PARTITION BY __row) AS __n, "
-                         "row_number() OVER () AS __cid FROM (SELECT m.__row, s.__ts, s.__cr",
-                         features.empty() ? "" : ", ", absl::StrJoin(features, ", "), " FROM ",
-                         match, " m JOIN __e e ON e.__row = m.__row JOIN ", src, " s ON ",
-                         absl::StrJoin(back, " AND "),
-                         " QUALIFY rank() OVER (PARTITION BY m.__row ORDER BY s.__cr DESC) = 1)"));
+            conn, absl::StrCat("CREATE OR REPLACE TEMP TABLE ", cand,
+                               " AS SELECT e.__row, s.__ts, s.__cr", feature_list,
+                               " FROM __e e ASOF JOIN (SELECT *, ", kVersion, " AS __v FROM ", src,
+                               ") s ON ", absl::StrJoin(on, " AND "), ttl));
         !s.ok()) {
       return s;
     }
-    return SettleTies(conn, v, cand);
+    // Exact ties (the same keys, event and created timestamps on several
+    // source rows) are rare: the ASOF join kept one of them at random. The
+    // versions that have them, found by one aggregate over the source's
+    // keys and timestamps; the entity rows that matched one get every tied
+    // row, and the online store's order picks (SettleTies).
+    const std::string ties = absl::StrCat("__t", index), tied = absl::StrCat("__x", index);
+    if (absl::Status s = Exec(conn, absl::StrCat("CREATE OR REPLACE TEMP TABLE ", ties, " AS SELECT ",
+                                                 absl::StrJoin(keys, ", "), ", __ts, __cr FROM ",
+                                                 src, " GROUP BY ALL HAVING count(*) > 1"));
+        !s.ok()) {
+      return s;
+    }
+    auto any = Scalar(conn, absl::StrCat("SELECT count(*) FROM ", ties));
+    if (!any.ok()) return any.status();
+    if (any->value_or("0") == "0") return uint64_t{0};
+    std::vector<std::string> tie_on = same_key, src_on;
+    tie_on.push_back("t.__ts = c.__ts");
+    tie_on.push_back("t.__cr = c.__cr");
+    for (const NamedType& k : v.join_keys) {
+      src_on.push_back(absl::StrCat("s.", QuoteIdent(k.name), " = t.", QuoteIdent(k.name)));
+    }
+    src_on.push_back("s.__ts = t.__ts");
+    src_on.push_back("s.__cr = t.__cr");
+    if (absl::Status s = Exec(
+            conn, absl::StrCat("CREATE OR REPLACE TEMP TABLE ", tied,
+                               " AS SELECT *, count(*) OVER (PARTITION BY __row) AS __n, "
+                               "row_number() OVER () AS __cid FROM (SELECT c.__row, s.__ts, s.__cr",
+                               feature_list, " FROM ", cand, " c JOIN __e e ON e.__row = c.__row JOIN ",
+                               ties, " t ON ", absl::StrJoin(tie_on, " AND "), " JOIN ", src, " s ON ",
+                               absl::StrJoin(src_on, " AND "), ")"));
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<uint64_t> settled = SettleTies(conn, v, tied);
+    if (!settled.ok()) return settled;
+    std::vector<std::string> plain;
+    for (size_t i = 0; i < v.schema.size(); ++i) plain.push_back(absl::StrCat("__f", i));
+    const std::string plain_list = plain.empty() ? "" : ", " + absl::StrJoin(plain, ", ");
+    if (absl::Status s = Exec(conn, absl::StrCat("DELETE FROM ", cand, " WHERE __row IN (SELECT __row FROM ",
+                                                 tied, ")"));
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = Exec(conn, absl::StrCat("INSERT INTO ", cand, " SELECT __row, __ts, __cr",
+                                                 plain_list, " FROM ", tied));
+        !s.ok()) {
+      return s;
+    }
+    return settled;
   }
 
   // Keeps, of each entity row's tied candidates in `cand`, the row the online
