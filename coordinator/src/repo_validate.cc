@@ -1,0 +1,191 @@
+// The registry's consistency rules (ValidateRegistry: names, references,
+// types, on-demand expressions) and the change list of an apply
+// (DiffRegistry). Split from repo.cc, which reads the YAML.
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "quiver/coordinator/repo.h"
+#include "quiver/expr/on_demand.h"
+#include "quiver/keys/value.h"
+#include "registry_lookup.h"
+
+namespace quiver::coordinator {
+namespace {
+
+using quiver::v1::DataSource;
+using quiver::v1::Entity;
+using quiver::v1::FeatureView;
+
+absl::Status Invalid(const std::string& kind, const std::string& name, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat(kind, " '", name, "': ", why));
+}
+
+bool ValidType(quiver::v1::ValueType t) {
+  return IsValidType(static_cast<ValueType>(static_cast<int>(t)));
+}
+
+template <typename T>
+absl::Status CheckNames(const google::protobuf::RepeatedPtrField<T>& objects,
+                        const std::string& kind) {
+  std::set<std::string> seen;
+  for (const auto& o : objects) {
+    if (o.name().empty()) return absl::InvalidArgumentError(absl::StrCat(kind, " without a name"));
+    if (!seen.insert(o.name()).second) return Invalid(kind, o.name(), "defined more than once");
+  }
+  return absl::OkStatus();
+}
+
+// Pushes one change per name of `current` ∪ `next`, in name order.
+template <typename T, typename Equal>
+void DiffKind(const google::protobuf::RepeatedPtrField<T>& current,
+              const google::protobuf::RepeatedPtrField<T>& next, const std::string& kind,
+              Equal&& equal, std::vector<quiver::v1::ObjectChange>* out) {
+  std::map<std::string, std::pair<const T*, const T*>> by_name;
+  for (const auto& o : current) by_name[o.name()].first = &o;
+  for (const auto& o : next) by_name[o.name()].second = &o;
+  for (const auto& [name, pair] : by_name) {
+    quiver::v1::ObjectChange c;
+    c.set_kind(kind);
+    c.set_name(name);
+    if (!pair.first) {
+      c.set_action("created");
+    } else if (!pair.second) {
+      c.set_action("deleted");
+    } else {
+      c.set_action(equal(*pair.first, *pair.second) ? "unchanged" : "updated");
+    }
+    out->push_back(std::move(c));
+  }
+}
+
+}  // namespace
+
+absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
+  if (registry.project().empty()) {
+    return absl::InvalidArgumentError("registry has no project name");
+  }
+  for (auto s : {CheckNames(registry.entities(), "entity"),
+                 CheckNames(registry.sources(), "data source"),
+                 CheckNames(registry.feature_views(), "feature view"),
+                 CheckNames(registry.feature_services(), "feature service"),
+                 CheckNames(registry.on_demand_feature_views(), "on-demand feature view")}) {
+    if (!s.ok()) return s;
+  }
+  // On-demand views: names apart from the feature views' (references name
+  // either kind), expressions compiled and type-checked here, at apply.
+  for (const auto& odfv : registry.on_demand_feature_views()) {
+    if (ByName(registry.feature_views(), odfv.name()) != nullptr) {
+      return Invalid("on-demand feature view", odfv.name(), "has the name of a feature view");
+    }
+    if (auto compiled = expr::OnDemandView::Compile(registry, odfv); !compiled.ok()) {
+      return compiled.status();
+    }
+    if (odfv.write_to_online_store()) {
+      // Refused rather than ignored: computed on read is all there is yet.
+      return Invalid("on-demand feature view", odfv.name(),
+                     "write_to_online_store: true is not supported yet (the features are "
+                     "computed on read, online and offline)");
+    }
+  }
+  std::map<std::string, const Entity*> entities;
+  for (const auto& e : registry.entities()) {
+    if (e.join_key().empty()) return Invalid("entity", e.name(), "has no join key");
+    if (!ValidType(e.value_type())) return Invalid("entity", e.name(), "has an invalid value type");
+    entities[e.name()] = &e;
+  }
+  std::map<std::string, const DataSource*> sources;
+  for (const auto& s : registry.sources()) {
+    if (s.path().empty()) return Invalid("data source", s.name(), "has no path");
+    if (s.timestamp_field().empty()) return Invalid("data source", s.name(), "has no timestamp_field");
+    sources[s.name()] = &s;
+  }
+  std::map<std::string, std::set<std::string>> view_features;
+  for (const auto& v : registry.feature_views()) {
+    if (v.entities().empty()) return Invalid("feature view", v.name(), "names no entity");
+    std::set<std::string> reserved;  // join keys and timestamp columns
+    for (const auto& name : v.entities()) {
+      auto it = entities.find(name);
+      if (it == entities.end()) return Invalid("feature view", v.name(), absl::StrCat("unknown entity '", name, "'"));
+      if (!reserved.insert(it->second->join_key()).second) {
+        return Invalid("feature view", v.name(),
+                       absl::StrCat("join key '", it->second->join_key(), "' appears twice"));
+      }
+    }
+    auto src = sources.find(v.source());
+    if (src == sources.end()) {
+      return Invalid("feature view", v.name(), absl::StrCat("unknown source '", v.source(), "'"));
+    }
+    reserved.insert(src->second->timestamp_field());
+    if (!src->second->created_timestamp_column().empty()) {
+      reserved.insert(src->second->created_timestamp_column());
+    }
+    if (v.ttl_seconds() < 0) return Invalid("feature view", v.name(), "has a negative ttl");
+    if (v.lateness_seconds() < 0) {
+      return Invalid("feature view", v.name(), "has a negative lateness");
+    }
+    if (v.features().empty()) return Invalid("feature view", v.name(), "has no feature");
+    auto& names = view_features[v.name()];
+    for (const auto& f : v.features()) {
+      if (f.name().empty()) return Invalid("feature view", v.name(), "has a feature without a name");
+      if (!ValidType(f.type())) {
+        return Invalid("feature view", v.name(), absl::StrCat("feature '", f.name(), "' has an invalid type"));
+      }
+      if (reserved.count(f.name())) {
+        return Invalid("feature view", v.name(),
+                       absl::StrCat("feature '", f.name(), "' is named like a join key or timestamp column"));
+      }
+      if (!names.insert(f.name()).second) {
+        return Invalid("feature view", v.name(), absl::StrCat("feature '", f.name(), "' defined twice"));
+      }
+    }
+  }
+  // Services may name on-demand views' features too.
+  for (const auto& odfv : registry.on_demand_feature_views()) {
+    auto& names = view_features[odfv.name()];
+    for (const auto& f : odfv.features()) names.insert(f.name());
+  }
+  for (const auto& svc : registry.feature_services()) {
+    if (svc.features().empty()) return Invalid("feature service", svc.name(), "lists no feature");
+    for (const auto& ref : svc.features()) {
+      std::vector<std::string> parts = absl::StrSplit(ref, absl::MaxSplits(':', 1));
+      auto view = view_features.find(parts[0]);
+      if (view == view_features.end()) {
+        return Invalid("feature service", svc.name(),
+                       absl::StrCat("reference '", ref, "' names an unknown feature view"));
+      }
+      if (parts.size() == 2 && !view->second.count(parts[1])) {
+        return Invalid("feature service", svc.name(),
+                       absl::StrCat("reference '", ref, "' names an unknown feature"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<quiver::v1::ObjectChange> DiffRegistry(const quiver::v1::Registry& current,
+                                                   const quiver::v1::Registry& next) {
+  using google::protobuf::util::MessageDifferencer;
+  auto equal = [](const auto& a, const auto& b) { return MessageDifferencer::Equals(a, b); };
+  std::vector<quiver::v1::ObjectChange> out;
+  DiffKind(current.entities(), next.entities(), "entity", equal, &out);
+  DiffKind(current.sources(), next.sources(), "data_source", equal, &out);
+  DiffKind(current.feature_views(), next.feature_views(), "feature_view",
+           [](const FeatureView& a, const FeatureView& b) {
+             FeatureView x = a, y = b;
+             x.clear_schema_version();
+             y.clear_schema_version();
+             return MessageDifferencer::Equals(x, y);
+           },
+           &out);
+  DiffKind(current.feature_services(), next.feature_services(), "feature_service", equal, &out);
+  DiffKind(current.on_demand_feature_views(), next.on_demand_feature_views(),
+           "on_demand_feature_view", equal, &out);
+  return out;
+}
+
+}  // namespace quiver::coordinator
