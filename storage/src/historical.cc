@@ -377,16 +377,8 @@ class HistoricalStore::Impl {
     std::vector<std::string> features;
     for (size_t i = 0; i < v.schema.size(); ++i) features.push_back(absl::StrCat("s.__f", i));
     const std::string feature_list = features.empty() ? "" : ", " + absl::StrJoin(features, ", ");
-    if (absl::Status s = Exec(
-            conn, absl::StrCat("CREATE OR REPLACE TEMP TABLE ", cand,
-                               " AS SELECT e.__row, s.__ts, s.__cr", feature_list,
-                               " FROM __e e ASOF JOIN (SELECT *, ", kVersion, " AS __v FROM ", src,
-                               ") s ON ", absl::StrJoin(on, " AND "), ttl));
-        !s.ok()) {
-      return s;
-    }
     // Exact ties (the same keys, event and created timestamps on several
-    // source rows) are rare: the ASOF join kept one of them at random. The
+    // source rows) are rare: the ASOF join keeps one of them at random. The
     // versions that have them, found by one aggregate over the source's
     // keys and timestamps; the entity rows that matched one get every tied
     // row, and the online store's order picks (SettleTies).
@@ -399,7 +391,19 @@ class HistoricalStore::Impl {
     }
     auto any = Scalar(conn, absl::StrCat("SELECT count(*) FROM ", ties));
     if (!any.ok()) return any.status();
-    if (any->value_or("0") == "0") return uint64_t{0};
+    const bool has_ties = any->value_or("0") != "0";
+    // Without ties the matches stay a view: the final COPY streams them, as
+    // a hand-written query would (materializing 1M rows × features per view
+    // was most of get-historical's extra time: bench/README.md).
+    if (absl::Status s = Exec(
+            conn, absl::StrCat("CREATE OR REPLACE TEMP ", has_ties ? "TABLE " : "VIEW ", cand,
+                               " AS SELECT e.__row, s.__ts, s.__cr", feature_list,
+                               " FROM __e e ASOF JOIN (SELECT *, ", kVersion, " AS __v FROM ", src,
+                               ") s ON ", absl::StrJoin(on, " AND "), ttl));
+        !s.ok()) {
+      return s;
+    }
+    if (!has_ties) return uint64_t{0};
     std::vector<std::string> tie_on = same_key, src_on;
     tie_on.push_back("t.__ts = c.__ts");
     tie_on.push_back("t.__cr = c.__cr");
