@@ -87,7 +87,9 @@ struct OnlineRequest {
   // Either feature references ("view:feature" or "view") or a feature service.
   std::vector<std::string> features;
   std::string feature_service;
-  // One map per entity row: join key -> value (typed as the entity declares).
+  // One map per entity row: join key -> value (typed as the entity declares),
+  // plus the request fields of the on-demand features asked for (typed as
+  // their request_schema declares).
   std::vector<std::map<std::string, Value>> entity_rows;
   // 0: ClientOptions::default_deadline. unit: milliseconds.
   std::chrono::milliseconds deadline{0};
@@ -149,6 +151,14 @@ class Client {
   // A node answering INVALID_ARGUMENT ends the call with kInvalidArgument;
   // any other node error (UNAVAILABLE, DEADLINE_EXCEEDED, NOT_FOUND from a
   // node with an older registry, ...) moves the rows to their next replica.
+  // On-demand features ("odfv:feature", or in a service) are computed here
+  // after the fetch by quiver::expr::OnDemandView, the evaluator
+  // get-historical uses offline: their sources' features are fetched in the
+  // same lookup (a missing or expired source row reads as null), request
+  // fields come from each entity row (by name, of the declared type); the
+  // result is kPresent, or kNullValue when null, with event_ts_us 0 (Feast's
+  // rule). Errors also: kInvalidArgument when an entity row lacks a request
+  // field or gives it another type (not retryable).
   virtual absl::StatusOr<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request) = 0;
 
   // Writes rows of `view` to every replica of each row's partition; succeeds
