@@ -248,6 +248,18 @@ std::string UsageText() {
          "Times are ISO-8601 (2001-01-01 or 2001-01-01T06:00:00Z); no zone means UTC.\n";
 }
 
+absl::StatusOr<FeatureSelection> ParseFeatureSelection(const CommandLine& cl) {
+  FeatureSelection selection;
+  if (auto it = cl.flags.find("features"); it != cl.flags.end()) {
+    auto list = ParseNameList("features", it->second);
+    if (!list.ok()) return list.status();
+    selection.refs = *std::move(list);
+  } else {
+    selection.service = cl.flags.at("feature-service");
+  }
+  return selection;
+}
+
 absl::StatusOr<std::vector<std::string>> ParseNameList(const std::string& flag,
                                                        const std::string& text) {
   std::vector<std::string> names;

@@ -53,6 +53,15 @@ std::string UsageText();
 absl::StatusOr<std::vector<std::string>> ParseNameList(const std::string& flag,
                                                        const std::string& text);
 
+// What get-online and get-historical ask for: --features REF,... (refs) or
+// --feature-service NAME (service); ParseCommandLine made sure exactly one is
+// set. Errors: as ParseNameList for --features.
+struct FeatureSelection {
+  std::vector<std::string> refs;
+  std::string service;
+};
+absl::StatusOr<FeatureSelection> ParseFeatureSelection(const CommandLine& cl);
+
 // Parses START and END (ISO-8601, UTC when no zone) into microseconds since the
 // epoch. Errors: kInvalidArgument for a malformed time or START >= END.
 absl::StatusOr<std::pair<int64_t, int64_t>> ParseWindow(const std::string& start,

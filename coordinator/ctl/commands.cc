@@ -200,15 +200,10 @@ absl::Status RunPush(const CommandLine& cl, std::FILE* out) {
 }
 
 absl::Status RunGetOnline(const CommandLine& cl, std::FILE* out) {
-  std::vector<std::string> refs;
-  std::string service;
-  if (auto it = cl.flags.find("features"); it != cl.flags.end()) {
-    auto list = ParseNameList("features", it->second);
-    if (!list.ok()) return list.status();
-    refs = *list;
-  } else {
-    service = cl.flags.at("feature-service");
-  }
+  auto selection = ParseFeatureSelection(cl);
+  if (!selection.ok()) return selection.status();
+  const std::vector<std::string>& refs = selection->refs;
+  const std::string& service = selection->service;
   const std::string& path = cl.flags.at("entities");
   auto text = ReadFile(path);
   if (!text.ok()) return text.status();

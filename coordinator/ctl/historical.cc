@@ -125,15 +125,10 @@ absl::Status CopyToOut(const std::string& path, std::FILE* out) {
 }  // namespace
 
 absl::Status RunGetHistorical(const CommandLine& cl, std::FILE* out, std::FILE* err) {
-  std::vector<std::string> refs;
-  std::string service;
-  if (auto it = cl.flags.find("features"); it != cl.flags.end()) {
-    auto list = ParseNameList("features", it->second);
-    if (!list.ok()) return list.status();
-    refs = *list;
-  } else {
-    service = cl.flags.at("feature-service");
-  }
+  auto selection = ParseFeatureSelection(cl);
+  if (!selection.ok()) return selection.status();
+  const std::vector<std::string>& refs = selection->refs;
+  const std::string& service = selection->service;
   const bool full_names = cl.flags.count("full-feature-names") > 0;
 
   Coordinator coord(cl);
