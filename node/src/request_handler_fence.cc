@@ -320,6 +320,8 @@ void RequestHandler::WaitForCleanup() {
   cleanup_cv_.wait(lock, [this] {
     return cleanup_stopping_ || (cleanup_map_ == nullptr && !cleanup_running_);
   });
+  // Nothing was queued (or it ran): the next map's cleanup settles again.
+  cleanup_now_ = false;
 }
 
 void RequestHandler::StopCleanup() {
