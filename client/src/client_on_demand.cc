@@ -42,6 +42,28 @@ absl::StatusOr<OnlineResponse> ClientImpl::LookupOnDemand(
     fetched = *std::move(got);
   }
 
+  // Where each output column's values come from, worked out once: a fetched
+  // column, or for an on-demand feature the fetched column of each input it
+  // reads (npos: a request field, from the entity row).
+  constexpr size_t kRequestField = static_cast<size_t>(-1);
+  struct Source {
+    size_t column = 0;                               // stored features
+    std::vector<std::pair<int, size_t>> inputs;      // on-demand: (input, column)
+  };
+  std::vector<Source> sources(resolved.size());
+  for (size_t c = 0; c < resolved.size(); ++c) {
+    const ResolvedFeature& f = resolved[c];
+    if (f.on_demand == nullptr) {
+      sources[c].column = column.at(f.ref);
+      continue;
+    }
+    for (int i : f.on_demand->used_inputs(static_cast<size_t>(f.index))) {
+      const expr::Input& in = f.on_demand->inputs()[static_cast<size_t>(i)];
+      sources[c].inputs.emplace_back(
+          i, in.view.empty() ? kRequestField : column.at(absl::StrCat(in.view, ":", in.name)));
+    }
+  }
+
   OnlineResponse response;
   for (const ResolvedFeature& f : resolved) response.feature_refs.push_back(f.ref);
   response.rows.resize(request.entity_rows.size());
@@ -50,20 +72,21 @@ absl::StatusOr<OnlineResponse> ClientImpl::LookupOnDemand(
     const std::map<std::string, Value>& entity = request.entity_rows[r];
     std::vector<FeatureValue>& row = response.rows[r];
     row.reserve(resolved.size());
-    for (const ResolvedFeature& f : resolved) {
+    for (size_t c = 0; c < resolved.size(); ++c) {
+      const ResolvedFeature& f = resolved[c];
       if (f.on_demand == nullptr) {
-        row.push_back(fetched.rows[r][column.at(f.ref)]);
+        row.push_back(fetched.rows[r][sources[c].column]);
         continue;
       }
       const expr::OnDemandView& odfv = *f.on_demand;
       inputs.assign(odfv.inputs().size(), Value::Null(ValueType::kInvalid));
-      for (int i : odfv.used_inputs(static_cast<size_t>(f.index))) {
+      for (const auto& [i, col] : sources[c].inputs) {
         const expr::Input& in = odfv.inputs()[static_cast<size_t>(i)];
         Value& v = inputs[static_cast<size_t>(i)];
-        if (!in.view.empty()) {
+        if (col != kRequestField) {
           // A source row not found or past its TTL reads as null, as
           // get-historical's join gives null for it.
-          const FeatureValue& fv = fetched.rows[r][column.at(absl::StrCat(in.view, ":", in.name))];
+          const FeatureValue& fv = fetched.rows[r][col];
           v = fv.status == FeatureStatus::kPresent ? fv.value : Value::Null(in.type);
           continue;
         }
