@@ -24,19 +24,31 @@ using internal::QuoteLiteral;
 
 constexpr char kEventTimestamp[] = "event_timestamp";
 
-// The DuckDB type a join key of Quiver type `t` is cast to.
-absl::StatusOr<std::string> DuckTypeOf(ValueType t) {
-  switch (t) {
-    case ValueType::kInt32: return std::string("INTEGER");
-    case ValueType::kInt64: return std::string("BIGINT");
-    case ValueType::kFloat: return std::string("FLOAT");
-    case ValueType::kDouble: return std::string("DOUBLE");
-    case ValueType::kBool: return std::string("BOOLEAN");
-    case ValueType::kString: return std::string("VARCHAR");
-    case ValueType::kBytes: return std::string("BLOB");
-    case ValueType::kUnixTimestamp: return std::string("TIMESTAMP");
-    default: return absl::InvalidArgumentError("a join key must have a scalar type");
+// The DuckDB type of each scalar Quiver type, by name (for casts) and by id
+// (for the on-demand functions' signatures).
+struct DuckScalar {
+  ValueType type;
+  const char* name;
+  duckdb_type id;
+};
+constexpr DuckScalar kDuckScalars[] = {
+    {ValueType::kInt32, "INTEGER", DUCKDB_TYPE_INTEGER},
+    {ValueType::kInt64, "BIGINT", DUCKDB_TYPE_BIGINT},
+    {ValueType::kFloat, "FLOAT", DUCKDB_TYPE_FLOAT},
+    {ValueType::kDouble, "DOUBLE", DUCKDB_TYPE_DOUBLE},
+    {ValueType::kBool, "BOOLEAN", DUCKDB_TYPE_BOOLEAN},
+    {ValueType::kString, "VARCHAR", DUCKDB_TYPE_VARCHAR},
+    {ValueType::kBytes, "BLOB", DUCKDB_TYPE_BLOB},
+    {ValueType::kUnixTimestamp, "TIMESTAMP", DUCKDB_TYPE_TIMESTAMP},
+};
+
+// Errors: kInvalidArgument for a non-scalar type (a join key or request
+// field never has one: the registry checks them).
+absl::StatusOr<DuckScalar> DuckTypeOf(ValueType t) {
+  for (const DuckScalar& d : kDuckScalars) {
+    if (d.type == t) return d;
   }
+  return absl::InvalidArgumentError("a join key or request field must have a scalar type");
 }
 
 // Parquet files start and end with "PAR1".
@@ -66,15 +78,17 @@ absl::StatusOr<std::optional<std::string>> Scalar(Connection& conn, const std::s
   return (*rows)[0][0];
 }
 
+// TRY_CAST(<prefix>"column" AS <t's DuckDB type>): NULL where a value does
+// not cast. `t` is a scalar type (DuckTypeOf).
+std::string CastExpression(const std::string& column, ValueType t, const char* prefix = "") {
+  absl::StatusOr<DuckScalar> d = DuckTypeOf(t);
+  return absl::StrCat("TRY_CAST(", prefix, QuoteIdent(column), " AS ", d.ok() ? d->name : "VARCHAR",
+                      ")");
+}
+
 duckdb_type DuckTypeId(ValueType t) {
-  switch (t) {
-    case ValueType::kInt32: return DUCKDB_TYPE_INTEGER;
-    case ValueType::kInt64: return DUCKDB_TYPE_BIGINT;
-    case ValueType::kFloat: return DUCKDB_TYPE_FLOAT;
-    case ValueType::kDouble: return DUCKDB_TYPE_DOUBLE;
-    case ValueType::kBool: return DUCKDB_TYPE_BOOLEAN;
-    default: return DUCKDB_TYPE_VARCHAR;
-  }
+  absl::StatusOr<DuckScalar> d = DuckTypeOf(t);
+  return d.ok() ? d->id : DUCKDB_TYPE_VARCHAR;
 }
 
 // An on-demand feature as a DuckDB scalar function: DuckDB owns this copy
@@ -246,48 +260,40 @@ class HistoricalStore::Impl {
     for (const HistoricalView& v : request.views) {
       for (const NamedType& k : v.join_keys) keys.emplace(k.name, k.type);
     }
-    std::vector<std::string> select = {"rowid AS __row"};
-    for (const auto& [key, type] : keys) {
-      if (!types.contains(key)) {
+    // Every join key, and every request field of an on-demand feature, is a
+    // column whose values all cast to its type.
+    auto castable = [&](const std::string& column, ValueType type,
+                        const char* what) -> absl::StatusOr<std::string> {
+      if (!types.contains(column)) {
         return absl::InvalidArgumentError(
-            absl::StrCat("entity file ", path, " has no column ", key, " (a join key)"));
+            absl::StrCat("entity file ", path, " has no column ", column, " (a ", what, ")"));
       }
-      absl::StatusOr<std::string> duck = DuckTypeOf(type);
+      absl::StatusOr<DuckScalar> duck = DuckTypeOf(type);
       if (!duck.ok()) return duck.status();
-      const std::string cast = absl::StrCat("TRY_CAST(", QuoteIdent(key), " AS ", *duck, ")");
-      auto bad = conn.QueryText(absl::StrCat("SELECT rowid, CAST(", QuoteIdent(key),
+      const std::string cast = CastExpression(column, type);
+      auto bad = conn.QueryText(absl::StrCat("SELECT rowid, CAST(", QuoteIdent(column),
                                              " AS VARCHAR) FROM __entities WHERE ",
-                                             QuoteIdent(key), " IS NOT NULL AND ", cast,
+                                             QuoteIdent(column), " IS NOT NULL AND ", cast,
                                              " IS NULL ORDER BY rowid LIMIT 1"));
       if (!bad.ok()) return bad.status();
       if (!bad->empty()) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "entity file ", path, ", row ", std::stoull((*bad)[0][0].value_or("0")) + 1,
-            ": join key ", key, " value '", (*bad)[0][1].value_or(""), "' is not a ", *duck));
+            "entity file ", path, ", row ", std::stoull((*bad)[0][0].value_or("0")) + 1, ": ",
+            what, " ", column, " value '", (*bad)[0][1].value_or(""), "' is not a ", duck->name));
       }
-      select.push_back(absl::StrCat(cast, " AS ", QuoteIdent(key)));
+      return cast;
+    };
+    std::vector<std::string> select = {"rowid AS __row"};
+    for (const auto& [key, type] : keys) {
+      absl::StatusOr<std::string> cast = castable(key, type, "join key");
+      if (!cast.ok()) return cast.status();
+      select.push_back(absl::StrCat(*cast, " AS ", QuoteIdent(key)));
     }
-    // Request fields of on-demand features: columns of the entity file,
-    // each value castable to its type (Write casts them).
     for (const HistoricalOnDemand& od : request.on_demand) {
       for (const HistoricalInput& in : od.inputs) {
         if (in.request_field.empty()) continue;
-        if (!types.contains(in.request_field)) {
-          return absl::InvalidArgumentError(absl::StrCat("entity file ", path, " has no column ",
-                                                         in.request_field, " (a request field)"));
-        }
-        absl::StatusOr<std::string> duck = DuckTypeOf(in.type);
-        if (!duck.ok()) return duck.status();
-        auto bad = conn.QueryText(absl::StrCat(
-            "SELECT rowid, CAST(", QuoteIdent(in.request_field), " AS VARCHAR) FROM __entities WHERE ",
-            QuoteIdent(in.request_field), " IS NOT NULL AND TRY_CAST(", QuoteIdent(in.request_field),
-            " AS ", *duck, ") IS NULL ORDER BY rowid LIMIT 1"));
-        if (!bad.ok()) return bad.status();
-        if (!bad->empty()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "entity file ", path, ", row ", std::stoull((*bad)[0][0].value_or("0")) + 1,
-              ": request field ", in.request_field, " value '", (*bad)[0][1].value_or(""),
-              "' is not a ", *duck));
+        if (auto cast = castable(in.request_field, in.type, "request field"); !cast.ok()) {
+          return cast.status();
         }
       }
     }
@@ -534,8 +540,7 @@ class HistoricalStore::Impl {
           used.insert(in.view);
           args.push_back(absl::StrCat("c", in.view, ".__f", in.feature));
         } else {
-          args.push_back(absl::StrCat("TRY_CAST(en.", QuoteIdent(in.request_field), " AS ",
-                                      DuckTypeOf(in.type).value_or("VARCHAR"), ")"));
+          args.push_back(CastExpression(in.request_field, in.type, "en."));
         }
       }
       select.push_back(absl::StrCat(fn, "(", absl::StrJoin(args, ", "), ") AS ", QuoteIdent(f.column)));
