@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <optional>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "planner.h"
 #include "quiver/coordinator/coordinator.h"
@@ -69,7 +68,10 @@ void MergeInterval(CoordinatorState* state, const std::string& view, int64_t sta
 
 // The greatest created timestamp in `view`'s source (µs; 0 when the source
 // has no created column or no row has one): the view's late-data watermark
-// once a job planned now succeeds. Errors: the offline store's.
+// once a job planned now succeeds. Taken before the tasks' files are listed,
+// so a file that arrives meanwhile is read by the next run. Validates the
+// source first, for the same clear errors as the planner's. Errors: the
+// offline store's.
 absl::StatusOr<int64_t> CreatedWatermark(storage::OfflineStore& offline,
                                          const quiver::v1::Registry& registry,
                                          const quiver::v1::FeatureView& view) {
@@ -77,27 +79,9 @@ absl::StatusOr<int64_t> CreatedWatermark(storage::OfflineStore& offline,
   if (source == nullptr || source->created_timestamp_column().empty()) return 0;
   auto files = ValidateViewSource(registry, view, offline);
   if (!files.ok()) return files.status();
-  if (files->empty()) return 0;
-  auto quote = [](const std::string& text, char q) {
-    std::string out(1, q);
-    for (char c : text) {
-      out.push_back(c);
-      if (c == q) out.push_back(c);
-    }
-    out.push_back(q);
-    return out;
-  };
-  std::string list;
-  for (const std::string& f : *files) absl::StrAppend(&list, list.empty() ? "" : ", ", quote(f, '\''));
-  auto max = offline.QueryScalar(absl::StrCat("SELECT max(epoch_us(",
-                                              quote(source->created_timestamp_column(), '"'),
-                                              ")) FROM read_parquet([", list, "])"));
+  auto max = offline.MaxTimestamp(*files, source->created_timestamp_column());
   if (!max.ok()) return max.status();
-  int64_t us = 0;
-  if (!max->empty() && !absl::SimpleAtoi(*max, &us)) {
-    return absl::InternalError(absl::StrCat("created watermark of ", view.name(), ": '", *max, "'"));
-  }
-  return us;
+  return max->value_or(0);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "duckdb_util.h"
@@ -665,6 +666,23 @@ absl::Status OfflineStore::ScanLatest(
 uint64_t OfflineStore::sort_fallbacks() const { return impl_->sort_fallbacks(); }
 absl::StatusOr<std::string> OfflineStore::QueryScalar(const std::string& sql) {
   return impl_->QueryScalar(sql);
+}
+
+absl::StatusOr<std::optional<int64_t>> OfflineStore::MaxTimestamp(
+    const std::vector<std::string>& files, const std::string& column) {
+  if (files.empty()) return std::optional<int64_t>();
+  std::vector<std::string> quoted;
+  for (const std::string& f : files) quoted.push_back(QuoteLiteral(f));
+  absl::StatusOr<std::string> max = impl_->QueryScalar(
+      absl::StrCat("SELECT max(epoch_us(", QuoteIdent(column), ")) FROM read_parquet([",
+                   absl::StrJoin(quoted, ", "), "])"));
+  if (!max.ok()) return max.status();
+  if (max->empty()) return std::optional<int64_t>();
+  int64_t us = 0;
+  if (!absl::SimpleAtoi(*max, &us)) {
+    return absl::InternalError(absl::StrCat("max(", column, ") is not a timestamp: '", *max, "'"));
+  }
+  return us;
 }
 
 }  // namespace quiver::storage

@@ -272,6 +272,22 @@ TEST_F(OfflineStoreTest, ExpandPathHandlesFilesGlobsAndDirectories) {
   EXPECT_EQ(store_->ExpandPath(dir_.File("missing")).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(OfflineStoreTest, MaxTimestampOfAColumnOverFiles) {
+  // The fixture's created column: kBase + i seconds (µs), i < kRows.
+  auto max = store_->MaxTimestamp({file_}, "created");
+  ASSERT_TRUE(max.ok()) << max.status();
+  EXPECT_EQ(*max, std::optional<int64_t>(
+                      std::stoll(Run(absl::StrCat("SELECT max(epoch_us(created)) FROM ", Lit(file_))))));
+  EXPECT_EQ(*max, std::optional<int64_t>(kBase + (kRows - 1) * int64_t{1000000}));
+  // A file whose column is all null, and no file at all: nothing.
+  const std::string nulls = dir_.File("nulls.parquet");
+  Run(absl::StrCat("COPY (SELECT NULL::TIMESTAMP AS created FROM range(3)) TO ", Lit(nulls),
+                   " (FORMAT PARQUET)"));
+  EXPECT_EQ(store_->MaxTimestamp({nulls}, "created").value(), std::nullopt);
+  EXPECT_EQ(store_->MaxTimestamp({}, "created").value(), std::nullopt);
+  EXPECT_FALSE(store_->MaxTimestamp({file_}, "no_such_column").ok());
+}
+
 TEST_F(OfflineStoreTest, RowGroupsCoverTheFileWithTimestampStats) {
   absl::StatusOr<std::vector<RowGroupInfo>> groups = store_->RowGroups(file_, "ts");
   ASSERT_TRUE(groups.ok()) << groups.status();

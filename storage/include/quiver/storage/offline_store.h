@@ -164,6 +164,13 @@ class OfflineStore {
   absl::Status ScanLatest(const LatestQuery& query, size_t batch_rows,
                           const std::function<absl::Status(std::vector<OfflineRow>&)>& sink);
 
+  // The greatest value of TIMESTAMP column `column` over `files`, in µs
+  // since the epoch; nullopt when no row has one. Reads that one column.
+  // Errors: as Describe for a missing or unreadable file; kInvalidArgument
+  // when the column is missing or not a timestamp (DuckDB's message).
+  absl::StatusOr<std::optional<int64_t>> MaxTimestamp(const std::vector<std::string>& files,
+                                                      const std::string& column);
+
   // Runs arbitrary SQL and returns the first column of the first row as text
   // ("" when there is no row or the value is NULL); for scripts and tests.
   // Errors: kInvalidArgument with DuckDB's message.
