@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -16,95 +15,12 @@
 #include "ctl/session.h"
 #include "quiver/client/registry_index.h"
 #include "quiver/storage/historical.h"
+#include "quiver/storage/training_set.h"
 
 namespace quiver::ctl {
 namespace {
 
 using Stub = quiver::v1::CoordinatorService::Stub;
-
-const quiver::v1::DataSource* FindSource(const quiver::v1::Registry& registry,
-                                         const std::string& name) {
-  for (const auto& s : registry.sources()) {
-    if (s.name() == name) return &s;
-  }
-  return nullptr;
-}
-
-// The request for `features` (resolved, in request order): each view once,
-// in order of first use (a view an on-demand feature reads included).
-absl::StatusOr<storage::HistoricalRequest> BuildRequest(
-    const client::RegistryIndex& index, const std::vector<client::ResolvedFeature>& features,
-    bool full_names) {
-  storage::HistoricalRequest request;
-  std::map<std::string, size_t> view_index;
-  auto view_of = [&](const std::string& name) -> absl::StatusOr<size_t> {
-    auto it = view_index.find(name);
-    if (it != view_index.end()) return it->second;
-    const client::ViewInfo* info = index.FindView(name);
-    if (info == nullptr) return absl::NotFoundError(absl::StrCat("unknown feature view ", name));
-    const quiver::v1::FeatureView& fv = *info->view;
-    const quiver::v1::DataSource* source = FindSource(index.registry(), fv.source());
-    if (source == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("feature view ", fv.name(), " names unknown source ", fv.source()));
-    }
-    storage::HistoricalView view;
-    view.name = fv.name();
-    view.source_path = source->path();
-    view.timestamp_field = source->timestamp_field();
-    view.created_timestamp_column = source->created_timestamp_column();
-    for (const client::JoinKeySpec& k : info->join_keys) view.join_keys.push_back({k.join_key, k.type});
-    for (const auto& spec : fv.features()) {
-      view.schema.push_back({spec.name(), static_cast<ValueType>(spec.type())});
-    }
-    view.schema_version = fv.schema_version();
-    view.ttl_seconds = fv.ttl_seconds();
-    view_index.emplace(name, request.views.size());
-    request.views.push_back(std::move(view));
-    return request.views.size() - 1;
-  };
-  for (const client::ResolvedFeature& f : features) {
-    const std::string column = full_names ? absl::StrCat(f.view, "__", f.feature) : f.feature;
-    if (f.on_demand == nullptr) {
-      absl::StatusOr<size_t> v = view_of(f.view);
-      if (!v.ok()) return v.status();
-      request.features.push_back({*v, static_cast<size_t>(f.index), column});
-      continue;
-    }
-    // On-demand: the same evaluator as the client's, on the joined row.
-    const expr::OnDemandView& odfv = *f.on_demand;
-    const std::vector<int> used = odfv.used_inputs(static_cast<size_t>(f.index));
-    storage::HistoricalOnDemand od;
-    od.type = f.type;
-    for (int i : used) {
-      const expr::Input& in = odfv.inputs()[static_cast<size_t>(i)];
-      storage::HistoricalInput input;
-      input.type = in.type;
-      if (in.view.empty()) {
-        input.request_field = in.name;
-      } else {
-        absl::StatusOr<size_t> v = view_of(in.view);
-        if (!v.ok()) return v.status();
-        input.view = *v;
-        const auto& schema = request.views[*v].schema;
-        for (size_t j = 0; j < schema.size(); ++j) {
-          if (schema[j].name == in.name) input.feature = j;
-        }
-      }
-      od.inputs.push_back(std::move(input));
-    }
-    const size_t size = odfv.inputs().size(), feature = static_cast<size_t>(f.index);
-    od.evaluate = [odfv, used, size, feature](std::span<const Value> values) {
-      std::vector<Value> all(size, Value::Null(ValueType::kInvalid));
-      for (size_t k = 0; k < used.size(); ++k) all[static_cast<size_t>(used[k])] = values[k];
-      return odfv.Evaluate(feature, all);
-    };
-    request.features.push_back(
-        {0, 0, column, static_cast<int>(request.on_demand.size())});
-    request.on_demand.push_back(std::move(od));
-  }
-  return request;
-}
 
 // Copies `path` to `out`. Errors: kDataLoss (read error).
 absl::Status CopyToOut(const std::string& path, std::FILE* out) {
@@ -140,12 +56,6 @@ absl::Status RunGetHistorical(const CommandLine& cl, std::FILE* out, std::FILE* 
   }
   auto index = client::RegistryIndex::Build(registry);
   if (!index.ok()) return index.status();
-  auto resolved = service.empty() ? (*index)->Resolve(refs) : (*index)->ResolveService(service);
-  if (!resolved.ok()) return resolved.status();
-  auto request = BuildRequest(**index, *resolved, full_names);
-  if (!request.ok()) return request.status();
-  request->entities_path = cl.flags.at("entities");
-
   // Spills go to a folder of this process's own, removed at the end.
   const std::filesystem::path scratch =
       cl.offline_temp_dir.empty()
@@ -164,22 +74,23 @@ absl::Status RunGetHistorical(const CommandLine& cl, std::FILE* out, std::FILE* 
   auto store = storage::HistoricalStore::Open(options);
   if (!store.ok()) return store.status();
 
-  std::string output;
+  storage::TrainingSetSpec spec;
+  spec.features = refs;
+  spec.feature_service = service;
+  spec.full_feature_names = full_names;
+  spec.entities_path = cl.flags.at("entities");
   if (auto it = cl.flags.find("output"); it != cl.flags.end()) {
-    output = it->second;
+    spec.output_path = it->second;
   } else {
-    output = (scratch / "result.csv").string();
+    spec.output_path = (scratch / "result.csv").string();
   }
-  request->output_path = output;
-  request->format = absl::EndsWith(output, ".parquet") ? storage::HistoricalFormat::kParquet
-                                                       : storage::HistoricalFormat::kCsv;
-  auto stats = (*store)->Retrieve(*request);
+  auto stats = storage::GetHistoricalFeatures(**store, **index, spec);
   if (!stats.ok()) return stats.status();
   if (!cl.flags.count("output")) {
-    if (absl::Status s = CopyToOut(output, out); !s.ok()) return s;
+    if (absl::Status s = CopyToOut(spec.output_path, out); !s.ok()) return s;
   } else {
     Print(err, absl::StrCat("get-historical: wrote ", stats->entity_rows, " rows x ",
-                            request->features.size(), " features to ", output, "\n"));
+                            stats->features, " features to ", spec.output_path, "\n"));
   }
   return absl::OkStatus();
 }

@@ -207,6 +207,7 @@ class HistoricalStore::Impl {
     auto count = Scalar(conn, "SELECT count(*) FROM __entities");
     if (!count.ok()) return count.status();
     stats.entity_rows = std::stoull(count->value_or("0"));
+    stats.features = request.features.size();
     for (size_t v = 0; v < request.views.size(); ++v) {
       absl::StatusOr<uint64_t> ties = JoinView(conn, request.views[v], files[v], v);
       if (!ties.ok()) return ties.status();

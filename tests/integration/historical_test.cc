@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "flights_util.h"
 #include "harness.h"
+#include "quiver/storage/training_set.h"
 
 namespace quiver::testing {
 namespace {
@@ -208,14 +209,6 @@ TEST(GetHistorical, OnlineEqualsOfflineAtTheEndOfAMaterialization) {
     for (int i = 0; i < kUsers; ++i) csv << "u" << i << "," << end << "\n";
     csv << "nobody," << end << "\n";
   }
-  const std::string out = dir.File("offline.parquet");
-  auto got = (*cluster)->Ctl({"get-historical", "--features", "user_stats:clicks,user_stats:note",
-                              "--entities", dir.File("entities.csv"), "--output", out});
-  ASSERT_EQ(got.exit_code, 0) << got.out << got.err;
-  auto offline = DuckQuery(absl::StrCat("SELECT user_id, clicks, note FROM read_parquet('", out, "')"));
-  ASSERT_TRUE(offline.ok()) << offline.status();
-  ASSERT_EQ(offline->size(), static_cast<size_t>(kUsers + 1));
-
   auto client = (*cluster)->Connect();
   ASSERT_TRUE(client.ok()) << client.status();
   client::OnlineRequest request;
@@ -224,42 +217,67 @@ TEST(GetHistorical, OnlineEqualsOfflineAtTheEndOfAMaterialization) {
   auto online = (*client)->GetOnlineFeatures(request);
   ASSERT_TRUE(online.ok()) << online.status();
 
-  int exact_ties_high = 0;
-  for (int i = 0; i < kUsers; ++i) {
-    const std::vector<Cell>& off = (*offline)[static_cast<size_t>(i)];
-    ASSERT_EQ(off[0].text, absl::StrCat("u", i));
-    const auto& on = online->rows[static_cast<size_t>(i)];
-    SCOPED_TRACE(absl::StrCat("u", i));
-    if (i % 5 == 4) {
-      EXPECT_EQ(on[0].status, client::FeatureStatus::kOutsideMaxAge);
-      EXPECT_TRUE(off[1].is_null && off[2].is_null);
-      continue;
-    }
-    for (const client::FeatureValue& v : on) {
-      ASSERT_TRUE(v.status == client::FeatureStatus::kPresent ||
-                  v.status == client::FeatureStatus::kNullValue)
-          << client::FeatureStatusName(v.status);
-    }
-    // Online and offline agree on every value (null included) ...
-    EXPECT_EQ(CellText(off[1]),
-              on[0].value.is_null() ? "NULL" : absl::StrCat(std::get<int64_t>(on[0].value.data)));
-    EXPECT_EQ(CellText(off[2]),
-              on[1].value.is_null() ? "NULL" : std::get<std::string>(on[1].value.data));
-    // ... and both are what the data set says.
-    switch (i % 5) {
-      case 0: EXPECT_EQ(CellText(off[1]), absl::StrCat(i + 1000)); break;
-      case 1:
-        EXPECT_TRUE(off[1].text == absl::StrCat(i) || off[1].text == absl::StrCat(i + 2000));
-        exact_ties_high += off[1].text == absl::StrCat(i + 2000);
-        break;
-      case 2: EXPECT_TRUE(off[1].is_null && off[2].is_null); break;
-      case 3: EXPECT_EQ(CellText(off[1]), absl::StrCat(i + 3000)); break;
-    }
+  // Offline twice: quiverctl, and the in-process C++ API (training_set.h)
+  // with the registry the client fetched.
+  const std::string cli_out = dir.File("offline.parquet"), api_out = dir.File("api.parquet");
+  auto got = (*cluster)->Ctl({"get-historical", "--features", "user_stats:clicks,user_stats:note",
+                              "--entities", dir.File("entities.csv"), "--output", cli_out});
+  ASSERT_EQ(got.exit_code, 0) << got.out << got.err;
+  {
+    auto store = storage::HistoricalStore::Open();
+    ASSERT_TRUE(store.ok()) << store.status();
+    storage::TrainingSetSpec spec;
+    spec.features = {"user_stats:clicks", "user_stats:note"};
+    spec.entities_path = dir.File("entities.csv");
+    spec.output_path = api_out;
+    auto stats = storage::GetHistoricalFeatures(**store, *(*client)->registry(), spec);
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    EXPECT_EQ(stats->entity_rows, static_cast<uint64_t>(kUsers + 1));
+    EXPECT_EQ(stats->features, 2u);
   }
-  // The tie rule is the row order, not the first row read: both outcomes
-  // occur or one is always chosen, but online and offline agree (above).
-  EXPECT_GE(exact_ties_high, 0);
-  EXPECT_TRUE((*offline)[kUsers][1].is_null);  // nobody
+  for (const std::string& out : {cli_out, api_out}) {
+    SCOPED_TRACE(out);
+    auto offline = DuckQuery(absl::StrCat("SELECT user_id, clicks, note FROM read_parquet('", out, "')"));
+    ASSERT_TRUE(offline.ok()) << offline.status();
+    ASSERT_EQ(offline->size(), static_cast<size_t>(kUsers + 1));
+
+    int exact_ties_high = 0;
+    for (int i = 0; i < kUsers; ++i) {
+      const std::vector<Cell>& off = (*offline)[static_cast<size_t>(i)];
+      ASSERT_EQ(off[0].text, absl::StrCat("u", i));
+      const auto& on = online->rows[static_cast<size_t>(i)];
+      SCOPED_TRACE(absl::StrCat("u", i));
+      if (i % 5 == 4) {
+        EXPECT_EQ(on[0].status, client::FeatureStatus::kOutsideMaxAge);
+        EXPECT_TRUE(off[1].is_null && off[2].is_null);
+        continue;
+      }
+      for (const client::FeatureValue& v : on) {
+        ASSERT_TRUE(v.status == client::FeatureStatus::kPresent ||
+                    v.status == client::FeatureStatus::kNullValue)
+            << client::FeatureStatusName(v.status);
+      }
+      // Online and offline agree on every value (null included) ...
+      EXPECT_EQ(CellText(off[1]),
+                on[0].value.is_null() ? "NULL" : absl::StrCat(std::get<int64_t>(on[0].value.data)));
+      EXPECT_EQ(CellText(off[2]),
+                on[1].value.is_null() ? "NULL" : std::get<std::string>(on[1].value.data));
+      // ... and both are what the data set says.
+      switch (i % 5) {
+        case 0: EXPECT_EQ(CellText(off[1]), absl::StrCat(i + 1000)); break;
+        case 1:
+          EXPECT_TRUE(off[1].text == absl::StrCat(i) || off[1].text == absl::StrCat(i + 2000));
+          exact_ties_high += off[1].text == absl::StrCat(i + 2000);
+          break;
+        case 2: EXPECT_TRUE(off[1].is_null && off[2].is_null); break;
+        case 3: EXPECT_EQ(CellText(off[1]), absl::StrCat(i + 3000)); break;
+      }
+    }
+    // The tie rule is the row order, not the first row read: both outcomes
+    // occur or one is always chosen, but online and offline agree (above).
+    EXPECT_GE(exact_ties_high, 0);
+    EXPECT_TRUE((*offline)[kUsers][1].is_null);  // nobody
+  }
 }
 
 TEST(GetHistorical, BadRequestsFailClearly) {

@@ -104,6 +104,7 @@ struct HistoricalRequest {
 
 struct HistoricalStats {
   uint64_t entity_rows = 0;  // = output rows
+  uint64_t features = 0;     // feature columns after the entity columns
   uint64_t exact_ties = 0;   // (entity row, view) pairs settled by the codec
 };
 
