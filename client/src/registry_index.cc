@@ -126,7 +126,10 @@ absl::StatusOr<std::vector<ResolvedFeature>> RegistryIndex::Resolve(
       return absl::InvalidArgumentError(
           absl::StrCat("malformed feature reference '", ref, "' (want view:feature or view)"));
     }
-    if (const expr::OnDemandView* odfv = FindOnDemandView(view_name)) {
+    // An on-demand view stored online (write_to_online_store) is read as the
+    // feature view of its name.
+    const expr::OnDemandView* odfv = FindView(view_name) == nullptr ? FindOnDemandView(view_name) : nullptr;
+    if (odfv != nullptr) {
       auto add_on_demand = [&](size_t i) -> absl::Status {
         ResolvedFeature f;
         f.view = view_name;

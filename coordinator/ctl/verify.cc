@@ -63,9 +63,12 @@ absl::Status ScanExpected(const client::RegistryIndex& registry, const std::stri
       task.set_end_us(interval.end_us());
       auto query = node::BuildLatestQuery(registry, task);
       if (!query.ok()) return query.status();
+      auto transform = node::OnDemandTransform(registry, view);
+      if (!transform.ok()) return transform.status();
       absl::Status s = offline.ScanLatest(
           *query, kScanBatchRows, [&](std::vector<storage::OfflineRow>& rows) -> absl::Status {
             for (storage::OfflineRow& row : rows) {
+              if (*transform) row.values = (*transform)(row.values);
               std::vector<KeyPart> parts;
               for (size_t i = 0; i < query->join_keys.size(); ++i) {
                 parts.push_back({query->join_keys[i].name, row.join_key_values[i]});

@@ -70,6 +70,29 @@ bool SameSource(const quiver::v1::Registry& ra, const quiver::v1::FeatureView& a
          sa->created_timestamp_column() == sb->created_timestamp_column();
 }
 
+// Whether views `a` (in `ra`) and `b` (in `rb`) compute their values alike:
+// true for views read from their source as they are; for views storing an
+// on-demand view, the same source view layout and the same expressions (a
+// change stores other values under the same timestamps: a new schema
+// version makes the new rows win and the old unreadable).
+bool SameTransform(const quiver::v1::Registry& ra, const quiver::v1::FeatureView& a,
+                   const quiver::v1::Registry& rb, const quiver::v1::FeatureView& b) {
+  if (a.on_demand_source_view() != b.on_demand_source_view()) return false;
+  if (a.on_demand_source_view().empty()) return true;
+  const auto* va = ByName(ra.feature_views(), a.on_demand_source_view());
+  const auto* vb = ByName(rb.feature_views(), b.on_demand_source_view());
+  const auto* oa = ByName(ra.on_demand_feature_views(), a.name());
+  const auto* ob = ByName(rb.on_demand_feature_views(), b.name());
+  if (va == nullptr || vb == nullptr || oa == nullptr || ob == nullptr ||
+      !SameRowLayout(ra, *va, rb, *vb) || oa->features_size() != ob->features_size()) {
+    return false;
+  }
+  for (int i = 0; i < oa->features_size(); ++i) {
+    if (oa->features(i).expression() != ob->features(i).expression()) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Coordinator::Coordinator(CoordinatorOptions options, std::unique_ptr<storage::OfflineStore> offline)
@@ -525,7 +548,8 @@ absl::StatusOr<quiver::v1::ApplyRegistryResponse> Coordinator::ApplyRegistry(
     if (!old) {
       view.set_schema_version(1);
     } else {
-      view.set_schema_version(SameRowLayout(current, *old, next, view)
+      view.set_schema_version(SameRowLayout(current, *old, next, view) &&
+                                      SameTransform(current, *old, next, view)
                                   ? old->schema_version()
                                   : old->schema_version() + 1);
     }

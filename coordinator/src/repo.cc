@@ -417,6 +417,13 @@ absl::StatusOr<quiver::v1::Registry> LoadRepository(const std::string& repo_dir)
                                                      e.mark.column + 1, ": ", e.msg));
     }
   }
+  // Each on-demand view stored online gets the feature view that stores it.
+  for (const auto& odfv : registry.on_demand_feature_views()) {
+    if (!odfv.write_to_online_store()) continue;
+    absl::StatusOr<quiver::v1::FeatureView> stored = StoredOnDemandView(registry, odfv);
+    if (!stored.ok()) return stored.status();
+    *registry.add_feature_views() = *std::move(stored);
+  }
   if (absl::Status s = ValidateRegistry(registry); !s.ok()) return s;
   return registry;
 }
@@ -439,7 +446,16 @@ absl::StatusOr<std::vector<std::string>> ValidateViewSource(const quiver::v1::Re
     }
     columns.push_back({entity->join_key(), static_cast<ValueType>(entity->value_type())});
   }
-  for (const auto& f : view.features()) {
+  // A view storing an on-demand view reads its source view's columns.
+  const quiver::v1::FeatureView* read = &view;
+  if (!view.on_demand_source_view().empty()) {
+    read = ByName(registry.feature_views(), view.on_demand_source_view());
+    if (read == nullptr) {
+      return prefixed(absl::InvalidArgumentError(
+          absl::StrCat("unknown source view '", view.on_demand_source_view(), "'")));
+    }
+  }
+  for (const auto& f : read->features()) {
     columns.push_back({f.name(), static_cast<ValueType>(f.type())});
   }
   auto files = offline.ExpandPath(source->path());

@@ -20,6 +20,7 @@ namespace {
 using quiver::v1::DataSource;
 using quiver::v1::Entity;
 using quiver::v1::FeatureView;
+using quiver::v1::OnDemandFeatureView;
 
 absl::Status Invalid(const std::string& kind, const std::string& name, const std::string& why) {
   return absl::InvalidArgumentError(absl::StrCat(kind, " '", name, "': ", why));
@@ -63,7 +64,45 @@ void DiffKind(const google::protobuf::RepeatedPtrField<T>& current,
   }
 }
 
+// Whether `have` is the view `want` (StoredOnDemandView's), schema version
+// aside (the coordinator assigns it).
+bool StoresOnDemandView(FeatureView have, const FeatureView& want) {
+  have.set_schema_version(want.schema_version());
+  return google::protobuf::util::MessageDifferencer::Equals(have, want);
+}
+
 }  // namespace
+
+absl::StatusOr<FeatureView> StoredOnDemandView(const quiver::v1::Registry& registry,
+                                               const OnDemandFeatureView& odfv) {
+  if (odfv.sources_size() != 1 || odfv.request_schema_size() != 0) {
+    return Invalid("on-demand feature view", odfv.name(),
+                   "has write_to_online_store: it needs exactly one source view and no "
+                   "request_schema (materialization transforms that view's rows; it has no "
+                   "request data)");
+  }
+  const FeatureView* source = ByName(registry.feature_views(), odfv.sources(0));
+  if (source == nullptr || !source->on_demand_source_view().empty()) {
+    return Invalid("on-demand feature view", odfv.name(),
+                   absl::StrCat("has write_to_online_store: its source '", odfv.sources(0),
+                                "' must be a feature view read from a data source"));
+  }
+  FeatureView view;
+  view.set_name(odfv.name());
+  *view.mutable_entities() = source->entities();
+  for (const auto& f : odfv.features()) {
+    auto* spec = view.add_features();
+    spec->set_name(f.name());
+    spec->set_type(f.type());
+  }
+  view.set_ttl_seconds(source->ttl_seconds());
+  view.set_source(source->source());
+  view.set_online(true);
+  view.set_description(odfv.description());
+  view.set_lateness_seconds(source->lateness_seconds());
+  view.set_on_demand_source_view(source->name());
+  return view;
+}
 
 absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
   if (registry.project().empty()) {
@@ -77,19 +116,32 @@ absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
     if (!s.ok()) return s;
   }
   // On-demand views: names apart from the feature views' (references name
-  // either kind), expressions compiled and type-checked here, at apply.
+  // either kind) but for the view that stores one (write_to_online_store),
+  // expressions compiled and type-checked here, at apply.
   for (const auto& odfv : registry.on_demand_feature_views()) {
-    if (ByName(registry.feature_views(), odfv.name()) != nullptr) {
+    const FeatureView* same_name = ByName(registry.feature_views(), odfv.name());
+    if (odfv.write_to_online_store()) {
+      absl::StatusOr<FeatureView> want = StoredOnDemandView(registry, odfv);
+      if (!want.ok()) return want.status();
+      if (same_name == nullptr || !StoresOnDemandView(*same_name, *want)) {
+        return Invalid("on-demand feature view", odfv.name(),
+                       "has write_to_online_store but the registry lacks the feature view that "
+                       "stores it (load the repository with quiverctl apply)");
+      }
+    } else if (same_name != nullptr) {
       return Invalid("on-demand feature view", odfv.name(), "has the name of a feature view");
     }
     if (auto compiled = expr::OnDemandView::Compile(registry, odfv); !compiled.ok()) {
       return compiled.status();
     }
-    if (odfv.write_to_online_store()) {
-      // Refused rather than ignored: computed on read is all there is yet.
-      return Invalid("on-demand feature view", odfv.name(),
-                     "write_to_online_store: true is not supported yet (the features are "
-                     "computed on read, online and offline)");
+  }
+  for (const auto& v : registry.feature_views()) {
+    if (v.on_demand_source_view().empty()) continue;
+    const OnDemandFeatureView* odfv = ByName(registry.on_demand_feature_views(), v.name());
+    if (odfv == nullptr || !odfv->write_to_online_store()) {
+      return Invalid("feature view", v.name(),
+                     "stores an on-demand feature view that the registry lacks (or that has no "
+                     "write_to_online_store)");
     }
   }
   std::map<std::string, const Entity*> entities;

@@ -75,10 +75,53 @@ absl::StatusOr<storage::LatestQuery> BuildLatestQuery(const client::RegistryInde
   }
   query.timestamp_field = source->timestamp_field();
   query.created_timestamp_column = source->created_timestamp_column();
-  for (const auto& f : info->view->features()) {
+  const quiver::v1::FeatureView* read = info->view;
+  if (!read->on_demand_source_view().empty()) {
+    const client::ViewInfo* source_view = registry.FindView(read->on_demand_source_view());
+    if (source_view == nullptr) {
+      return absl::NotFoundError(absl::StrCat("feature view '", task.view(), "' stores from unknown view '",
+                                              read->on_demand_source_view(), "'"));
+    }
+    read = source_view->view;
+  }
+  for (const auto& f : read->features()) {
     query.features.push_back({f.name(), client::FromProtoType(f.type())});
   }
   return query;
+}
+
+absl::StatusOr<RowTransform> OnDemandTransform(const client::RegistryIndex& registry,
+                                               const std::string& view) {
+  const client::ViewInfo* info = registry.FindView(view);
+  if (info == nullptr) return absl::NotFoundError(absl::StrCat("unknown feature view '", view, "'"));
+  const std::string& source_name = info->view->on_demand_source_view();
+  if (source_name.empty()) return RowTransform();
+  const expr::OnDemandView* odfv = registry.FindOnDemandView(view);
+  const client::ViewInfo* source = registry.FindView(source_name);
+  if (odfv == nullptr || source == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("feature view '", view, "': its on-demand view or source view is unknown"));
+  }
+  // Each input of the on-demand view is a feature of the source view.
+  std::vector<size_t> column;
+  for (const expr::Input& in : odfv->inputs()) {
+    auto it = source->feature_index.find(in.name);
+    if (!in.view.empty() && in.view != source_name) it = source->feature_index.end();
+    if (it == source->feature_index.end()) {
+      return absl::NotFoundError(absl::StrCat("feature view '", view, "': input '", in.name,
+                                              "' is not a feature of '", source_name, "'"));
+    }
+    column.push_back(static_cast<size_t>(it->second));
+  }
+  return RowTransform([odfv = *odfv, column](std::span<const Value> row) {
+    std::vector<Value> inputs;
+    inputs.reserve(column.size());
+    for (size_t c : column) inputs.push_back(row[c]);
+    std::vector<Value> out;
+    out.reserve(odfv.feature_names().size());
+    for (size_t f = 0; f < odfv.feature_names().size(); ++f) out.push_back(odfv.Evaluate(f, inputs));
+    return out;
+  });
 }
 
 namespace {
@@ -172,10 +215,12 @@ absl::StatusOr<std::string> EntityKeyOf(const storage::LatestQuery& query,
 }
 
 // The scan of one task into `sink` (RunMaterializationTask without Finish).
+// `transform` (may be empty) turns each row's values into the view's.
 absl::StatusOr<TaskResult> ScanIntoSink(const storage::LatestQuery& query, const std::string& view,
-                                        uint32_t schema_version, storage::OfflineStore& offline,
-                                        RowSink& sink, size_t batch_rows,
-                                        const std::function<bool()>& cancelled, size_t writers) {
+                                        uint32_t schema_version, const RowTransform& transform,
+                                        storage::OfflineStore& offline, RowSink& sink,
+                                        size_t batch_rows, const std::function<bool()>& cancelled,
+                                        size_t writers) {
   TaskResult result;
   PipelinedSink pipeline(sink, view, schema_version, writers);
   absl::Status status = offline.ScanLatest(
@@ -203,6 +248,7 @@ absl::StatusOr<TaskResult> ScanIntoSink(const storage::LatestQuery& query, const
             }
             key = *std::move(encoded_key);
           }
+          if (transform) row.values = transform(row.values);
           encoded.push_back({std::move(key), row.event_ts_us, row.created_ts_us,
                              std::move(row.values), std::move(row.packed_values)});
         }
@@ -228,7 +274,11 @@ absl::StatusOr<TaskResult> RunMaterializationTask(const client::RegistryIndex& r
   auto query = BuildLatestQuery(registry, task);
   if (!query.ok()) return query.status();
   const uint32_t schema_version = registry.FindView(task.view())->view->schema_version();
-  query->pack_values = true;  // nodes store the packed cells as they are
+  absl::StatusOr<RowTransform> transform = OnDemandTransform(registry, task.view());
+  if (!transform.ok()) return transform.status();
+  // Nodes store the packed cells as they are; transformed rows are packed by
+  // the client from their values.
+  query->pack_values = !*transform;
   if (const uint32_t partitions = sink.ordered_partitions(); partitions > 0) {
     // DuckDB sorts the latest rows by their stored key, so every replica
     // receives its rows in the order its ingest session needs. A key that
@@ -241,8 +291,8 @@ absl::StatusOr<TaskResult> RunMaterializationTask(const client::RegistryIndex& r
     };
     writers = 1;  // batches must reach each replica in order
   }
-  absl::StatusOr<TaskResult> ran = ScanIntoSink(*query, task.view(), schema_version, offline, sink,
-                                                batch_rows, cancelled, writers);
+  absl::StatusOr<TaskResult> ran = ScanIntoSink(*query, task.view(), schema_version, *transform,
+                                                offline, sink, batch_rows, cancelled, writers);
   absl::Status finished = sink.Finish(ran.ok());
   if (!ran.ok()) return ran.status();
   if (!finished.ok()) return finished;

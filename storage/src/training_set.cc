@@ -59,7 +59,19 @@ absl::StatusOr<HistoricalRequest> BuildHistoricalRequest(
     request.views.push_back(*std::move(view));
     return request.views.size() - 1;
   };
-  for (const client::ResolvedFeature& f : features) {
+  for (client::ResolvedFeature f : features) {
+    // An on-demand view stored online is recomputed offline, as Feast does
+    // (feast-compat.md §4.3): from the joined source row, by the evaluator
+    // materialization ran.
+    if (f.on_demand == nullptr) {
+      const client::ViewInfo* info = index.FindView(f.view);
+      if (info != nullptr && !info->view->on_demand_source_view().empty()) {
+        f.on_demand = index.FindOnDemandView(f.view);
+        if (f.on_demand == nullptr) {
+          return absl::NotFoundError(absl::StrCat("feature view ", f.view, " stores an unknown on-demand view"));
+        }
+      }
+    }
     const std::string column = full_feature_names ? absl::StrCat(f.view, "__", f.feature) : f.feature;
     if (f.on_demand == nullptr) {
       absl::StatusOr<size_t> v = view_of(f.view);

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -185,6 +186,122 @@ TEST(OnDemand, OnlineOfflineAndDuckDbAgreeOnTenThousandRandomRows) {
   auto refused = (*client)->GetOnlineFeatures(missing);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(refused.status().message()).find("income"), std::string::npos);
+}
+
+// write_to_online_store (Feast's transform-on-write): materialization
+// stores the on-demand values; lookups read them (with the source row's
+// event timestamp, where computed-on-read values have 0); get-historical
+// recomputes them; all three equal DuckDB's; verify agrees; and a changed
+// expression replaces the stored values at the next materialization.
+TEST(OnDemand, StoredOnDemandViewIsMaterializedReadAndRecomputedOffline) {
+  const int64_t now_s = NowMicros() / 1000000;
+  auto repo = RepoWithUsersParquet(SourceSelect(now_s));
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  // ratio, doubled, label, chars: the features that read no request field.
+  std::vector<Derived> stored;
+  for (const Derived& f : Features()) {
+    if (f.ours.find("income") == std::string::npos) stored.push_back(f);
+  }
+  auto write_repo = [&](const std::vector<Derived>& features) {
+    std::ofstream yaml((*repo)->File("repo.yaml"));
+    yaml << "project: odfv\n"
+            "entities:\n  - {name: user, join_key: user_id, value_type: STRING}\n"
+            "sources:\n  - {name: users, path: data/users.parquet, timestamp_field: ts}\n"
+            "feature_views:\n  - name: user_stats\n    entities: [user]\n    ttl: 0\n"
+            "    source: users\n    schema:\n"
+            "      - {name: a, type: INT64}\n      - {name: b, type: DOUBLE}\n"
+            "      - {name: s, type: STRING}\n"
+            "on_demand_feature_views:\n  - name: stored\n    sources: [user_stats]\n"
+            "    write_to_online_store: true\n    schema:\n";
+    for (const Derived& f : features) {
+      yaml << "      - {name: " << f.name << ", type: " << f.type << ", expression: \"" << f.ours
+           << "\"}\n";
+    }
+  };
+  write_repo(stored);
+  auto cluster = LocalCluster::Up(2, 2);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  auto client = (*cluster)->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  TempDir dir;
+  {
+    std::ofstream csv(dir.File("entities.csv"));
+    csv << "user_id,event_timestamp\n";
+    for (int i = 0; i < kUsers; ++i) csv << "u" << i << "," << FormatTimestamp(now_s * 1000000) << "\n";
+  }
+  const int64_t source_ts_us = (now_s - 3600) * 1000000;
+
+  // Applies `features`, materializes, and checks online, offline and verify
+  // against DuckDB's evaluation of the same SQL.
+  auto check = [&](const std::vector<Derived>& features) {
+    write_repo(features);
+    auto apply = (*cluster)->Ctl({"apply", (*repo)->path()});
+    ASSERT_EQ(apply.exit_code, 0) << apply.out << apply.err;
+    auto mat = (*cluster)->Ctl({"materialize", "2020-01-01", FormatTimestamp(now_s * 1000000)});
+    ASSERT_EQ(mat.exit_code, 0) << mat.out << mat.err;
+    ASSERT_TRUE((*client)->Refresh().ok());
+
+    std::string sql_cols, cols;
+    for (const Derived& f : features) {
+      absl::StrAppend(&sql_cols, ", ", f.sql, " AS ", f.name);
+      absl::StrAppend(&cols, ", ", f.name);
+    }
+    auto expected = DuckQuery(absl::StrCat("SELECT user_id", sql_cols, " FROM '",
+                                           (*repo)->File("data/users.parquet"), "'"));
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    std::map<std::string, std::vector<Cell>> want;
+    for (auto& row : *expected) want[row[0].text] = row;
+    ASSERT_EQ(want.size(), static_cast<size_t>(kUsers));
+
+    const std::string offline_file = dir.File("offline.parquet");
+    auto hist = (*cluster)->Ctl({"get-historical", "--features", "stored", "--entities",
+                                 dir.File("entities.csv"), "--output", offline_file});
+    ASSERT_EQ(hist.exit_code, 0) << hist.out << hist.err;
+    auto offline = DuckQuery(absl::StrCat("SELECT user_id", cols, " FROM read_parquet('", offline_file, "')"));
+    ASSERT_TRUE(offline.ok()) << offline.status();
+    ASSERT_EQ(offline->size(), static_cast<size_t>(kUsers));
+
+    int mismatches = 0;
+    for (int begin = 0; begin < kUsers; begin += 1000) {
+      client::OnlineRequest request;
+      request.features = {"stored"};
+      for (int i = begin; i < begin + 1000; ++i) {
+        request.entity_rows.push_back({{"user_id", Value::String(absl::StrCat("u", i))}});
+      }
+      auto online = (*client)->GetOnlineFeatures(request);
+      ASSERT_TRUE(online.ok()) << online.status();
+      for (int i = begin; i < begin + 1000; ++i) {
+        const auto& on = online->rows[static_cast<size_t>(i - begin)];
+        const std::vector<Cell>& off = (*offline)[static_cast<size_t>(i)];
+        ASSERT_EQ(off[0].text, absl::StrCat("u", i));
+        const std::vector<Cell>& x = want.at(off[0].text);
+        for (size_t f = 0; f < features.size(); ++f) {
+          const Value& v = on[f].value;
+          // Read from the store: the source row's timestamp, not 0.
+          EXPECT_EQ(on[f].event_ts_us, source_ts_us);
+          const std::string offline_text = off[f + 1].is_null ? "NULL" : off[f + 1].text;
+          const std::string expected_text = x[f + 1].is_null ? "NULL" : x[f + 1].text;
+          const bool same = !v.is_null() && v.type == ValueType::kDouble
+                                ? SameDouble(offline_text, std::get<double>(v.data)) &&
+                                      SameDouble(expected_text, std::get<double>(v.data))
+                                : OnlineText(v) == offline_text && offline_text == expected_text;
+          if (!same && ++mismatches <= 10) {
+            ADD_FAILURE() << "u" << i << " " << features[f].name << ": online "
+                          << OnlineText(v).substr(0, 40) << ", offline " << offline_text.substr(0, 40)
+                          << ", DuckDB " << expected_text.substr(0, 40);
+          }
+        }
+      }
+    }
+    EXPECT_EQ(mismatches, 0);
+    auto verify = (*cluster)->Ctl({"verify", "--views", "stored"});
+    EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  };
+  check(stored);
+  // A changed expression: the next materialization replaces every value.
+  stored[1].ours = "if(a > 0, a * 3, coalesce(a, -7))";
+  stored[1].sql = "CASE WHEN a > 0 THEN a * 3 ELSE coalesce(a, -7) END";
+  check(stored);
 }
 
 }  // namespace

@@ -231,8 +231,12 @@ TEST_F(RepoTest, OnDemandViewsAreTypeCheckedAtApply) {
        "must be INT64, DOUBLE, BOOL or STRING"},
       {"  - {name: route_stats, sources: [route_stats], schema: [{name: x, type: INT64, expression: \"1\"}]}\n",
        "has the name of a feature view"},
-      {"  - {name: d, sources: [route_stats], write_to_online_store: true, schema: [{name: x, type: INT64, expression: \"1\"}]}\n",
-       "write_to_online_store: true is not supported yet"},
+      {"  - {name: d, sources: [route_stats, origin_delay_stats], write_to_online_store: true, schema: [{name: x, type: INT64, expression: \"1\"}]}\n",
+       "needs exactly one source view and no request_schema"},
+      {"  - {name: d, sources: [route_stats], write_to_online_store: true, request_schema: [{name: r, type: INT64}], schema: [{name: x, type: INT64, expression: \"r\"}]}\n",
+       "needs exactly one source view and no request_schema"},
+      {"  - {name: route_stats, sources: [route_stats], write_to_online_store: true, schema: [{name: x, type: INT64, expression: \"1\"}]}\n",
+       "defined more than once"},
   };
   for (const Case& c : cases) {
     auto r = load(c.odfv);  // loading validates too
@@ -243,6 +247,47 @@ TEST_F(RepoTest, OnDemandViewsAreTypeCheckedAtApply) {
   // Malformed YAML is the parser's.
   auto bad = load("  - {name: d, sources: route_stats, schema: []}\n");
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("'sources' must be a list"));
+}
+
+TEST_F(RepoTest, AnOnDemandViewWrittenToTheOnlineStoreGetsTheFeatureViewThatStoresIt) {
+  Write("a.yaml", kGood);
+  Write("b.yml", kViews);
+  Write("z.yaml",
+        "on_demand_feature_views:\n  - name: far\n    sources: [route_stats]\n"
+        "    write_to_online_store: true\n"
+        "    schema: [{name: km, type: DOUBLE, expression: \"distance * 1.609\"}]\n");
+  auto r = LoadRepository(dir_.path());
+  ASSERT_TRUE(r.ok()) << r.status();
+  const v1::FeatureView* route = nullptr;
+  const v1::FeatureView* stored = nullptr;
+  for (const auto& v : r->feature_views()) {
+    if (v.name() == "route_stats") route = &v;
+    if (v.name() == "far") stored = &v;
+  }
+  ASSERT_NE(route, nullptr);
+  ASSERT_NE(stored, nullptr);
+  // Keyed, sourced and expiring as its source view; features as its schema.
+  EXPECT_EQ(stored->on_demand_source_view(), "route_stats");
+  EXPECT_EQ(stored->source(), route->source());
+  EXPECT_EQ(stored->ttl_seconds(), route->ttl_seconds());
+  EXPECT_THAT(std::vector<std::string>(stored->entities().begin(), stored->entities().end()),
+              ::testing::ElementsAreArray(route->entities()));
+  ASSERT_EQ(stored->features_size(), 1);
+  EXPECT_EQ(stored->features(0).name(), "km");
+  EXPECT_EQ(stored->features(0).type(), v1::DOUBLE);
+  EXPECT_TRUE(stored->online());
+  // A registry sent without it (or with it changed) is refused.
+  v1::Registry without = *r;
+  without.mutable_feature_views()->RemoveLast();
+  EXPECT_THAT(std::string(ValidateRegistry(without).message()),
+              HasSubstr("lacks the feature view that stores it"));
+  v1::Registry changed = *r;
+  changed.mutable_feature_views(changed.feature_views_size() - 1)->set_ttl_seconds(1);
+  EXPECT_FALSE(ValidateRegistry(changed).ok());
+  v1::Registry orphan = *r;
+  orphan.mutable_on_demand_feature_views()->Clear();
+  EXPECT_THAT(std::string(ValidateRegistry(orphan).message()),
+              HasSubstr("stores an on-demand feature view that the registry lacks"));
 }
 
 TEST_F(RepoTest, ProjectIsRequired) {

@@ -65,7 +65,9 @@ class RegistryIndex {
   const quiver::v1::Entity* FindEntity(const std::string& name) const;
 
   // Expands references ("view:feature" or "view"; the view may be an
-  // on-demand feature view) in order.
+  // on-demand feature view) in order. An on-demand view with
+  // write_to_online_store resolves to the feature view that stores it
+  // (on_demand unset): it is read, not computed.
   // Errors: kNotFound naming the unknown view or feature; kInvalidArgument for
   // a malformed reference or a duplicate.
   absl::StatusOr<std::vector<ResolvedFeature>> Resolve(const std::vector<std::string>& refs) const;

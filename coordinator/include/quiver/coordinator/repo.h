@@ -34,6 +34,17 @@ absl::StatusOr<quiver::v1::Registry> LoadRepository(const std::string& repo_dir)
 // kInvalidArgument naming the object.
 absl::Status ValidateRegistry(const quiver::v1::Registry& registry);
 
+// The feature view that stores an on-demand feature view with
+// write_to_online_store (Feast's transform-on-write): named as it, keyed by
+// its one source view's entities, with that view's data source, TTL and
+// lateness, the on-demand view's features (schema order) and
+// on_demand_source_view set. LoadRepository adds it; ValidateRegistry checks
+// it is there and unchanged. Errors: kInvalidArgument if `odfv` has more
+// than one source, request fields, or a source that is not a feature view
+// read from a data source. Not retryable.
+absl::StatusOr<quiver::v1::FeatureView> StoredOnDemandView(
+    const quiver::v1::Registry& registry, const quiver::v1::OnDemandFeatureView& odfv);
+
 // Checks `view`'s source against its Parquet files: the path expands to at
 // least one file, and each holds the timestamp field (and created column) as
 // TIMESTAMP, every join key of the view's entities and every feature with

@@ -17,6 +17,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -78,10 +79,24 @@ struct TaskResult {
 };
 
 // The offline query of `task`: its file, row range and window; the view's join
-// keys, its source's timestamp and created columns, and its schema.
+// keys, its source's timestamp and created columns, and its schema (for a
+// view storing an on-demand view, its source view's schema: the columns
+// OnDemandTransform reads).
 // Errors: kNotFound (view or its source not in `registry`).
 absl::StatusOr<storage::LatestQuery> BuildLatestQuery(const client::RegistryIndex& registry,
                                                       const quiver::v1::MaterializationTask& task);
+
+// Turns one row of a source view's values (schema order) into the stored
+// on-demand view's values (its schema order), with the evaluator the client
+// and get-historical run (quiver::expr::OnDemandView). Thread-safe.
+using RowTransform = std::function<std::vector<Value>(std::span<const Value>)>;
+
+// The transform of `view` when it stores an on-demand feature view
+// (FeatureView.on_demand_source_view, Feast's write_to_online_store); an
+// empty function for any other view. Errors: kNotFound if the registry lacks
+// the view, its on-demand view or its source view (not retryable).
+absl::StatusOr<RowTransform> OnDemandTransform(const client::RegistryIndex& registry,
+                                               const std::string& view);
 
 // Runs one task, `batch_rows` rows per sink call. `cancelled` (may be empty)
 // is polled between batches. The scan builds the next batch while up to
