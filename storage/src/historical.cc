@@ -371,12 +371,24 @@ class HistoricalStore::Impl {
       on.push_back(absl::StrCat("e.", QuoteIdent(k.name), " = s.", QuoteIdent(k.name)));
       same_key.push_back(absl::StrCat("t.", QuoteIdent(k.name), " = e.", QuoteIdent(k.name)));
     }
-    // One ASOF join orders by (event ts, created ts) packed into a HUGEINT
-    // (ts · 2^64 + created: |created| < 2^63 keeps the order), so the
+    // Most sources have one row per (keys, event ts): then one ASOF join on
+    // the event timestamp finds the row, as a hand-written query would.
+    // Checked by counting distinct hashes (a collision only sends the view
+    // down the exact path below, never the other way).
+    auto dup = Scalar(conn, absl::StrCat("SELECT count(*) - count(DISTINCT hash(",
+                                         absl::StrJoin(keys, ", "), ", __ts)) FROM ", src));
+    if (!dup.ok()) return dup.status();
+    const bool unique_versions = dup->value_or("0") == "0";
+    // Otherwise the ASOF join orders by (event ts, created ts) packed into a
+    // HUGEINT (ts · 2^64 + created: |created| < 2^63 keeps the order), so the
     // latest event wins and then the latest created; the entity side takes
-    // the greatest version at its timestamp. The TTL filters what matched.
-    constexpr char kVersion[] = "__ts::HUGEINT * 18446744073709551616 + __cr";
-    on.push_back("e.__ets::HUGEINT * 18446744073709551616 + 9223372036854775807 >= s.__v");
+    // the greatest version at its timestamp.
+    const std::string version =
+        unique_versions ? "__ts" : "__ts::HUGEINT * 18446744073709551616 + __cr";
+    on.push_back(unique_versions
+                     ? "e.__ets >= s.__v"
+                     : "e.__ets::HUGEINT * 18446744073709551616 + 9223372036854775807 >= s.__v");
+    // The TTL filters what matched.
     std::string ttl;
     if (v.ttl_seconds > 0) {
       ttl = absl::StrCat(" WHERE s.__ts >= e.__ets - ", v.ttl_seconds, "::BIGINT * 1000000");
@@ -390,22 +402,26 @@ class HistoricalStore::Impl {
     // keys and timestamps; the entity rows that matched one get every tied
     // row, and the online store's order picks (SettleTies).
     const std::string ties = absl::StrCat("__t", index), tied = absl::StrCat("__x", index);
-    if (absl::Status s = Exec(conn, absl::StrCat("CREATE OR REPLACE TEMP TABLE ", ties, " AS SELECT ",
-                                                 absl::StrJoin(keys, ", "), ", __ts, __cr FROM ",
-                                                 src, " GROUP BY ALL HAVING count(*) > 1"));
-        !s.ok()) {
-      return s;
+    bool has_ties = false;
+    if (!unique_versions) {
+      if (absl::Status s = Exec(conn, absl::StrCat("CREATE OR REPLACE TEMP TABLE ", ties,
+                                                   " AS SELECT ", absl::StrJoin(keys, ", "),
+                                                   ", __ts, __cr FROM ", src,
+                                                   " GROUP BY ALL HAVING count(*) > 1"));
+          !s.ok()) {
+        return s;
+      }
+      auto any = Scalar(conn, absl::StrCat("SELECT count(*) FROM ", ties));
+      if (!any.ok()) return any.status();
+      has_ties = any->value_or("0") != "0";
     }
-    auto any = Scalar(conn, absl::StrCat("SELECT count(*) FROM ", ties));
-    if (!any.ok()) return any.status();
-    const bool has_ties = any->value_or("0") != "0";
     // Without ties the matches stay a view: the final COPY streams them, as
     // a hand-written query would (materializing 1M rows × features per view
     // was most of get-historical's extra time: bench/README.md).
     if (absl::Status s = Exec(
             conn, absl::StrCat("CREATE OR REPLACE TEMP ", has_ties ? "TABLE " : "VIEW ", cand,
                                " AS SELECT e.__row, s.__ts, s.__cr", feature_list,
-                               " FROM __e e ASOF JOIN (SELECT *, ", kVersion, " AS __v FROM ", src,
+                               " FROM __e e ASOF JOIN (SELECT *, ", version, " AS __v FROM ", src,
                                ") s ON ", absl::StrJoin(on, " AND "), ttl));
         !s.ok()) {
       return s;

@@ -12,12 +12,13 @@
 // row_codec.h), so that offline and online agree even then. No such row:
 // every feature of the view is null.
 //
-// Plan: the entity file is loaded once (row order kept); per view, an ASOF
-// LEFT JOIN of the entity rows with the source's (join keys, event
-// timestamp) finds the matched timestamp, a join back to the source fetches
-// the rows at it with the greatest created timestamp, and exact ties (rare)
-// are settled in C++ with the online store's codec. DuckDB spills to
-// `temp_directory` beyond `memory_limit`.
+// Plan (docs/architecture.md, "Historical retrieval"): the entity file is
+// loaded once (row order kept); per view, one ASOF join of the entity rows
+// with the source on the join keys and the event timestamp (when no key has
+// two rows at one event time) or the packed (event, created) version (when
+// some do), the TTL as a filter; exact ties (rare) are settled in C++ with
+// the online store's codec; one COPY writes every view's matches in input
+// order. DuckDB spills to `temp_directory` beyond `memory_limit`.
 //
 // Thread-safety: a HistoricalStore holds one DuckDB database; Retrieve may be
 // called from several threads (each call has its own connection).
