@@ -1,0 +1,48 @@
+// quiver-feature-server: a stateless process that serves Feast's feature
+// server API (../shared/research/feast-compat.md §2) from a Quiver cluster
+// through one quiver::Client, so that many can run behind a load balancer.
+//
+// HTTP (cpp-httplib, Debian's libcpp-httplib-dev; a thread pool of its
+// own): POST /get-online-features, GET /health. Bodies as Feast's Python
+// server (feast_json.h).
+//
+// Thread-safety: Start/Stop from one thread; requests are served
+// concurrently (quiver::Client is thread-safe).
+#ifndef QUIVER_FEATURE_SERVER_SERVER_H_
+#define QUIVER_FEATURE_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace quiver::feature_server {
+
+struct ServerOptions {
+  std::string coordinator;   // host:port of the coordinator
+  std::string http_listen;   // host:port; port 0 picks one (Feast's default is 6566)
+  std::string metrics_listen;  // host:port of /metrics; empty: none
+  // Entity rows per request; more gets 400.
+  size_t max_entity_rows = 10000;
+  // Request bodies larger than this get 413. unit: bytes.
+  size_t max_body_bytes = 16 << 20;
+};
+
+class FeatureServer {
+ public:
+  // Connects the client and starts listening. Errors: kInvalidArgument (a
+  // malformed address), kUnavailable (the coordinator is unreachable, or the
+  // address cannot be bound; retryable).
+  static absl::StatusOr<std::unique_ptr<FeatureServer>> Start(const ServerOptions& options);
+  virtual ~FeatureServer() = default;
+
+  // "host:port" actually bound.
+  virtual std::string http_address() const = 0;
+  virtual std::string metrics_address() const = 0;
+  // Stops accepting and waits for requests in flight.
+  virtual void Stop() = 0;
+};
+
+}  // namespace quiver::feature_server
+
+#endif  // QUIVER_FEATURE_SERVER_SERVER_H_

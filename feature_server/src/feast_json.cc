@@ -1,0 +1,304 @@
+// Feast's /get-online-features JSON (feast_json.h).
+#include "quiver/feature_server/feast_json.h"
+
+#include <map>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "nlohmann/json.hpp"
+
+namespace quiver::feature_server {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+HttpError Unprocessable(const std::string& type, const std::vector<std::string>& loc,
+                        const std::string& msg) {
+  Json detail = Json::object();
+  detail["type"] = type;
+  detail["loc"] = loc;
+  detail["msg"] = msg;
+  Json body = Json::object();
+  body["detail"] = Json::array({detail});
+  return {422, body.dump()};
+}
+
+HttpError BadRequest(const std::string& message) {
+  return {400, FeastErrorBody("ValueError", message)};
+}
+
+// `j` as a value of `type`. Errors: a message naming what was wanted.
+absl::StatusOr<Value> ToValue(const Json& j, ValueType type) {
+  if (j.is_null()) return Value::Null(type);
+  switch (type) {
+    case ValueType::kInt32:
+    case ValueType::kInt64:
+    case ValueType::kUnixTimestamp:
+      if (j.is_number_integer()) {
+        const int64_t v = j.get<int64_t>();
+        if (type == ValueType::kInt32) {
+          if (v < INT32_MIN || v > INT32_MAX) return absl::InvalidArgumentError("an INT32 out of range");
+          return Value::Int32(static_cast<int32_t>(v));
+        }
+        if (type == ValueType::kUnixTimestamp) return Value::UnixTimestamp(v * 1000000);
+        return Value::Int64(v);
+      }
+      if (j.is_number_unsigned()) return absl::InvalidArgumentError("an integer out of range");
+      return absl::InvalidArgumentError("an integer");
+    case ValueType::kDouble:
+    case ValueType::kFloat:
+      if (j.is_number()) {
+        const double d = j.get<double>();
+        return type == ValueType::kFloat ? Value::Float(static_cast<float>(d)) : Value::Double(d);
+      }
+      return absl::InvalidArgumentError("a number");
+    case ValueType::kBool:
+      if (j.is_boolean()) return Value::Bool(j.get<bool>());
+      return absl::InvalidArgumentError("true or false");
+    case ValueType::kString:
+      if (j.is_string()) return Value::String(j.get<std::string>());
+      return absl::InvalidArgumentError("a string");
+    case ValueType::kBytes: {
+      std::string raw;
+      if (j.is_string() && absl::Base64Unescape(j.get<std::string>(), &raw)) return Value::Bytes(raw);
+      return absl::InvalidArgumentError("a base64 string");
+    }
+    default:
+      return absl::InvalidArgumentError("a scalar (lists are not join keys or request fields)");
+  }
+}
+
+Json ToJson(const Value& v) {
+  if (v.is_null()) return nullptr;
+  switch (v.type) {
+    case ValueType::kBytes: return absl::Base64Escape(std::get<std::string>(v.data));
+    case ValueType::kUnixTimestamp: {
+      // Feast: integer seconds.
+      const int64_t us = std::get<int64_t>(v.data);
+      return us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+    }
+    case ValueType::kBytesList: {
+      Json out = Json::array();
+      for (const std::string& s : std::get<std::vector<std::string>>(v.data)) {
+        out.push_back(absl::Base64Escape(s));
+      }
+      return out;
+    }
+    case ValueType::kUnixTimestampList: {
+      Json out = Json::array();
+      for (int64_t us : std::get<std::vector<int64_t>>(v.data)) out.push_back(us / 1000000);
+      return out;
+    }
+    default:
+      break;
+  }
+  return std::visit(
+      [](const auto& x) -> Json {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return nullptr;
+        } else {
+          return Json(x);
+        }
+      },
+      v.data);
+}
+
+}  // namespace
+
+std::string FeastTimestamp(int64_t us) {
+  const absl::Time t = absl::FromUnixMicros(us);
+  const char* format = us % 1000000 == 0 ? "%Y-%m-%dT%H:%M:%SZ"
+                       : us % 1000 == 0  ? "%Y-%m-%dT%H:%M:%E3SZ"
+                                         : "%Y-%m-%dT%H:%M:%E6SZ";
+  return absl::FormatTime(format, t, absl::UTCTimeZone());
+}
+
+std::string FeastErrorBody(const std::string& class_name, const std::string& message) {
+  // Feast's FeastError.to_error_detail: Python's json.dumps of the three
+  // fields (", " and ": " separators, non-ASCII escaped), which its handler
+  // passes to JSONResponse as a string: the body is that text as a JSON
+  // string.
+  auto quoted = [](const std::string& text) { return Json(text).dump(-1, ' ', true); };
+  const std::string detail = absl::StrCat("{\"module\": ", quoted("feast.errors"), ", \"class\": ",
+                                          quoted(class_name), ", \"message\": ", quoted(message), "}");
+  return Json(detail).dump();
+}
+
+absl::StatusOr<ParsedOnlineRequest> ParseGetOnlineFeatures(std::string_view body,
+                                                           const client::RegistryIndex& registry,
+                                                           size_t max_rows, HttpError* error) {
+  auto fail = [&](HttpError e) {
+    *error = std::move(e);
+    return absl::InvalidArgumentError(error->body);
+  };
+  Json root = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded()) {
+    return fail(Unprocessable("json_invalid", {"body"}, "JSON decode error"));
+  }
+  if (!root.is_object()) {
+    return fail(Unprocessable("model_attributes_type", {"body"},
+                              "Input should be a valid dictionary or object"));
+  }
+  ParsedOnlineRequest out;
+  // Which columns are join keys and request fields, with their types.
+  std::map<std::string, ValueType> join_keys, request_fields;
+  for (const auto& e : registry.registry().entities()) {
+    join_keys.emplace(e.join_key(), static_cast<ValueType>(e.value_type()));
+  }
+  for (const auto& odfv : registry.registry().on_demand_feature_views()) {
+    for (const auto& f : odfv.request_schema()) {
+      request_fields.emplace(f.name(), static_cast<ValueType>(f.type()));
+    }
+  }
+  auto entities = root.find("entities");
+  if (entities == root.end()) return fail(Unprocessable("missing", {"body", "entities"}, "Field required"));
+  size_t rows = 0;
+  bool first = true;
+  std::vector<std::pair<std::string, std::vector<Value>>> columns;
+  auto read_columns = [&](const Json& object, const char* where) -> absl::Status {
+    if (!object.is_object()) {
+      return fail(Unprocessable("dict_type", {"body", where}, "Input should be a valid dictionary"));
+    }
+    for (const auto& [name, list] : object.items()) {
+      if (!list.is_array()) {
+        return fail(Unprocessable("list_type", {"body", where, name}, "Input should be a valid list"));
+      }
+      if (first) {
+        rows = list.size();
+        first = false;
+      } else if (list.size() != rows) {
+        return fail(BadRequest(absl::StrCat("entity columns have different lengths (", name, ": ",
+                                            list.size(), ", others: ", rows, ")")));
+      }
+      auto jk = join_keys.find(name);
+      auto rf = request_fields.find(name);
+      if (jk == join_keys.end() && rf == request_fields.end()) continue;  // ignored, as Feast
+      const ValueType type = jk != join_keys.end() ? jk->second : rf->second;
+      std::vector<Value> values;
+      values.reserve(list.size());
+      for (size_t r = 0; r < list.size(); ++r) {
+        absl::StatusOr<Value> v = ToValue(list[r], type);
+        if (!v.ok()) {
+          return fail(BadRequest(absl::StrCat("column ", name, ", row ", r, ": ", list[r].dump(),
+                                              " is not ", v.status().message())));
+        }
+        values.push_back(*std::move(v));
+      }
+      if (jk != join_keys.end()) {
+        out.join_keys.push_back(name);
+        out.join_key_values.push_back(values);
+      }
+      columns.emplace_back(name, std::move(values));
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status s = read_columns(*entities, "entities"); !s.ok()) return s;
+  if (auto rc = root.find("request_context"); rc != root.end() && !rc->is_null()) {
+    if (absl::Status s = read_columns(*rc, "request_context"); !s.ok()) return s;
+  }
+  if (rows == 0) return fail(BadRequest("no entity rows"));
+  if (rows > max_rows) {
+    return fail(BadRequest(absl::StrCat(rows, " entity rows; at most ", max_rows, " per request")));
+  }
+  if (auto fs = root.find("feature_service"); fs != root.end() && !fs->is_null()) {
+    if (!fs->is_string()) {
+      return fail(Unprocessable("string_type", {"body", "feature_service"}, "Input should be a valid string"));
+    }
+    out.request.feature_service = fs->get<std::string>();
+  } else if (auto features = root.find("features"); features != root.end()) {
+    if (!features->is_array()) {
+      return fail(Unprocessable("list_type", {"body", "features"}, "Input should be a valid list"));
+    }
+    for (size_t i = 0; i < features->size(); ++i) {
+      if (!(*features)[i].is_string()) {
+        return fail(Unprocessable("string_type", {"body", "features", std::to_string(i)},
+                                  "Input should be a valid string"));
+      }
+      out.request.features.push_back((*features)[i].get<std::string>());
+    }
+  }
+  if (out.request.feature_service.empty() && out.request.features.empty()) {
+    return fail(BadRequest("name features or a feature_service"));
+  }
+  if (auto full = root.find("full_feature_names"); full != root.end() && !full->is_null()) {
+    if (!full->is_boolean()) {
+      return fail(Unprocessable("bool_type", {"body", "full_feature_names"}, "Input should be a valid boolean"));
+    }
+    out.full_feature_names = full->get<bool>();
+  }
+  out.request.entity_rows.resize(rows);
+  for (auto& [name, values] : columns) {
+    for (size_t r = 0; r < rows; ++r) out.request.entity_rows[r].emplace(name, values[r]);
+  }
+  return out;
+}
+
+std::string GetOnlineFeaturesJson(const ParsedOnlineRequest& parsed,
+                                  const client::OnlineResponse& response) {
+  Json results = Json::array();
+  Json names = Json::array();
+  const std::string epoch = FeastTimestamp(0);
+  for (size_t k = 0; k < parsed.join_keys.size(); ++k) {
+    names.push_back(parsed.join_keys[k]);
+    Json column = Json::object();
+    Json values = Json::array(), statuses = Json::array(), timestamps = Json::array();
+    for (const Value& v : parsed.join_key_values[k]) {
+      values.push_back(ToJson(v));
+      statuses.push_back("PRESENT");
+      timestamps.push_back(epoch);
+    }
+    column["values"] = std::move(values);
+    column["statuses"] = std::move(statuses);
+    column["event_timestamps"] = std::move(timestamps);
+    results.push_back(std::move(column));
+  }
+  for (size_t f = 0; f < response.feature_refs.size(); ++f) {
+    const std::string& ref = response.feature_refs[f];
+    const size_t colon = ref.find(':');
+    names.push_back(parsed.full_feature_names
+                        ? absl::StrCat(ref.substr(0, colon), "__", ref.substr(colon + 1))
+                        : ref.substr(colon + 1));
+    Json column = Json::object();
+    Json values = Json::array(), statuses = Json::array(), timestamps = Json::array();
+    for (const auto& row : response.rows) {
+      const client::FeatureValue& fv = row[f];
+      values.push_back(ToJson(fv.value));
+      statuses.push_back(client::FeatureStatusName(fv.status));
+      timestamps.push_back(FeastTimestamp(fv.event_ts_us));
+    }
+    column["values"] = std::move(values);
+    column["statuses"] = std::move(statuses);
+    column["event_timestamps"] = std::move(timestamps);
+    results.push_back(std::move(column));
+  }
+  Json body = Json::object();
+  body["results"] = std::move(results);
+  Json metadata = Json::object();
+  metadata["feature_names"] = std::move(names);
+  body["metadata"] = std::move(metadata);
+  return body.dump();
+}
+
+HttpError LookupError(const absl::Status& status) {
+  const std::string message(status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kNotFound:
+      return {404, FeastErrorBody(message.find("service") != std::string::npos
+                                      ? "FeatureServiceNotFoundException"
+                                      : "FeatureViewNotFoundException",
+                                  message)};
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kResourceExhausted:
+      return {400, FeastErrorBody("ValueError", message)};
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return {503, FeastErrorBody("FeastError", message)};
+    default:
+      return {500, FeastErrorBody("FeastError", message)};
+  }
+}
+
+}  // namespace quiver::feature_server

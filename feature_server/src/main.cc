@@ -1,0 +1,52 @@
+// quiver-feature-server: Feast's feature server API over a Quiver cluster.
+//   quiver-feature-server --coordinator HOST:PORT --http-listen HOST:PORT
+//       [--metrics-listen HOST:PORT] [--log-level info]
+// Prints one stdout line "http=HOST:PORT metrics=HOST:PORT" once serving,
+// then runs until SIGINT/SIGTERM.
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "quiver/feature_server/server.h"
+#include "quiver/runtime/runtime.h"
+
+namespace {
+
+int Fail(const std::string& message, int code = 1) {
+  std::cerr << "quiver-feature-server: " << message << std::endl;
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  quiver::runtime::InstallSignalHandlers();
+  auto flags = quiver::runtime::Flags::Parse(
+      argc, argv, 1,
+      {"coordinator", "http-listen", "grpc-listen", "metrics-listen", "auth-tokens", "tls-cert",
+       "tls-key", "tls-client-ca", "log-level"});
+  if (!flags.ok()) return Fail(std::string(flags.status().message()), 2);
+  for (const char* f : {"grpc-listen", "auth-tokens", "tls-cert", "tls-key", "tls-client-ca"}) {
+    if (flags->Has(f)) {
+      return Fail(std::string("--") + f + " is not supported yet (HTTP without TLS only)", 2);
+    }
+  }
+  quiver::feature_server::ServerOptions options;
+  options.coordinator = flags->Get("coordinator", "127.0.0.1:6000");
+  options.http_listen = flags->Get("http-listen", "127.0.0.1:6566");
+  options.metrics_listen = flags->Get("metrics-listen");
+  if (auto s = quiver::runtime::SetupLogging("quiver-feature-server", flags->Get("log-level", "info"));
+      !s.ok()) {
+    return Fail(std::string(s.message()), 2);
+  }
+  auto server = quiver::feature_server::FeatureServer::Start(options);
+  if (!server.ok()) return Fail(std::string(server.status().message()));
+  std::cout << "http=" << (*server)->http_address() << " metrics=" << (*server)->metrics_address()
+            << std::endl;
+  quiver::runtime::WaitForShutdownSignal();
+  spdlog::info("shutting down");
+  (*server)->Stop();
+  return 0;
+}
