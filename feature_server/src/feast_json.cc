@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "columns.h"
 #include "nlohmann/json.hpp"
 
 namespace quiver::feature_server {
@@ -143,16 +144,7 @@ absl::StatusOr<ParsedOnlineRequest> ParseGetOnlineFeatures(std::string_view body
                               "Input should be a valid dictionary or object"));
   }
   ParsedOnlineRequest out;
-  // Which columns are join keys and request fields, with their types.
-  std::map<std::string, ValueType> join_keys, request_fields;
-  for (const auto& e : registry.registry().entities()) {
-    join_keys.emplace(e.join_key(), static_cast<ValueType>(e.value_type()));
-  }
-  for (const auto& odfv : registry.registry().on_demand_feature_views()) {
-    for (const auto& f : odfv.request_schema()) {
-      request_fields.emplace(f.name(), static_cast<ValueType>(f.type()));
-    }
-  }
+  const ColumnTypes types = ColumnTypesOf(registry);
   auto entities = root.find("entities");
   if (entities == root.end()) return fail(Unprocessable("missing", {"body", "entities"}, "Field required"));
   size_t rows = 0;
@@ -173,10 +165,9 @@ absl::StatusOr<ParsedOnlineRequest> ParseGetOnlineFeatures(std::string_view body
         return fail(BadRequest(absl::StrCat("entity columns have different lengths (", name, ": ",
                                             list.size(), ", others: ", rows, ")")));
       }
-      auto jk = join_keys.find(name);
-      auto rf = request_fields.find(name);
-      if (jk == join_keys.end() && rf == request_fields.end()) continue;  // ignored, as Feast
-      const ValueType type = jk != join_keys.end() ? jk->second : rf->second;
+      bool is_join_key = false;
+      const ValueType type = types.TypeOf(name, &is_join_key);
+      if (type == ValueType::kInvalid) continue;  // ignored, as Feast
       std::vector<Value> values;
       values.reserve(list.size());
       for (size_t r = 0; r < list.size(); ++r) {
@@ -187,7 +178,7 @@ absl::StatusOr<ParsedOnlineRequest> ParseGetOnlineFeatures(std::string_view body
         }
         values.push_back(*std::move(v));
       }
-      if (jk != join_keys.end()) {
+      if (is_join_key) {
         out.join_keys.push_back(name);
         out.join_key_values.push_back(values);
       }

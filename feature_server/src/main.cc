@@ -1,7 +1,8 @@
 // quiver-feature-server: Feast's feature server API over a Quiver cluster.
 //   quiver-feature-server --coordinator HOST:PORT --http-listen HOST:PORT
-//       [--metrics-listen HOST:PORT] [--log-level info]
-// Prints one stdout line "http=HOST:PORT metrics=HOST:PORT" once serving,
+//       [--grpc-listen HOST:PORT] [--metrics-listen HOST:PORT] [--log-level info]
+// Prints one stdout line "http=HOST:PORT grpc=HOST:PORT metrics=HOST:PORT"
+// once serving,
 // then runs until SIGINT/SIGTERM.
 #include <spdlog/spdlog.h>
 
@@ -28,14 +29,15 @@ int main(int argc, char** argv) {
       {"coordinator", "http-listen", "grpc-listen", "metrics-listen", "auth-tokens", "tls-cert",
        "tls-key", "tls-client-ca", "log-level"});
   if (!flags.ok()) return Fail(std::string(flags.status().message()), 2);
-  for (const char* f : {"grpc-listen", "auth-tokens", "tls-cert", "tls-key", "tls-client-ca"}) {
+  for (const char* f : {"auth-tokens", "tls-cert", "tls-key", "tls-client-ca"}) {
     if (flags->Has(f)) {
-      return Fail(std::string("--") + f + " is not supported yet (HTTP without TLS only)", 2);
+      return Fail(std::string("--") + f + " is not supported yet (no tokens or TLS)", 2);
     }
   }
   quiver::feature_server::ServerOptions options;
   options.coordinator = flags->Get("coordinator", "127.0.0.1:6000");
   options.http_listen = flags->Get("http-listen", "127.0.0.1:6566");
+  options.grpc_listen = flags->Get("grpc-listen");
   options.metrics_listen = flags->Get("metrics-listen");
   if (auto s = quiver::runtime::SetupLogging("quiver-feature-server", flags->Get("log-level", "info"));
       !s.ok()) {
@@ -43,8 +45,8 @@ int main(int argc, char** argv) {
   }
   auto server = quiver::feature_server::FeatureServer::Start(options);
   if (!server.ok()) return Fail(std::string(server.status().message()));
-  std::cout << "http=" << (*server)->http_address() << " metrics=" << (*server)->metrics_address()
-            << std::endl;
+  std::cout << "http=" << (*server)->http_address() << " grpc=" << (*server)->grpc_address()
+            << " metrics=" << (*server)->metrics_address() << std::endl;
   quiver::runtime::WaitForShutdownSignal();
   spdlog::info("shutting down");
   (*server)->Stop();

@@ -1,6 +1,7 @@
 // FeatureServer (server.h): Feast's HTTP routes over quiver::Client.
 #include "quiver/feature_server/server.h"
 
+#include <grpcpp/grpcpp.h>
 #include <httplib.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
@@ -10,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "quiver/client/client.h"
+#include "grpc_service.h"
 #include "quiver/feature_server/feast_json.h"
 #include "quiver/runtime/runtime.h"
 
@@ -59,13 +61,34 @@ class Impl : public FeatureServer {
     }
     http_address_ = absl::StrCat(hp->first, ":", port);
     http_thread_ = std::thread([this] { http_.listen_after_bind(); });
+
+    if (!options.grpc_listen.empty()) {
+      auto gp = runtime::SplitHostPort(options.grpc_listen);
+      if (!gp.ok()) return gp.status();
+      serving_ = std::make_unique<ServingServiceImpl>(client_.get(), options.max_entity_rows);
+      grpc::ServerBuilder builder;
+      int bound = 0;
+      builder.AddListeningPort(options.grpc_listen, grpc::InsecureServerCredentials(), &bound);
+      builder.RegisterService(serving_.get());
+      builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_body_bytes));
+      grpc_ = builder.BuildAndStart();
+      if (grpc_ == nullptr || bound == 0) {
+        return absl::UnavailableError(absl::StrCat("cannot bind ", options.grpc_listen));
+      }
+      grpc_address_ = absl::StrCat(gp->first, ":", bound);
+    }
     return absl::OkStatus();
   }
 
   std::string http_address() const override { return http_address_; }
+  std::string grpc_address() const override { return grpc_address_; }
   std::string metrics_address() const override { return metrics_ ? metrics_->address() : ""; }
 
   void Stop() override {
+    if (grpc_ != nullptr) {
+      grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      grpc_.reset();
+    }
     http_.stop();
     if (http_thread_.joinable()) http_thread_.join();
   }
@@ -98,6 +121,9 @@ class Impl : public FeatureServer {
   httplib::Server http_;
   std::string http_address_;
   std::thread http_thread_;
+  std::unique_ptr<ServingServiceImpl> serving_;
+  std::unique_ptr<grpc::Server> grpc_;
+  std::string grpc_address_;
 };
 
 }  // namespace

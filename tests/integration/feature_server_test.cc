@@ -3,8 +3,14 @@
 // request is checked byte for byte against the body Feast's Python server
 // writes (feature_server_utils.convert_response_to_dict, compact JSON as
 // Starlette's JSONResponse renders it); bad requests get Feast's statuses.
+#include <google/protobuf/unknown_field_set.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+
+#include <bit>
+#include <future>
 
 #include <fstream>
 #include <map>
@@ -59,6 +65,7 @@ class FeatureServerTest : public ::testing::Test {
     feature_server::ServerOptions options;
     options.coordinator = cluster_->coordinator();
     options.http_listen = "127.0.0.1:0";
+    options.grpc_listen = "127.0.0.1:0";
     auto server = feature_server::FeatureServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -207,6 +214,184 @@ TEST_F(FeatureServerTest, BadRequestsGetFeastsStatuses) {
   res = Post(R"({"entities": {"user_id": ["u2"]}, "features": ["user_stats:clicks"]})");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
+}
+
+// gRPC without the server's .proto: requests are encoded here by hand from
+// Feast's published field numbers (ServingService.proto and Value.proto at
+// v0.66.0: GetOnlineFeaturesRequest{features=2: FeatureList{val=1},
+// entities=3: map<string, RepeatedValue{val=1}>}, Value{string_val=2,
+// int64_val=4, double_val=5}), sent with gRPC's generic stub, and responses
+// decoded with protobuf's schema-less UnknownFieldSet.
+std::string Varint(uint64_t v) {
+  std::string out;
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+  return out;
+}
+std::string Bytes(int field, const std::string& payload) {
+  return Varint(static_cast<uint64_t>(field) << 3 | 2) + Varint(payload.size()) + payload;
+}
+std::string VarintField(int field, uint64_t v) {
+  return Varint(static_cast<uint64_t>(field) << 3) + Varint(v);
+}
+
+// One unary call to `method` with raw request bytes; the raw response.
+std::string RawCall(const std::string& address, const std::string& method, const std::string& request,
+                    grpc::Status* status) {
+  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::Slice slice(request);
+  grpc::ByteBuffer request_buffer(&slice, 1), response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request_buffer, &response,
+                 [&](grpc::Status s) { done.set_value(std::move(s)); });
+  *status = done.get_future().get();
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (status->ok() && response.Dump(&slices).ok()) {
+    for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return out;
+}
+
+using Fields = std::shared_ptr<google::protobuf::UnknownFieldSet>;
+std::vector<std::string> Messages(const Fields& set, int number) {
+  std::vector<std::string> out;
+  for (int i = 0; i < set->field_count(); ++i) {
+    if (set->field(i).number() == number) out.push_back(set->field(i).length_delimited());
+  }
+  return out;
+}
+Fields Parse(const std::string& bytes) {
+  auto set = std::make_shared<google::protobuf::UnknownFieldSet>();
+  EXPECT_TRUE(set->ParseFromString(bytes));
+  return set;
+}
+// A packed repeated enum: its varints.
+std::vector<uint64_t> Packed(const std::string& bytes) {
+  std::vector<uint64_t> out;
+  uint64_t v = 0;
+  int shift = 0;
+  for (unsigned char c : bytes) {
+    v |= static_cast<uint64_t>(c & 0x7f) << shift;
+    shift += 7;
+    if (!(c & 0x80)) {
+      out.push_back(v);
+      v = 0;
+      shift = 0;
+    }
+  }
+  return out;
+}
+
+TEST_F(FeatureServerTest, GrpcServingServiceSpeaksFeastsWireFormat) {
+  const std::string address = server_->grpc_address();
+  ASSERT_FALSE(address.empty());
+  grpc::Status status;
+  const Fields info = Parse(RawCall(address, "/feast.serving.ServingService/GetFeastServingInfo", "", &status));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Messages(info, 1), std::vector<std::string>{"quiver"});
+
+  std::vector<std::string> ids = {"u0", "u1", "u7", "u150", "u299", "nobody"};
+  std::string column;
+  for (const std::string& id : ids) column += Bytes(1, Bytes(2, id));  // RepeatedValue.val: Value{string_val}
+  std::string request = Bytes(2, Bytes(1, "user_stats:clicks") + Bytes(1, "user_stats:score") +
+                                      Bytes(1, "user_stats:note"));
+  request += Bytes(3, Bytes(1, "user_id") + Bytes(2, column));  // map entry {key=1, value=2}
+  const Fields response =
+      Parse(RawCall(address, "/feast.serving.ServingService/GetOnlineFeatures", request, &status));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // metadata{feature_names{val}}
+  const auto metadata = Messages(response, 1);
+  ASSERT_EQ(metadata.size(), 1u);
+  EXPECT_EQ(Messages(Parse(Messages(Parse(metadata[0]), 1).at(0)), 1),
+            (std::vector<std::string>{"user_id", "clicks", "score", "note"}));
+  const auto results = Messages(response, 2);
+  ASSERT_EQ(results.size(), 4u);
+
+  auto expected = DuckQuery(absl::StrCat("SELECT user_id, clicks, score, note, epoch_us(ts) FROM '",
+                                         repo_->File("data/users.parquet"), "'"));
+  ASSERT_TRUE(expected.ok());
+  std::map<std::string, std::vector<Cell>> want;
+  for (auto& row : *expected) want[row[0].text] = row;
+  for (size_t c = 0; c < results.size(); ++c) {
+    const Fields vector = Parse(results[c]);
+    const auto values = Messages(vector, 1);
+    const auto statuses = Packed(Messages(vector, 2).at(0));
+    const auto timestamps = Messages(vector, 3);
+    ASSERT_EQ(values.size(), ids.size());
+    ASSERT_EQ(statuses.size(), ids.size());
+    ASSERT_EQ(timestamps.size(), ids.size());
+    for (size_t r = 0; r < ids.size(); ++r) {
+      SCOPED_TRACE(absl::StrCat("column ", c, " ", ids[r]));
+      const Fields value = Parse(values[r]);
+      const Fields ts = Parse(timestamps[r]);
+      if (c == 0) {  // the join key, echoed: PRESENT, timestamp 0
+        EXPECT_EQ(Messages(value, 2), std::vector<std::string>{ids[r]});
+        EXPECT_EQ(statuses[r], 1u);
+        EXPECT_EQ(ts->field_count(), 0);
+        continue;
+      }
+      auto it = want.find(ids[r]);
+      if (it == want.end()) {
+        EXPECT_EQ(statuses[r], 3u);  // NOT_FOUND
+        EXPECT_EQ(value->field_count(), 0);
+        continue;
+      }
+      const Cell& cell = it->second[c];
+      const int64_t us = std::stoll(it->second[4].text);
+      ASSERT_GE(ts->field_count(), 1);
+      int64_t seconds = 0, nanos = 0;
+      for (int i = 0; i < ts->field_count(); ++i) {
+        if (ts->field(i).number() == 1) seconds = static_cast<int64_t>(ts->field(i).varint());
+        if (ts->field(i).number() == 2) nanos = static_cast<int64_t>(ts->field(i).varint());
+      }
+      EXPECT_EQ(seconds * 1000000 + nanos / 1000, us);
+      if (cell.is_null) {
+        EXPECT_EQ(statuses[r], 2u);  // NULL_VALUE
+        EXPECT_EQ(value->field_count(), 0);
+        continue;
+      }
+      EXPECT_EQ(statuses[r], 1u);
+      ASSERT_EQ(value->field_count(), 1);
+      const auto& f = value->field(0);
+      switch (c) {
+        case 1:
+          EXPECT_EQ(f.number(), 4);
+          EXPECT_EQ(static_cast<int64_t>(f.varint()), std::stoll(cell.text));
+          break;
+        case 2:
+          EXPECT_EQ(f.number(), 5);
+          EXPECT_EQ(std::bit_cast<double>(f.fixed64()), std::stod(cell.text));
+          break;
+        case 3:
+          EXPECT_EQ(f.number(), 2);
+          EXPECT_EQ(f.length_delimited(), cell.text);
+          break;
+      }
+    }
+  }
+  // A feature service and full names (feature_service=1, full_feature_names=4).
+  request = Bytes(1, "svc") + Bytes(3, Bytes(1, "user_id") + Bytes(2, Bytes(1, Bytes(2, "u1")))) +
+            VarintField(4, 1);
+  const Fields by_service =
+      Parse(RawCall(address, "/feast.serving.ServingService/GetOnlineFeatures", request, &status));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Messages(Parse(Messages(Parse(Messages(by_service, 1).at(0)), 1).at(0)), 1),
+            (std::vector<std::string>{"user_id", "user_stats__clicks", "old_stats__visits"}));
+
+  // Errors: an unknown view, a join key of another type (int64_val).
+  request = Bytes(2, Bytes(1, "nope:clicks")) + Bytes(3, Bytes(1, "user_id") + Bytes(2, column));
+  RawCall(address, "/feast.serving.ServingService/GetOnlineFeatures", request, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  request = Bytes(2, Bytes(1, "user_stats:clicks")) +
+            Bytes(3, Bytes(1, "user_id") + Bytes(2, Bytes(1, VarintField(4, 7))));
+  RawCall(address, "/feast.serving.ServingService/GetOnlineFeatures", request, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
 }
 
 TEST(FeatureServerBinary, RefusesBadFlags) {

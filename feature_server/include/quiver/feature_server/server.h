@@ -4,7 +4,9 @@
 //
 // HTTP (cpp-httplib, Debian's libcpp-httplib-dev; a thread pool of its
 // own): POST /get-online-features, GET /health. Bodies as Feast's Python
-// server (feast_json.h).
+// server (feast_json.h). gRPC: feast.serving.ServingService
+// (GetFeastServingInfo, GetOnlineFeatures), wire-compatible with Feast's
+// protos (proto/feast/).
 //
 // Thread-safety: Start/Stop from one thread; requests are served
 // concurrently (quiver::Client is thread-safe).
@@ -21,6 +23,7 @@ namespace quiver::feature_server {
 struct ServerOptions {
   std::string coordinator;   // host:port of the coordinator
   std::string http_listen;   // host:port; port 0 picks one (Feast's default is 6566)
+  std::string grpc_listen;   // host:port; port 0 picks one; empty: no gRPC
   std::string metrics_listen;  // host:port of /metrics; empty: none
   // Entity rows per request; more gets 400.
   size_t max_entity_rows = 10000;
@@ -38,6 +41,7 @@ class FeatureServer {
 
   // "host:port" actually bound.
   virtual std::string http_address() const = 0;
+  virtual std::string grpc_address() const = 0;  // empty without gRPC
   virtual std::string metrics_address() const = 0;
   // Stops accepting and waits for requests in flight.
   virtual void Stop() = 0;
