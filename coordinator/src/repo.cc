@@ -57,11 +57,13 @@ class FileParser {
         s = ForEach(value, key, [&](const YAML::Node& n) { return ParseService(n, out); });
       } else if (key == "on_demand_feature_views") {
         s = ForEach(value, key, [&](const YAML::Node& n) { return ParseOnDemandView(n, out); });
+      } else if (key == "push_sources") {
+        s = ForEach(value, key, [&](const YAML::Node& n) { return ParsePushSource(n, out); });
       } else {
         return Error(kv.first, absl::StrCat("unknown key '", key,
                                             "' (expected project, entities, sources, "
-                                            "feature_views, on_demand_feature_views or "
-                                            "feature_services)"));
+                                            "feature_views, on_demand_feature_views, "
+                                            "push_sources or feature_services)"));
       }
       if (!s.ok()) return s;
     }
@@ -277,6 +279,33 @@ class FileParser {
       svc.set_description(*d);
     }
     *out->add_feature_services() = std::move(svc);
+    return absl::OkStatus();
+  }
+
+  // name, feature_views, description.
+  absl::Status ParsePushSource(const YAML::Node& n, Registry* out) {
+    if (auto s = CheckKeys(n, "push source", {"name", "feature_views", "description"},
+                           {"name", "feature_views"});
+        !s.ok()) {
+      return s;
+    }
+    quiver::v1::PushSource source;
+    auto name = ScalarOf(n["name"], "name");
+    if (!name.ok()) return name.status();
+    source.set_name(*name);
+    const YAML::Node views = n["feature_views"];
+    if (!views.IsSequence()) return Error(views, "'feature_views' must be a list");
+    for (const auto& v : views) {
+      auto view = ScalarOf(v, "feature_views");
+      if (!view.ok()) return view.status();
+      source.add_feature_views(*view);
+    }
+    if (n["description"]) {
+      auto d = ScalarOf(n["description"], "description");
+      if (!d.ok()) return d.status();
+      source.set_description(*d);
+    }
+    *out->add_push_sources() = std::move(source);
     return absl::OkStatus();
   }
 

@@ -112,7 +112,8 @@ absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
                  CheckNames(registry.sources(), "data source"),
                  CheckNames(registry.feature_views(), "feature view"),
                  CheckNames(registry.feature_services(), "feature service"),
-                 CheckNames(registry.on_demand_feature_views(), "on-demand feature view")}) {
+                 CheckNames(registry.on_demand_feature_views(), "on-demand feature view"),
+                 CheckNames(registry.push_sources(), "push source")}) {
     if (!s.ok()) return s;
   }
   // On-demand views: names apart from the feature views' (references name
@@ -196,6 +197,18 @@ absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
       }
     }
   }
+  // A push source feeds feature views read from a data source (a view that
+  // stores an on-demand view is written by materialization only).
+  for (const auto& push : registry.push_sources()) {
+    if (push.feature_views().empty()) return Invalid("push source", push.name(), "feeds no feature view");
+    for (const auto& name : push.feature_views()) {
+      const FeatureView* v = ByName(registry.feature_views(), name);
+      if (v == nullptr || !v->on_demand_source_view().empty()) {
+        return Invalid("push source", push.name(),
+                       absl::StrCat("names '", name, "', not a feature view read from a data source"));
+      }
+    }
+  }
   // Services may name on-demand views' features too.
   for (const auto& odfv : registry.on_demand_feature_views()) {
     auto& names = view_features[odfv.name()];
@@ -237,6 +250,7 @@ std::vector<quiver::v1::ObjectChange> DiffRegistry(const quiver::v1::Registry& c
   DiffKind(current.feature_services(), next.feature_services(), "feature_service", equal, &out);
   DiffKind(current.on_demand_feature_views(), next.on_demand_feature_views(),
            "on_demand_feature_view", equal, &out);
+  DiffKind(current.push_sources(), next.push_sources(), "push_source", equal, &out);
   return out;
 }
 

@@ -227,6 +227,227 @@ absl::StatusOr<ParsedOnlineRequest> ParseGetOnlineFeatures(std::string_view body
   return out;
 }
 
+namespace {
+
+// The root object of a body, or an error.
+absl::StatusOr<Json> ParseObject(std::string_view body, HttpError* error) {
+  Json root = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded()) {
+    *error = Unprocessable("json_invalid", {"body"}, "JSON decode error");
+    return absl::InvalidArgumentError(error->body);
+  }
+  if (!root.is_object()) {
+    *error = Unprocessable("model_attributes_type", {"body"}, "Input should be a valid dictionary or object");
+    return absl::InvalidArgumentError(error->body);
+  }
+  return root;
+}
+
+// A timestamp cell: text (a space instead of the T is accepted, as pandas
+// prints it) or integer seconds. unit: microseconds.
+absl::StatusOr<int64_t> TimestampOf(const Json& j) {
+  if (j.is_number_integer()) return j.get<int64_t>() * 1000000;
+  if (!j.is_string()) return absl::InvalidArgumentError("not a timestamp");
+  std::string text = j.get<std::string>();
+  if (text.size() > 10 && text[10] == ' ') text[10] = 'T';
+  return ParseTimestamp(text);
+}
+
+// The rows of `view` from the columnar frame `df`.
+absl::StatusOr<std::vector<client::WriteRowInput>> FrameRows(const Json& df,
+                                                             const client::RegistryIndex& registry,
+                                                             const client::ViewInfo& view,
+                                                             HttpError* error) {
+  auto fail = [&](HttpError e) {
+    *error = std::move(e);
+    return absl::InvalidArgumentError(error->body);
+  };
+  const quiver::v1::DataSource* source = nullptr;
+  for (const auto& s : registry.registry().sources()) {
+    if (s.name() == view.view->source()) source = &s;
+  }
+  if (source == nullptr) return fail(BadRequest("the view's data source is unknown"));
+  size_t rows = 0;
+  bool first = true;
+  for (const auto& [name, list] : df.items()) {
+    if (!list.is_array()) {
+      return fail(Unprocessable("list_type", {"body", "df", name}, "Input should be a valid list"));
+    }
+    if (first) {
+      rows = list.size();
+      first = false;
+    } else if (list.size() != rows) {
+      return fail(BadRequest(absl::StrCat("df columns have different lengths (", name, ": ",
+                                          list.size(), ", others: ", rows, ")")));
+    }
+  }
+  auto column = [&](const std::string& name) -> const Json* {
+    auto it = df.find(name);
+    return it == df.end() ? nullptr : &*it;
+  };
+  const std::string view_name = view.view->name();
+  std::vector<client::WriteRowInput> out(rows);
+  for (const client::JoinKeySpec& k : view.join_keys) {
+    const Json* list = column(k.join_key);
+    if (list == nullptr) return fail(BadRequest(absl::StrCat("df has no column ", k.join_key, " (a join key of ", view_name, ")")));
+    for (size_t r = 0; r < rows; ++r) {
+      absl::StatusOr<Value> v = ToValue((*list)[r], k.type);
+      if (!v.ok() || v->is_null()) {
+        return fail(BadRequest(absl::StrCat("column ", k.join_key, ", row ", r, ": ", (*list)[r].dump(),
+                                            " is not ", v.ok() ? "a value (a join key is never null)" : v.status().message())));
+      }
+      out[r].entity.emplace(k.join_key, *std::move(v));
+    }
+  }
+  const Json* ts = column(source->timestamp_field());
+  if (ts == nullptr) return fail(BadRequest(absl::StrCat("df has no column ", source->timestamp_field(), " (the event timestamp of ", view_name, ")")));
+  const Json* created = source->created_timestamp_column().empty() ? nullptr : column(source->created_timestamp_column());
+  for (size_t r = 0; r < rows; ++r) {
+    absl::StatusOr<int64_t> t = TimestampOf((*ts)[r]);
+    if (!t.ok()) return fail(BadRequest(absl::StrCat("column ", source->timestamp_field(), ", row ", r, ": ", (*ts)[r].dump(), " is not a timestamp")));
+    out[r].event_ts_us = *t;
+    out[r].created_ts_us = *t;
+    if (created != nullptr && !(*created)[r].is_null()) {
+      absl::StatusOr<int64_t> c = TimestampOf((*created)[r]);
+      if (!c.ok()) return fail(BadRequest(absl::StrCat("column ", source->created_timestamp_column(), ", row ", r, ": ", (*created)[r].dump(), " is not a timestamp")));
+      out[r].created_ts_us = *c;
+    }
+  }
+  for (int f = 0; f < view.view->features_size(); ++f) {
+    const std::string& name = view.view->features(f).name();
+    const Json* list = column(name);
+    if (list == nullptr) return fail(BadRequest(absl::StrCat("df has no column ", name, " (a feature of ", view_name, ")")));
+    const ValueType type = view.feature_types[static_cast<size_t>(f)];
+    for (size_t r = 0; r < rows; ++r) {
+      absl::StatusOr<Value> v = (*list)[r].is_array() ? absl::StatusOr<Value>(absl::InvalidArgumentError("a scalar")) : ToValue((*list)[r], type);
+      if (!v.ok()) {
+        return fail(BadRequest(absl::StrCat("column ", name, ", row ", r, ": ", (*list)[r].dump(), " is not ", v.status().message())));
+      }
+      out[r].values.push_back(*std::move(v));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<ParsedWrite> ParseWriteToOnlineStore(std::string_view body,
+                                                    const client::RegistryIndex& registry,
+                                                    HttpError* error) {
+  absl::StatusOr<Json> root = ParseObject(body, error);
+  if (!root.ok()) return root.status();
+  auto name = root->find("feature_view_name");
+  if (name == root->end() || !name->is_string()) {
+    *error = Unprocessable("missing", {"body", "feature_view_name"}, "Field required");
+    return absl::InvalidArgumentError(error->body);
+  }
+  auto df = root->find("df");
+  if (df == root->end() || !df->is_object()) {
+    *error = Unprocessable("dict_type", {"body", "df"}, "Input should be a valid dictionary");
+    return absl::InvalidArgumentError(error->body);
+  }
+  const client::ViewInfo* view = registry.FindView(name->get<std::string>());
+  if (view == nullptr) {
+    *error = {404, FeastErrorBody("FeatureViewNotFoundException",
+                                  absl::StrCat("Feature view ", name->get<std::string>(), " does not exist"))};
+    return absl::NotFoundError(error->body);
+  }
+  auto rows = FrameRows(*df, registry, *view, error);
+  if (!rows.ok()) return rows.status();
+  ParsedWrite out;
+  out.views.push_back(view->view->name());
+  out.rows.push_back(*std::move(rows));
+  return out;
+}
+
+absl::StatusOr<ParsedWrite> ParsePush(std::string_view body, const client::RegistryIndex& registry,
+                                      HttpError* error) {
+  absl::StatusOr<Json> root = ParseObject(body, error);
+  if (!root.ok()) return root.status();
+  auto name = root->find("push_source_name");
+  if (name == root->end() || !name->is_string()) {
+    *error = Unprocessable("missing", {"body", "push_source_name"}, "Field required");
+    return absl::InvalidArgumentError(error->body);
+  }
+  auto df = root->find("df");
+  if (df == root->end() || !df->is_object()) {
+    *error = Unprocessable("dict_type", {"body", "df"}, "Input should be a valid dictionary");
+    return absl::InvalidArgumentError(error->body);
+  }
+  if (auto to = root->find("to"); to != root->end() && !to->is_null() && *to != "online") {
+    *error = {422, FeastErrorBody("ValueError", absl::StrCat("push to ", to->dump(),
+                                                             ": Quiver's push writes the online store only "
+                                                             "(the offline store is the source files)"))};
+    return absl::InvalidArgumentError(error->body);
+  }
+  const quiver::v1::PushSource* push = nullptr;
+  for (const auto& p : registry.registry().push_sources()) {
+    if (p.name() == name->get<std::string>()) push = &p;
+  }
+  if (push == nullptr) {
+    *error = {422, FeastErrorBody("PushSourceNotFoundException",
+                                  absl::StrCat("Unable to find push source '", name->get<std::string>(), "'."))};
+    return absl::NotFoundError(error->body);
+  }
+  ParsedWrite out;
+  for (const std::string& view_name : push->feature_views()) {
+    const client::ViewInfo* view = registry.FindView(view_name);
+    if (view == nullptr) {
+      *error = {404, FeastErrorBody("FeatureViewNotFoundException", absl::StrCat("Feature view ", view_name, " does not exist"))};
+      return absl::NotFoundError(error->body);
+    }
+    auto rows = FrameRows(*df, registry, *view, error);
+    if (!rows.ok()) return rows.status();
+    out.views.push_back(view_name);
+    out.rows.push_back(*std::move(rows));
+  }
+  return out;
+}
+
+absl::StatusOr<ParsedMaterialize> ParseMaterialize(std::string_view body, bool incremental,
+                                                   HttpError* error) {
+  absl::StatusOr<Json> root = ParseObject(body, error);
+  if (!root.ok()) return root.status();
+  ParsedMaterialize out;
+  auto time_of = [&](const char* key, bool required, int64_t* us) -> absl::Status {
+    auto it = root->find(key);
+    if (it == root->end() || it->is_null()) {
+      if (!required) return absl::OkStatus();
+      *error = Unprocessable("missing", {"body", key}, "Field required");
+      return absl::InvalidArgumentError(error->body);
+    }
+    absl::StatusOr<int64_t> t = TimestampOf(*it);
+    if (!t.ok()) {
+      *error = BadRequest(absl::StrCat(key, ": ", it->dump(), " is not a timestamp"));
+      return absl::InvalidArgumentError(error->body);
+    }
+    *us = *t;
+    return absl::OkStatus();
+  };
+  if (!incremental) {
+    if (absl::Status s = time_of("start_ts", true, &out.start_us); !s.ok()) return s;
+  }
+  if (absl::Status s = time_of("end_ts", true, &out.end_us); !s.ok()) return s;
+  if (!incremental && out.start_us >= out.end_us) {
+    *error = BadRequest("start_ts must be before end_ts");
+    return absl::InvalidArgumentError(error->body);
+  }
+  if (auto views = root->find("feature_views"); views != root->end() && !views->is_null()) {
+    if (!views->is_array()) {
+      *error = Unprocessable("list_type", {"body", "feature_views"}, "Input should be a valid list");
+      return absl::InvalidArgumentError(error->body);
+    }
+    for (const auto& v : *views) {
+      if (!v.is_string()) {
+        *error = Unprocessable("string_type", {"body", "feature_views"}, "Input should be a valid string");
+        return absl::InvalidArgumentError(error->body);
+      }
+      out.views.push_back(v.get<std::string>());
+    }
+  }
+  return out;
+}
+
 std::string GetOnlineFeaturesJson(const ParsedOnlineRequest& parsed,
                                   const client::OnlineResponse& response) {
   Json results = Json::array();

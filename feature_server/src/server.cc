@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "quiver.grpc.pb.h"
 #include "quiver/client/client.h"
 #include "grpc_service.h"
 #include "quiver/feature_server/feast_json.h"
@@ -45,6 +46,20 @@ class Impl : public FeatureServer {
     http_.Post("/get-online-features", [this](const httplib::Request& req, httplib::Response& res) {
       GetOnlineFeatures(req, res);
     });
+    http_.Post("/write-to-online-store", [this](const httplib::Request& req, httplib::Response& res) {
+      Write(req, res, /*push=*/false);
+    });
+    http_.Post("/push", [this](const httplib::Request& req, httplib::Response& res) {
+      Write(req, res, /*push=*/true);
+    });
+    http_.Post("/materialize", [this](const httplib::Request& req, httplib::Response& res) {
+      Materialize(req, res, /*incremental=*/false);
+    });
+    http_.Post("/materialize-incremental", [this](const httplib::Request& req, httplib::Response& res) {
+      Materialize(req, res, /*incremental=*/true);
+    });
+    coordinator_ = quiver::v1::CoordinatorService::NewStub(
+        grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials()));
     http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       // Serving needs a registry and a map; the client keeps both cached,
       // so a coordinator outage does not stop lookups.
@@ -113,7 +128,84 @@ class Impl : public FeatureServer {
     reply(200, GetOnlineFeaturesJson(*parsed, *response));
   }
 
+  // POST /write-to-online-store and /push: the frame's rows through the
+  // client's quorum writes, view by view. Feast answers 200 with `null`
+  // (write) or an empty body (push).
+  void Write(const httplib::Request& req, httplib::Response& res, bool push) {
+    const auto start = std::chrono::steady_clock::now();
+    const char* method = push ? "Push" : "WriteToOnlineStore";
+    auto reply = [&](int status, const std::string& body) {
+      res.status = status;
+      res.set_content(body, kJson);
+      rpc_metrics_->Record(method, status == 200, std::chrono::steady_clock::now() - start);
+    };
+    std::shared_ptr<const client::RegistryIndex> registry = client_->registry();
+    HttpError error;
+    auto parsed = push ? ParsePush(req.body, *registry, &error)
+                       : ParseWriteToOnlineStore(req.body, *registry, &error);
+    if (!parsed.ok()) return reply(error.status, error.body);
+    for (size_t v = 0; v < parsed->views.size(); ++v) {
+      if (absl::Status s = client_->Push(parsed->views[v], parsed->rows[v]); !s.ok()) {
+        const HttpError e = LookupError(s);
+        return reply(e.status, e.body);
+      }
+    }
+    reply(200, push ? "" : "null");
+  }
+
+  // POST /materialize[-incremental]: one coordinator job, waited for (Feast's
+  // synchronous mode): 200 `null` when it succeeded, 500 with the job's
+  // error when it failed.
+  void Materialize(const httplib::Request& req, httplib::Response& res, bool incremental) {
+    const auto start = std::chrono::steady_clock::now();
+    auto reply = [&](int status, const std::string& body) {
+      res.status = status;
+      res.set_content(body, kJson);
+      rpc_metrics_->Record("Materialize", status == 200, std::chrono::steady_clock::now() - start);
+    };
+    HttpError error;
+    auto parsed = ParseMaterialize(req.body, incremental, &error);
+    if (!parsed.ok()) return reply(error.status, error.body);
+    quiver::v1::MaterializeRequest request;
+    request.set_start_us(parsed->start_us);
+    request.set_end_us(parsed->end_us);
+    request.set_incremental(incremental);
+    for (const std::string& v : parsed->views) request.add_views(v);
+    quiver::v1::Job job;
+    {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      grpc::Status s = coordinator_->StartMaterialization(&ctx, request, &job);
+      if (!s.ok()) {
+        const HttpError e = LookupError(absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message()));
+        return reply(e.status, e.body);
+      }
+    }
+    int failures = 0;
+    while (job.state() != quiver::v1::JOB_SUCCEEDED && job.state() != quiver::v1::JOB_FAILED) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      quiver::v1::GetJobRequest get;
+      get.set_job_id(job.id());
+      quiver::v1::Job next;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      grpc::Status s = coordinator_->GetJob(&ctx, get, &next);
+      if (s.ok()) {
+        job = std::move(next);
+        failures = 0;
+      } else if (++failures > 100) {  // 10 s of a coordinator that does not answer
+        return reply(503, FeastErrorBody("FeastError", absl::StrCat("materialization job ", job.id(),
+                                                                    ": coordinator unreachable: ", s.error_message())));
+      }
+    }
+    if (job.state() == quiver::v1::JOB_FAILED) {
+      return reply(500, FeastErrorBody("FeastError", absl::StrCat("materialization job ", job.id(), " failed: ", job.error())));
+    }
+    reply(200, "null");
+  }
+
   ServerOptions options_;
+  std::unique_ptr<quiver::v1::CoordinatorService::Stub> coordinator_;
   std::unique_ptr<client::Client> client_;
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<runtime::RpcMetrics> rpc_metrics_;

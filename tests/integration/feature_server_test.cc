@@ -54,13 +54,17 @@ class FeatureServerTest : public ::testing::Test {
            "      - {name: note, type: STRING}\n"
            "  - name: old_stats\n    entities: [user]\n    ttl: 1d\n    source: old\n"
            "    schema: [{name: visits, type: INT64}]\n"
-           "feature_services:\n  - {name: svc, features: [user_stats:clicks, old_stats]}\n";
+           "  - name: extra_stats\n    entities: [user]\n    ttl: 0\n    source: users\n"
+           "    schema: [{name: clicks, type: INT64}]\n"
+           "feature_services:\n  - {name: svc, features: [user_stats:clicks, old_stats]}\n"
+           "push_sources:\n  - {name: user_push, feature_views: [user_stats]}\n";
     auto cluster = LocalCluster::Up(2, 2);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
     auto apply = cluster_->Ctl({"apply", repo_->path()});
     ASSERT_EQ(apply.exit_code, 0) << apply.out << apply.err;
-    auto mat = cluster_->Ctl({"materialize", "2020-01-01", "2030-01-01"});
+    // extra_stats is left for POST /materialize.
+    auto mat = cluster_->Ctl({"materialize", "2020-01-01", "2030-01-01", "--views", "user_stats,old_stats"});
     ASSERT_EQ(mat.exit_code, 0) << mat.out << mat.err;
     feature_server::ServerOptions options;
     options.coordinator = cluster_->coordinator();
@@ -214,6 +218,89 @@ TEST_F(FeatureServerTest, BadRequestsGetFeastsStatuses) {
   res = Post(R"({"entities": {"user_id": ["u2"]}, "features": ["user_stats:clicks"]})");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(FeatureServerTest, WritesPushesAndMaterializes) {
+  auto post = [&](const std::string& path, const std::string& body) {
+    auto res = http_->Post(path, body, "application/json");
+    EXPECT_TRUE(res) << path;
+    return res ? std::make_pair(res->status, res->body) : std::make_pair(0, std::string());
+  };
+  auto lookup = [&](const std::string& ids, const std::string& features) {
+    auto res = Post(absl::StrCat(R"({"entities": {"user_id": )", ids, R"(}, "features": )", features, "}"));
+    EXPECT_TRUE(res && res->status == 200) << (res ? res->body : "");
+    return res ? Json::parse(res->body) : Json();
+  };
+  // write-to-online-store: both timestamp spellings, a null feature.
+  auto r = post("/write-to-online-store",
+                R"({"feature_view_name": "user_stats", "df": {"user_id": ["w1", "w2"],
+                    "ts": ["2026-12-02 10:00:00", "2026-12-02T10:00:00.5Z"], "clicks": [10, null],
+                    "score": [1.5, 2], "note": ["a", "b"], "ignored": [1, 2]}})");
+  EXPECT_EQ(r, std::make_pair(200, std::string("null")));
+  Json got = lookup(R"(["w1", "w2"])", R"(["user_stats:clicks", "user_stats:score", "user_stats:note"])");
+  EXPECT_EQ(got["results"][1]["values"], Json::parse("[10, null]"));
+  EXPECT_EQ(got["results"][1]["statuses"], Json::parse(R"(["PRESENT", "NULL_VALUE"])"));
+  EXPECT_EQ(got["results"][2]["values"], Json::parse("[1.5, 2.0]"));
+  EXPECT_EQ(got["results"][3]["values"], Json::parse(R"(["a", "b"])"));
+  EXPECT_EQ(got["results"][1]["event_timestamps"],
+            Json::parse(R"(["2026-12-02T10:00:00Z", "2026-12-02T10:00:00.500Z"])"));
+
+  // push: a newer row wins, an older one loses (last writer wins by event time).
+  const std::string frame = R"("df": {"user_id": ["u1"], "ts": [TS], "clicks": [C], "score": [0.5], "note": ["p"]})";
+  auto push = [&](const std::string& ts, int clicks) {
+    std::string df = frame;
+    df.replace(df.find("TS"), 2, ts);
+    df.replace(df.find("C]"), 1, std::to_string(clicks));
+    return post("/push", absl::StrCat(R"({"push_source_name": "user_push", "to": "online", )", df, "}"));
+  };
+  EXPECT_EQ(push("\"2027-01-01T00:00:00Z\"", 999).first, 200);
+  EXPECT_EQ(push("1700000000", 5).first, 200);  // integer seconds: 2023, older
+  got = lookup(R"(["u1"])", R"(["user_stats:clicks"])");
+  EXPECT_EQ(got["results"][1]["values"], Json::parse("[999]"));
+  EXPECT_EQ(got["results"][1]["event_timestamps"], Json::parse(R"(["2027-01-01T00:00:00Z"])"));
+
+  // Bad writes.
+  struct Case {
+    std::string path, body;
+    int status;
+    std::string needle;
+  };
+  const std::vector<Case> cases = {
+      {"/write-to-online-store", R"({"feature_view_name": "nope", "df": {}})", 404, "FeatureViewNotFoundException"},
+      {"/write-to-online-store", R"({"df": {}})", 422, "feature_view_name"},
+      {"/write-to-online-store", R"({"feature_view_name": "user_stats", "df": {"user_id": ["x"], "ts": ["2026-01-01"]}})",
+       400, "df has no column clicks"},
+      {"/write-to-online-store",
+       R"({"feature_view_name": "user_stats", "df": {"user_id": ["x"], "ts": ["yesterday"], "clicks": [1], "score": [1], "note": ["n"]}})",
+       400, "is not a timestamp"},
+      {"/write-to-online-store",
+       R"({"feature_view_name": "user_stats", "df": {"user_id": ["x"], "ts": ["2026-01-01"], "clicks": ["1"], "score": [1], "note": ["n"]}})",
+       400, "is not an integer"},
+      {"/push", R"({"push_source_name": "nope", "df": {}})", 422, "PushSourceNotFoundException"},
+      {"/push", R"({"push_source_name": "user_push", "df": {}, "to": "offline"})", 422, "online store only"},
+      {"/materialize", R"({"end_ts": "2030-01-01"})", 422, "start_ts"},
+      {"/materialize", R"({"start_ts": "2030-01-01", "end_ts": "2020-01-01"})", 400, "before"},
+      {"/materialize-incremental", R"({"end_ts": "soon"})", 400, "not a timestamp"},
+  };
+  for (const Case& c : cases) {
+    auto [status, body] = post(c.path, c.body);
+    EXPECT_EQ(status, c.status) << c.path << " " << c.body << " -> " << body;
+    EXPECT_NE(body.find(c.needle), std::string::npos) << c.path << " " << c.body << " -> " << body;
+  }
+  got = lookup(R"(["x"])", R"(["user_stats:clicks"])");  // nothing of the bad writes landed
+  EXPECT_EQ(got["results"][1]["statuses"], Json::parse(R"(["NOT_FOUND"])"));
+
+  // materialize: extra_stats was never materialized; afterwards it serves
+  // the source's values.
+  got = lookup(R"(["u5", "u77"])", R"(["extra_stats:clicks"])");
+  EXPECT_EQ(got["results"][1]["statuses"], Json::parse(R"(["NOT_FOUND", "NOT_FOUND"])"));
+  r = post("/materialize", R"({"start_ts": "2020-01-01T00:00:00", "end_ts": "2030-01-01T00:00:00",
+                               "feature_views": ["extra_stats"]})");
+  EXPECT_EQ(r, std::make_pair(200, std::string("null")));
+  got = lookup(R"(["u5", "u77"])", R"(["extra_stats:clicks"])");
+  EXPECT_EQ(got["results"][1]["values"], Json::parse("[5, 77]"));
+  r = post("/materialize-incremental", R"({"end_ts": "2030-01-02T00:00:00Z", "feature_views": ["extra_stats"]})");
+  EXPECT_EQ(r, std::make_pair(200, std::string("null")));
 }
 
 // gRPC without the server's .proto: requests are encoded here by hand from

@@ -290,6 +290,22 @@ TEST_F(RepoTest, AnOnDemandViewWrittenToTheOnlineStoreGetsTheFeatureViewThatStor
               HasSubstr("stores an on-demand feature view that the registry lacks"));
 }
 
+TEST_F(RepoTest, PushSourcesFeedKnownFeatureViews) {
+  Write("a.yaml", kGood);
+  Write("b.yml", kViews);
+  Write("p.yaml", "push_sources:\n  - {name: live, feature_views: [route_stats], description: d}\n");
+  auto r = LoadRepository(dir_.path());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->push_sources_size(), 1);
+  EXPECT_EQ(r->push_sources(0).feature_views(0), "route_stats");
+  Write("p.yaml", "push_sources:\n  - {name: live, feature_views: [nope]}\n");
+  EXPECT_THAT(std::string(LoadRepository(dir_.path()).status().message()),
+              HasSubstr("push source 'live': names 'nope'"));
+  Write("p.yaml", "push_sources:\n  - {name: live, feature_views: route_stats}\n");
+  EXPECT_THAT(std::string(LoadRepository(dir_.path()).status().message()),
+              HasSubstr("'feature_views' must be a list"));
+}
+
 TEST_F(RepoTest, ProjectIsRequired) {
   Write("a.yaml", "entities:\n  - {name: e, value_type: INT64}\n");
   auto s = LoadRepository(dir_.path()).status();

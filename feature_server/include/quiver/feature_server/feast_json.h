@@ -57,6 +57,43 @@ absl::StatusOr<ParsedOnlineRequest> ParseGetOnlineFeatures(std::string_view body
                                                            const client::RegistryIndex& registry,
                                                            size_t max_rows, HttpError* error);
 
+// Rows to write to feature views (POST /write-to-online-store, /push).
+struct ParsedWrite {
+  std::vector<std::string> views;
+  std::vector<std::vector<client::WriteRowInput>> rows;  // one list per view
+};
+
+// POST /write-to-online-store {"feature_view_name": V, "df": {col: [..]}}
+// and POST /push {"push_source_name": P, "df": {..}, "to": "online"}.
+// `df` is columnar, as Feast's pandas frame: each view's join keys, its
+// source's timestamp field (RFC 3339 / ISO 8601 text, no zone meaning UTC,
+// or integer seconds) and, when the source has one, its created timestamp
+// column (optional: missing means the event timestamp), and every feature
+// of the view (a missing feature column is an error; null values are
+// nulls). Other columns are ignored. A push writes every view the push
+// source feeds.
+// Errors: 422 (body shape, as ParseGetOnlineFeatures; an unknown push
+// source: Feast's PushSourceNotFoundException; `to` other than "online":
+// Quiver has no offline writes), 404 (unknown feature view), 400 (a missing
+// column, a value of the wrong type, columns of different lengths).
+absl::StatusOr<ParsedWrite> ParseWriteToOnlineStore(std::string_view body,
+                                                    const client::RegistryIndex& registry,
+                                                    HttpError* error);
+absl::StatusOr<ParsedWrite> ParsePush(std::string_view body, const client::RegistryIndex& registry,
+                                      HttpError* error);
+
+// POST /materialize {"start_ts": T, "end_ts": T, "feature_views": [..] | null}
+// and /materialize-incremental {"end_ts": T, "feature_views": ..}. unit:
+// microseconds since the epoch. Errors: 422 (shape, a missing end_ts),
+// 400 (a timestamp that does not parse, start not before end).
+struct ParsedMaterialize {
+  int64_t start_us = 0;
+  int64_t end_us = 0;
+  std::vector<std::string> views;  // empty: every online view
+};
+absl::StatusOr<ParsedMaterialize> ParseMaterialize(std::string_view body, bool incremental,
+                                                   HttpError* error);
+
 // The response body for `parsed` and the client's `response`.
 std::string GetOnlineFeaturesJson(const ParsedOnlineRequest& parsed,
                                   const client::OnlineResponse& response);

@@ -3,7 +3,8 @@
 // through one quiver::Client, so that many can run behind a load balancer.
 //
 // HTTP (cpp-httplib, Debian's libcpp-httplib-dev; a thread pool of its
-// own): POST /get-online-features, GET /health. Bodies as Feast's Python
+// own): POST /get-online-features, /write-to-online-store, /push,
+// /materialize, /materialize-incremental; GET /health. Bodies as Feast's Python
 // server (feast_json.h). gRPC: feast.serving.ServingService
 // (GetFeastServingInfo, GetOnlineFeatures), wire-compatible with Feast's
 // protos (proto/feast/).
