@@ -71,10 +71,11 @@ absl::Status RunGetHistorical(const CommandLine& cl, std::FILE* out, std::FILE* 
   storage::HistoricalOptions options;
   // --offline-memory-mb caps the process: DuckDB's memory_limit covers only
   // its buffer manager, and the rest (allocator slack, the Parquet writer,
-  // Quiver's own) measured about a quarter more at 10M entity rows
-  // (bench/README.md, "Historical retrieval"), so DuckDB gets three quarters.
+  // Quiver's own) came to about 0.5 GB at 10M entity rows (three quarters
+  // of a 2,048 MB cap gave a peak RSS of 2,064 MB: bench/README.md,
+  // "Historical retrieval"), so DuckDB gets two thirds.
   if (cl.offline_memory_mb > 0) {
-    options.memory_limit = absl::StrCat(cl.offline_memory_mb * 3 / 4, "MB");
+    options.memory_limit = absl::StrCat(cl.offline_memory_mb * 2 / 3, "MB");
   }
   options.temp_directory = (scratch / "spill").string();
   auto store = storage::HistoricalStore::Open(options);
