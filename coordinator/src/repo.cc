@@ -10,8 +10,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "registry_lookup.h"
+#include "quiver/auth/auth.h"
 #include "quiver/keys/value.h"
+#include "registry_lookup.h"
 
 namespace quiver::coordinator {
 namespace {
@@ -59,11 +60,13 @@ class FileParser {
         s = ForEach(value, key, [&](const YAML::Node& n) { return ParseOnDemandView(n, out); });
       } else if (key == "push_sources") {
         s = ForEach(value, key, [&](const YAML::Node& n) { return ParsePushSource(n, out); });
+      } else if (key == "permissions") {
+        s = ForEach(value, key, [&](const YAML::Node& n) { return ParsePermission(n, out); });
       } else {
         return Error(kv.first, absl::StrCat("unknown key '", key,
                                             "' (expected project, entities, sources, "
                                             "feature_views, on_demand_feature_views, "
-                                            "push_sources or feature_services)"));
+                                            "push_sources, permissions or feature_services)"));
       }
       if (!s.ok()) return s;
     }
@@ -279,6 +282,76 @@ class FileParser {
       svc.set_description(*d);
     }
     *out->add_feature_services() = std::move(svc);
+    return absl::OkStatus();
+  }
+
+  // Feast's permission: name, types, name_patterns, required_tags, actions,
+  // policy {roles}.
+  absl::Status ParsePermission(const YAML::Node& n, Registry* out) {
+    if (auto s = CheckKeys(n, "permission",
+                           {"name", "types", "name_patterns", "required_tags", "actions", "policy"},
+                           {"name", "policy"});
+        !s.ok()) {
+      return s;
+    }
+    quiver::v1::Permission p;
+    auto name = ScalarOf(n["name"], "name");
+    if (!name.ok()) return name.status();
+    p.set_name(*name);
+    // A list of names (a single name is accepted, as Feast's Python does).
+    auto names = [&](const char* key) -> absl::StatusOr<std::vector<std::string>> {
+      std::vector<std::string> out;
+      const YAML::Node list = n[key];
+      if (!list) return out;
+      if (list.IsScalar()) {
+        out.push_back(list.as<std::string>());
+        return out;
+      }
+      if (!list.IsSequence()) return Error(list, absl::StrCat("'", key, "' must be a list"));
+      for (const auto& item : list) {
+        auto v = ScalarOf(item, key);
+        if (!v.ok()) return v.status();
+        out.push_back(*v);
+      }
+      return out;
+    };
+    auto types = names("types");
+    if (!types.ok()) return types.status();
+    for (const std::string& t : *types) {
+      auto type = auth::ParseResourceType(t);
+      if (!type.ok()) return Error(n["types"], std::string(type.status().message()));
+      p.add_types(*type);
+    }
+    auto patterns = names("name_patterns");
+    if (!patterns.ok()) return patterns.status();
+    for (const std::string& pattern : *patterns) p.add_name_patterns(pattern);
+    if (const YAML::Node tags = n["required_tags"]; tags) {
+      if (!tags.IsMap()) return Error(tags, "'required_tags' must be a mapping");
+      for (const auto& kv : tags) {
+        auto value = ScalarOf(kv.second, "required_tags");
+        if (!value.ok()) return value.status();
+        (*p.mutable_required_tags())[kv.first.as<std::string>()] = *value;
+      }
+    }
+    auto actions = names("actions");
+    if (!actions.ok()) return actions.status();
+    for (const std::string& a : *actions) {
+      auto action = auth::ParseAction(a);
+      if (!action.ok()) return Error(n["actions"], std::string(action.status().message()));
+      p.add_actions(*action);
+    }
+    const YAML::Node policy = n["policy"];
+    if (!policy.IsMap() || !policy["roles"] || policy.size() != 1) {
+      return Error(policy, "'policy' must be {roles: [...]}");
+    }
+    const YAML::Node roles = policy["roles"];
+    if (!roles.IsSequence()) return Error(roles, "'policy.roles' must be a list");
+    for (const auto& r : roles) {
+      auto role = ScalarOf(r, "roles");
+      if (!role.ok()) return role.status();
+      p.add_roles(*role);
+    }
+    *out->add_permissions() = std::move(p);
     return absl::OkStatus();
   }
 

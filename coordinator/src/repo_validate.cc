@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "quiver/auth/auth.h"
 #include "quiver/coordinator/repo.h"
 #include "quiver/expr/on_demand.h"
 #include "quiver/keys/value.h"
@@ -113,7 +114,8 @@ absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
                  CheckNames(registry.feature_views(), "feature view"),
                  CheckNames(registry.feature_services(), "feature service"),
                  CheckNames(registry.on_demand_feature_views(), "on-demand feature view"),
-                 CheckNames(registry.push_sources(), "push source")}) {
+                 CheckNames(registry.push_sources(), "push source"),
+                 CheckNames(registry.permissions(), "permission")}) {
     if (!s.ok()) return s;
   }
   // On-demand views: names apart from the feature views' (references name
@@ -209,6 +211,8 @@ absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
       }
     }
   }
+  // Permissions: every name pattern a valid RE2 expression.
+  if (auto authorizer = auth::Authorizer::Build(registry); !authorizer.ok()) return authorizer.status();
   // Services may name on-demand views' features too.
   for (const auto& odfv : registry.on_demand_feature_views()) {
     auto& names = view_features[odfv.name()];
@@ -251,6 +255,7 @@ std::vector<quiver::v1::ObjectChange> DiffRegistry(const quiver::v1::Registry& c
   DiffKind(current.on_demand_feature_views(), next.on_demand_feature_views(),
            "on_demand_feature_view", equal, &out);
   DiffKind(current.push_sources(), next.push_sources(), "push_source", equal, &out);
+  DiffKind(current.permissions(), next.permissions(), "permission", equal, &out);
   return out;
 }
 

@@ -117,6 +117,12 @@ std::string FeastTimestamp(int64_t us) {
   return absl::FormatTime(format, t, absl::UTCTimeZone());
 }
 
+std::string DetailBody(const std::string& message) {
+  Json body = Json::object();
+  body["detail"] = message;
+  return body.dump();
+}
+
 std::string FeastErrorBody(const std::string& class_name, const std::string& message) {
   // Feast's FeastError.to_error_detail: Python's json.dumps of the three
   // fields (", " and ": " separators, non-ASCII escaped), which its handler

@@ -144,9 +144,16 @@ grpc::Status ServingServiceImpl::GetFeastServingInfo(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ServingServiceImpl::GetOnlineFeatures(grpc::ServerContext*,
+grpc::Status ServingServiceImpl::GetOnlineFeatures(grpc::ServerContext* ctx,
                                                    const feast::serving::GetOnlineFeaturesRequest* req,
                                                    feast::serving::GetOnlineFeaturesResponse* resp) {
+  std::string authorization;
+  if (auto it = ctx->client_metadata().find("authorization"); it != ctx->client_metadata().end()) {
+    authorization.assign(it->second.data(), it->second.size());
+  }
+  Denial denial;
+  auto identity = access_->Authenticate(authorization, &denial);
+  if (!identity.ok()) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, denial.message);
   std::shared_ptr<const client::RegistryIndex> registry = client_->registry();
   const ColumnTypes types = ColumnTypesOf(*registry);
   client::OnlineRequest request;
@@ -192,6 +199,9 @@ grpc::Status ServingServiceImpl::GetOnlineFeatures(grpc::ServerContext*,
     for (const auto& [name, values] : *columns) {
       for (size_t r = 0; r < rows; ++r) request.entity_rows[r].emplace(name, values[r]);
     }
+  }
+  if (auto denied = access_->Authorize(*identity, *registry, ReadResources(*registry, request))) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, denied->message);
   }
   absl::StatusOr<client::OnlineResponse> response = client_->GetOnlineFeatures(request);
   if (!response.ok()) return ToGrpc(response.status());

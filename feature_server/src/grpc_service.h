@@ -17,6 +17,7 @@
 #ifndef QUIVER_FEATURE_SERVER_GRPC_SERVICE_H_
 #define QUIVER_FEATURE_SERVER_GRPC_SERVICE_H_
 
+#include "access.h"
 #include "feast/serving/ServingService.grpc.pb.h"
 #include "quiver/client/client.h"
 
@@ -24,8 +25,10 @@ namespace quiver::feature_server {
 
 class ServingServiceImpl final : public feast::serving::ServingService::Service {
  public:
-  ServingServiceImpl(client::Client* client, size_t max_entity_rows)
-      : client_(client), max_entity_rows_(max_entity_rows) {}
+  // `access` checks the `authorization` metadata (Bearer token) and Feast's
+  // permissions: UNAUTHENTICATED / PERMISSION_DENIED.
+  ServingServiceImpl(client::Client* client, Access* access, size_t max_entity_rows)
+      : client_(client), access_(access), max_entity_rows_(max_entity_rows) {}
 
   grpc::Status GetFeastServingInfo(grpc::ServerContext* ctx,
                                    const feast::serving::GetFeastServingInfoRequest* req,
@@ -36,6 +39,7 @@ class ServingServiceImpl final : public feast::serving::ServingService::Service 
 
  private:
   client::Client* client_;
+  Access* access_;
   size_t max_entity_rows_;
 };
 

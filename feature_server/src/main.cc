@@ -1,6 +1,7 @@
 // quiver-feature-server: Feast's feature server API over a Quiver cluster.
 //   quiver-feature-server --coordinator HOST:PORT --http-listen HOST:PORT
-//       [--grpc-listen HOST:PORT] [--metrics-listen HOST:PORT] [--log-level info]
+//       [--grpc-listen HOST:PORT] [--auth-tokens FILE] [--metrics-listen HOST:PORT]
+//       [--log-level info]
 // Prints one stdout line "http=HOST:PORT grpc=HOST:PORT metrics=HOST:PORT"
 // once serving,
 // then runs until SIGINT/SIGTERM.
@@ -29,16 +30,15 @@ int main(int argc, char** argv) {
       {"coordinator", "http-listen", "grpc-listen", "metrics-listen", "auth-tokens", "tls-cert",
        "tls-key", "tls-client-ca", "log-level"});
   if (!flags.ok()) return Fail(std::string(flags.status().message()), 2);
-  for (const char* f : {"auth-tokens", "tls-cert", "tls-key", "tls-client-ca"}) {
-    if (flags->Has(f)) {
-      return Fail(std::string("--") + f + " is not supported yet (no tokens or TLS)", 2);
-    }
+  for (const char* f : {"tls-cert", "tls-key", "tls-client-ca"}) {
+    if (flags->Has(f)) return Fail(std::string("--") + f + " is not supported yet (no TLS)", 2);
   }
   quiver::feature_server::ServerOptions options;
   options.coordinator = flags->Get("coordinator", "127.0.0.1:6000");
   options.http_listen = flags->Get("http-listen", "127.0.0.1:6566");
   options.grpc_listen = flags->Get("grpc-listen");
   options.metrics_listen = flags->Get("metrics-listen");
+  options.auth_tokens = flags->Get("auth-tokens");
   if (auto s = quiver::runtime::SetupLogging("quiver-feature-server", flags->Get("log-level", "info"));
       !s.ok()) {
     return Fail(std::string(s.message()), 2);

@@ -3,6 +3,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
+#include <prometheus/counter.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "quiver.grpc.pb.h"
 #include "quiver/client/client.h"
+#include "access.h"
 #include "grpc_service.h"
 #include "quiver/feature_server/feast_json.h"
 #include "quiver/runtime/runtime.h"
@@ -36,6 +38,18 @@ class Impl : public FeatureServer {
 
     metrics_registry_ = std::make_shared<prometheus::Registry>();
     rpc_metrics_ = std::make_unique<runtime::RpcMetrics>(*metrics_registry_, "feature_server");
+    prometheus::Counter& denials = prometheus::BuildCounter()
+                                       .Name("quiver_feature_server_auth_denials_total")
+                                       .Help("Requests refused: no or a bad token, or no permission")
+                                       .Register(*metrics_registry_)
+                                       .Add({});
+    std::shared_ptr<const auth::TokenStore> tokens;
+    if (!options.auth_tokens.empty()) {
+      auto loaded = auth::TokenStore::Load(options.auth_tokens);
+      if (!loaded.ok()) return loaded.status();
+      tokens = *std::move(loaded);
+    }
+    access_ = std::make_unique<Access>(std::move(tokens), &denials);
     if (!options.metrics_listen.empty()) {
       auto m = runtime::MetricsServer::Start(options.metrics_listen, metrics_registry_);
       if (!m.ok()) return m.status();
@@ -80,7 +94,7 @@ class Impl : public FeatureServer {
     if (!options.grpc_listen.empty()) {
       auto gp = runtime::SplitHostPort(options.grpc_listen);
       if (!gp.ok()) return gp.status();
-      serving_ = std::make_unique<ServingServiceImpl>(client_.get(), options.max_entity_rows);
+      serving_ = std::make_unique<ServingServiceImpl>(client_.get(), access_.get(), options.max_entity_rows);
       grpc::ServerBuilder builder;
       int bound = 0;
       builder.AddListeningPort(options.grpc_listen, grpc::InsecureServerCredentials(), &bound);
@@ -116,10 +130,13 @@ class Impl : public FeatureServer {
       res.set_content(body, kJson);
       rpc_metrics_->Record("GetOnlineFeatures", status == 200, std::chrono::steady_clock::now() - start);
     };
+    auto identity = Authenticate(req, reply);
+    if (!identity.ok()) return;
     std::shared_ptr<const client::RegistryIndex> registry = client_->registry();
     HttpError error;
     auto parsed = ParseGetOnlineFeatures(req.body, *registry, options_.max_entity_rows, &error);
     if (!parsed.ok()) return reply(error.status, error.body);
+    if (!Authorize(*identity, *registry, ReadResources(*registry, parsed->request), reply)) return;
     auto response = client_->GetOnlineFeatures(parsed->request);
     if (!response.ok()) {
       const HttpError e = LookupError(response.status());
@@ -139,11 +156,14 @@ class Impl : public FeatureServer {
       res.set_content(body, kJson);
       rpc_metrics_->Record(method, status == 200, std::chrono::steady_clock::now() - start);
     };
+    auto identity = Authenticate(req, reply);
+    if (!identity.ok()) return;
     std::shared_ptr<const client::RegistryIndex> registry = client_->registry();
     HttpError error;
     auto parsed = push ? ParsePush(req.body, *registry, &error)
                        : ParseWriteToOnlineStore(req.body, *registry, &error);
     if (!parsed.ok()) return reply(error.status, error.body);
+    if (!Authorize(*identity, *registry, WriteResources(*registry, parsed->views), reply)) return;
     for (size_t v = 0; v < parsed->views.size(); ++v) {
       if (absl::Status s = client_->Push(parsed->views[v], parsed->rows[v]); !s.ok()) {
         const HttpError e = LookupError(s);
@@ -163,9 +183,21 @@ class Impl : public FeatureServer {
       res.set_content(body, kJson);
       rpc_metrics_->Record("Materialize", status == 200, std::chrono::steady_clock::now() - start);
     };
+    auto identity = Authenticate(req, reply);
+    if (!identity.ok()) return;
     HttpError error;
     auto parsed = ParseMaterialize(req.body, incremental, &error);
     if (!parsed.ok()) return reply(error.status, error.body);
+    {
+      std::shared_ptr<const client::RegistryIndex> registry = client_->registry();
+      std::vector<std::string> views = parsed->views;
+      if (views.empty()) {
+        for (const auto& v : registry->registry().feature_views()) {
+          if (v.online()) views.push_back(v.name());
+        }
+      }
+      if (!Authorize(*identity, *registry, WriteResources(*registry, views), reply)) return;
+    }
     quiver::v1::MaterializeRequest request;
     request.set_start_us(parsed->start_us);
     request.set_end_us(parsed->end_us);
@@ -204,7 +236,28 @@ class Impl : public FeatureServer {
     reply(200, "null");
   }
 
+  // The caller, or the 401 already sent through `reply`.
+  template <typename Reply>
+  absl::StatusOr<std::optional<auth::Identity>> Authenticate(const httplib::Request& req, Reply& reply) {
+    Denial denial;
+    auto identity = access_->Authenticate(req.get_header_value("Authorization"), &denial);
+    if (!identity.ok()) reply(401, DetailBody(denial.message));
+    return identity;
+  }
+  // Whether `identity` may do all of `wanted`; else the 403 is sent.
+  template <typename Reply>
+  bool Authorize(const std::optional<auth::Identity>& identity, const client::RegistryIndex& registry,
+                 const std::vector<std::pair<auth::Resource, quiver::v1::AuthzAction>>& wanted,
+                 Reply& reply) {
+    if (auto denial = access_->Authorize(identity, registry, wanted)) {
+      reply(403, FeastErrorBody("FeastPermissionError", denial->message));
+      return false;
+    }
+    return true;
+  }
+
   ServerOptions options_;
+  std::unique_ptr<Access> access_;
   std::unique_ptr<quiver::v1::CoordinatorService::Stub> coordinator_;
   std::unique_ptr<client::Client> client_;
   std::shared_ptr<prometheus::Registry> metrics_registry_;

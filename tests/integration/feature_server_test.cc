@@ -481,6 +481,113 @@ TEST_F(FeatureServerTest, GrpcServingServiceSpeaksFeastsWireFormat) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
 }
 
+// Tokens and Feast's permissions: a reader reads public views and gets 403
+// on a view tagged pii; a pii_reader reads it; a reader's write is refused,
+// a writer's accepted; no token or an unknown one gets 401; the same over
+// gRPC.
+TEST(FeatureServerAuth, TokensAndFeastsPermissions) {
+  auto repo = RepoWithUsersParquet(
+      "SELECT 'u' || i AS user_id, TIMESTAMP '2026-12-01 10:00:00' AS ts, i::BIGINT AS clicks, "
+      "'secret' || i AS email FROM range(20) t(i)");
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  std::ofstream((*repo)->File("repo.yaml"))
+      << "project: auth\n"
+         "entities:\n  - {name: user, join_key: user_id, value_type: STRING}\n"
+         "sources:\n  - {name: users, path: data/users.parquet, timestamp_field: ts}\n"
+         "feature_views:\n"
+         "  - {name: public_stats, entities: [user], ttl: 0, source: users, schema: [{name: clicks, type: INT64}]}\n"
+         "  - {name: pii_stats, entities: [user], ttl: 0, source: users, tags: {pii: \"true\"},"
+         " schema: [{name: email, type: STRING}]}\n"
+         "permissions:\n"
+         "  - {name: public_reads, types: [FEATURE_VIEW], name_patterns: [\"public_.*\"], actions: [READ_ONLINE],"
+         " policy: {roles: [reader]}}\n"
+         "  - name: pii_only_for_pii_readers\n    types: [FEATURE_VIEW]\n    name_patterns: [\".*\"]\n"
+         "    required_tags: {pii: \"true\"}\n    actions: [READ_ONLINE]\n    policy: {roles: [pii_reader]}\n"
+         "  - {name: writes, types: [FEATURE_VIEW], actions: [WRITE_ONLINE], policy: {roles: [writer]}}\n";
+  TempDir secrets;  // not in the repository: apply reads every YAML file there
+  std::ofstream(secrets.File("tokens.yaml"))
+      << "tokens:\n  - {token: \"alice-token\", user: alice, roles: [reader]}\n"
+         "  - {token: \"bob-token\", user: bob, roles: [reader, pii_reader]}\n"
+         "  - {token: \"carol-token\", user: carol, roles: [writer]}\n";
+  auto cluster = LocalCluster::Up(1, 1);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  auto apply = (*cluster)->Ctl({"apply", (*repo)->path()});
+  ASSERT_EQ(apply.exit_code, 0) << apply.out << apply.err;
+  auto mat = (*cluster)->Ctl({"materialize", "2020-01-01", "2030-01-01"});
+  ASSERT_EQ(mat.exit_code, 0) << mat.out << mat.err;
+  feature_server::ServerOptions options;
+  options.coordinator = (*cluster)->coordinator();
+  options.http_listen = "127.0.0.1:0";
+  options.grpc_listen = "127.0.0.1:0";
+  options.auth_tokens = secrets.File("tokens.yaml");
+  auto server = feature_server::FeatureServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string http_address = (*server)->http_address();
+  httplib::Client http("127.0.0.1", std::stoi(http_address.substr(http_address.rfind(':') + 1)));
+  auto call = [&](const std::string& path, const std::string& token, const std::string& body) {
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    auto res = http.Post(path, headers, body, "application/json");
+    EXPECT_TRUE(res) << path;
+    return res ? std::make_pair(res->status, res->body) : std::make_pair(0, std::string());
+  };
+  const std::string read_public = R"({"entities": {"user_id": ["u3"]}, "features": ["public_stats:clicks"]})";
+  const std::string read_pii = R"({"entities": {"user_id": ["u3"]}, "features": ["pii_stats:email"]})";
+  const std::string write = R"({"feature_view_name": "public_stats", "df": {"user_id": ["u3"],
+                               "ts": ["2026-12-02T00:00:00Z"], "clicks": [42]}})";
+
+  EXPECT_EQ(call("/get-online-features", "", read_public),
+            std::make_pair(401, std::string(R"({"detail":"Missing authentication token"})")));
+  EXPECT_EQ(call("/get-online-features", "nope", read_public),
+            std::make_pair(401, std::string(R"({"detail":"Invalid or expired access token"})")));
+  auto r = call("/get-online-features", "alice-token", read_public);
+  EXPECT_EQ(r.first, 200) << r.second;
+  EXPECT_NE(r.second.find(R"("values":[3])"), std::string::npos) << r.second;
+  r = call("/get-online-features", "alice-token", read_pii);
+  EXPECT_EQ(r.first, 403) << r.second;
+  EXPECT_NE(r.second.find("FeastPermissionError"), std::string::npos) << r.second;
+  EXPECT_EQ(r.second.find("secret"), std::string::npos) << r.second;
+  r = call("/get-online-features", "bob-token", read_pii);
+  EXPECT_EQ(r.first, 200) << r.second;
+  EXPECT_NE(r.second.find(R"("values":["secret3"])"), std::string::npos) << r.second;
+  EXPECT_EQ(call("/write-to-online-store", "alice-token", write).first, 403);
+  EXPECT_EQ(call("/materialize", "alice-token", R"({"start_ts": "2020-01-01", "end_ts": "2030-01-01"})").first, 403);
+  EXPECT_EQ(call("/write-to-online-store", "carol-token", write).first, 200);
+  r = call("/get-online-features", "alice-token", read_public);
+  EXPECT_NE(r.second.find(R"("values":[42])"), std::string::npos) << r.second;  // carol's write landed
+  auto health = http.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);  // no token needed, as Feast's
+
+  // gRPC: the `authorization` metadata.
+  auto grpc_call = [&](const std::string& token, const std::string& view_feature) {
+    grpc::GenericStub stub(grpc::CreateChannel((*server)->grpc_address(), grpc::InsecureChannelCredentials()));
+    const std::string request = Bytes(2, Bytes(1, view_feature)) +
+                                Bytes(3, Bytes(1, "user_id") + Bytes(2, Bytes(1, Bytes(2, "u3"))));
+    grpc::Slice slice(request);
+    grpc::ByteBuffer request_buffer(&slice, 1), response;
+    grpc::ClientContext ctx;
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, "/feast.serving.ServingService/GetOnlineFeatures", grpc::StubOptions(),
+                   &request_buffer, &response, [&](grpc::Status s) { done.set_value(std::move(s)); });
+    return done.get_future().get().error_code();
+  };
+  EXPECT_EQ(grpc_call("", "public_stats:clicks"), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(grpc_call("nope", "public_stats:clicks"), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(grpc_call("alice-token", "public_stats:clicks"), grpc::StatusCode::OK);
+  EXPECT_EQ(grpc_call("alice-token", "pii_stats:email"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(grpc_call("bob-token", "pii_stats:email"), grpc::StatusCode::OK);
+  (*server)->Stop();
+
+  // A token file that does not parse stops the server from starting.
+  std::ofstream(secrets.File("bad.yaml")) << "tokens: [{user: nobody}]\n";
+  options.auth_tokens = secrets.File("bad.yaml");
+  auto bad = feature_server::FeatureServer::Start(options);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+}
+
 TEST(FeatureServerBinary, RefusesBadFlags) {
   auto r = quiver::testing::Run({BinDir() + "/quiver-feature-server", "--bogus", "1"});
   EXPECT_EQ(r.exit_code, 2) << r.err;

@@ -109,6 +109,9 @@ HttpError LookupError(const absl::Status& status);
 // .uuuuuu). unit of `us`: microseconds since the epoch.
 std::string FeastTimestamp(int64_t us);
 
+// FastAPI's {"detail": message} (Feast's 401 bodies).
+std::string DetailBody(const std::string& message);
+
 // Feast's error body: a JSON string of {"module", "class", "message"}.
 std::string FeastErrorBody(const std::string& class_name, const std::string& message);
 

@@ -26,6 +26,8 @@ struct ServerOptions {
   std::string http_listen;   // host:port; port 0 picks one (Feast's default is 6566)
   std::string grpc_listen;   // host:port; port 0 picks one; empty: no gRPC
   std::string metrics_listen;  // host:port of /metrics; empty: none
+  // The token file (quiver/auth/auth.h); empty: authentication off.
+  std::string auth_tokens;
   // Entity rows per request; more gets 400.
   size_t max_entity_rows = 10000;
   // Request bodies larger than this get 413. unit: bytes.

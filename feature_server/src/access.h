@@ -1,0 +1,76 @@
+// Authentication and permission checks of the feature server (quiver/auth):
+// who is calling (a bearer token from --auth-tokens) and whether Feast's
+// permissions let them do what a request does. Every decision is one audit
+// log line (user, action, resource, allowed); denials are counted.
+//
+// Thread-safety: thread-safe (the authorizer of the current registry
+// version is cached under a mutex).
+#ifndef QUIVER_FEATURE_SERVER_ACCESS_H_
+#define QUIVER_FEATURE_SERVER_ACCESS_H_
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "quiver/auth/auth.h"
+#include "quiver/client/client.h"
+#include "quiver/client/registry_index.h"
+
+namespace prometheus {
+class Counter;
+}
+
+namespace quiver::feature_server {
+
+struct Denial {
+  bool unauthenticated = false;  // true: 401 / UNAUTHENTICATED; false: 403 / PERMISSION_DENIED
+  std::string message;
+};
+
+class Access {
+ public:
+  // `tokens` null: authentication off (Feast's no_auth), everything allowed.
+  // `denials` may be null.
+  Access(std::shared_ptr<const auth::TokenStore> tokens, prometheus::Counter* denials)
+      : tokens_(std::move(tokens)), denials_(denials) {}
+
+  bool enabled() const { return tokens_ != nullptr; }
+
+  // The caller of an Authorization value; a Denial (unauthenticated) when
+  // it is missing or unknown. nullopt identity when authentication is off.
+  absl::StatusOr<std::optional<auth::Identity>> Authenticate(std::string_view authorization,
+                                                             Denial* denial) const;
+
+  // Checks `wanted` (resource, action) for `identity` against `registry`'s
+  // permissions; the first denial, or nullopt when all are allowed.
+  std::optional<Denial> Authorize(const std::optional<auth::Identity>& identity,
+                                  const client::RegistryIndex& registry,
+                                  const std::vector<std::pair<auth::Resource, quiver::v1::AuthzAction>>& wanted);
+
+
+  // The authorizer of `registry` (rebuilt when its version changes).
+  std::shared_ptr<const auth::Authorizer> AuthorizerFor(const client::RegistryIndex& registry);
+
+ private:
+  std::shared_ptr<const auth::TokenStore> tokens_;
+  prometheus::Counter* denials_;
+  std::mutex mu_;
+  uint64_t version_ = 0;
+  std::shared_ptr<const auth::Authorizer> authorizer_;
+};
+
+using Wanted = std::vector<std::pair<auth::Resource, quiver::v1::AuthzAction>>;
+
+// READ_ONLINE on the request's feature service, or on every view its
+// references name (Feast: the service alone when one is named).
+Wanted ReadResources(const client::RegistryIndex& registry, const client::OnlineRequest& request);
+// WRITE_ONLINE on each of `views`.
+Wanted WriteResources(const client::RegistryIndex& registry, const std::vector<std::string>& views);
+
+}  // namespace quiver::feature_server
+
+#endif  // QUIVER_FEATURE_SERVER_ACCESS_H_
