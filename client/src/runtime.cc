@@ -18,7 +18,8 @@
 namespace quiver::runtime {
 
 absl::StatusOr<Flags> Flags::Parse(int argc, char** argv, int first,
-                                   const std::set<std::string>& known) {
+                                   const std::set<std::string>& known,
+                                   const std::set<std::string>& switches) {
   Flags flags;
   std::map<std::string, std::string> cli;
   for (int i = first; i < argc; ++i) {
@@ -31,12 +32,14 @@ absl::StatusOr<Flags> Flags::Parse(int argc, char** argv, int first,
     if (auto eq = name.find('='); eq != std::string::npos) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
+    } else if (switches.count(name)) {
+      value = "true";
     } else if (i + 1 < argc) {
       value = argv[++i];
     } else {
       return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
     }
-    if (name != "config" && !known.count(name)) {
+    if (name != "config" && !known.count(name) && !switches.count(name)) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
     }
     cli[name] = value;

@@ -1,7 +1,8 @@
 // quiver-feature-server: Feast's feature server API over a Quiver cluster.
 //   quiver-feature-server --coordinator HOST:PORT --http-listen HOST:PORT
-//       [--grpc-listen HOST:PORT] [--auth-tokens FILE] [--metrics-listen HOST:PORT]
-//       [--log-level info]
+//       [--grpc-listen HOST:PORT] [--auth-tokens FILE]
+//       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure]
+//       [--metrics-listen HOST:PORT] [--log-level info]
 // Prints one stdout line "http=HOST:PORT grpc=HOST:PORT metrics=HOST:PORT"
 // once serving,
 // then runs until SIGINT/SIGTERM.
@@ -28,17 +29,19 @@ int main(int argc, char** argv) {
   auto flags = quiver::runtime::Flags::Parse(
       argc, argv, 1,
       {"coordinator", "http-listen", "grpc-listen", "metrics-listen", "auth-tokens", "tls-cert",
-       "tls-key", "tls-client-ca", "log-level"});
+       "tls-key", "tls-client-ca", "log-level"},
+      {"insecure"});
   if (!flags.ok()) return Fail(std::string(flags.status().message()), 2);
-  for (const char* f : {"tls-cert", "tls-key", "tls-client-ca"}) {
-    if (flags->Has(f)) return Fail(std::string("--") + f + " is not supported yet (no TLS)", 2);
-  }
   quiver::feature_server::ServerOptions options;
   options.coordinator = flags->Get("coordinator", "127.0.0.1:6000");
   options.http_listen = flags->Get("http-listen", "127.0.0.1:6566");
   options.grpc_listen = flags->Get("grpc-listen");
   options.metrics_listen = flags->Get("metrics-listen");
   options.auth_tokens = flags->Get("auth-tokens");
+  options.tls_cert = flags->Get("tls-cert");
+  options.tls_key = flags->Get("tls-key");
+  options.tls_client_ca = flags->Get("tls-client-ca");
+  options.insecure = flags->Has("insecure");
   if (auto s = quiver::runtime::SetupLogging("quiver-feature-server", flags->Get("log-level", "info"));
       !s.ok()) {
     return Fail(std::string(s.message()), 2);

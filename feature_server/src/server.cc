@@ -8,6 +8,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -23,12 +25,31 @@ namespace {
 
 constexpr char kJson[] = "application/json";
 
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
 class Impl : public FeatureServer {
  public:
   ~Impl() override { Stop(); }
 
   absl::Status Init(const ServerOptions& options) {
     options_ = options;
+    // Listeners off loopback carry tokens and features: TLS, or an explicit
+    // --insecure.
+    const bool tls = !options.tls_cert.empty();
+    if (tls != !options.tls_key.empty()) return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+    if (!options.tls_client_ca.empty() && !tls) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    for (const std::string* address : {&options.http_listen, &options.grpc_listen}) {
+      if (address->empty() || tls || options.insecure) continue;
+      auto hp = runtime::SplitHostPort(*address);
+      if (hp.ok() && !IsLoopback(hp->first)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "refusing to listen on ", *address, " without TLS (--tls-cert/--tls-key, or --insecure)"));
+      }
+    }
     client::ClientOptions copts;
     copts.coordinator_address = options.coordinator;
     copts.max_entity_rows = options.max_entity_rows;
@@ -56,25 +77,44 @@ class Impl : public FeatureServer {
       metrics_ = *std::move(m);
     }
 
-    http_.set_payload_max_length(options.max_body_bytes);
-    http_.Post("/get-online-features", [this](const httplib::Request& req, httplib::Response& res) {
+    std::string cert, key, client_ca;
+    if (tls) {
+      for (auto [path, out] : {std::pair{&options.tls_cert, &cert}, std::pair{&options.tls_key, &key},
+                               std::pair{&options.tls_client_ca, &client_ca}}) {
+        if (path->empty()) continue;
+        std::ifstream in(*path);
+        if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", *path));
+        out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      }
+      auto ssl = std::make_unique<httplib::SSLServer>(
+          options.tls_cert.c_str(), options.tls_key.c_str(),
+          options.tls_client_ca.empty() ? nullptr : options.tls_client_ca.c_str());
+      if (!ssl->is_valid()) {
+        return absl::InvalidArgumentError("TLS: the certificate, key or client CA does not load");
+      }
+      http_ = std::move(ssl);
+    } else {
+      http_ = std::make_unique<httplib::Server>();
+    }
+    http_->set_payload_max_length(options.max_body_bytes);
+    http_->Post("/get-online-features", [this](const httplib::Request& req, httplib::Response& res) {
       GetOnlineFeatures(req, res);
     });
-    http_.Post("/write-to-online-store", [this](const httplib::Request& req, httplib::Response& res) {
+    http_->Post("/write-to-online-store", [this](const httplib::Request& req, httplib::Response& res) {
       Write(req, res, /*push=*/false);
     });
-    http_.Post("/push", [this](const httplib::Request& req, httplib::Response& res) {
+    http_->Post("/push", [this](const httplib::Request& req, httplib::Response& res) {
       Write(req, res, /*push=*/true);
     });
-    http_.Post("/materialize", [this](const httplib::Request& req, httplib::Response& res) {
+    http_->Post("/materialize", [this](const httplib::Request& req, httplib::Response& res) {
       Materialize(req, res, /*incremental=*/false);
     });
-    http_.Post("/materialize-incremental", [this](const httplib::Request& req, httplib::Response& res) {
+    http_->Post("/materialize-incremental", [this](const httplib::Request& req, httplib::Response& res) {
       Materialize(req, res, /*incremental=*/true);
     });
     coordinator_ = quiver::v1::CoordinatorService::NewStub(
         grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials()));
-    http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       // Serving needs a registry and a map; the client keeps both cached,
       // so a coordinator outage does not stop lookups.
       res.status = client_->registry() != nullptr && client_->cluster_map() != nullptr ? 200 : 503;
@@ -83,13 +123,13 @@ class Impl : public FeatureServer {
     if (!hp.ok()) return hp.status();
     int port = hp->second;
     if (port == 0) {
-      port = http_.bind_to_any_port(hp->first);
+      port = http_->bind_to_any_port(hp->first);
       if (port < 0) return absl::UnavailableError(absl::StrCat("cannot bind ", options.http_listen));
-    } else if (!http_.bind_to_port(hp->first, port)) {
+    } else if (!http_->bind_to_port(hp->first, port)) {
       return absl::UnavailableError(absl::StrCat("cannot bind ", options.http_listen));
     }
     http_address_ = absl::StrCat(hp->first, ":", port);
-    http_thread_ = std::thread([this] { http_.listen_after_bind(); });
+    http_thread_ = std::thread([this] { http_->listen_after_bind(); });
 
     if (!options.grpc_listen.empty()) {
       auto gp = runtime::SplitHostPort(options.grpc_listen);
@@ -97,7 +137,16 @@ class Impl : public FeatureServer {
       serving_ = std::make_unique<ServingServiceImpl>(client_.get(), access_.get(), options.max_entity_rows);
       grpc::ServerBuilder builder;
       int bound = 0;
-      builder.AddListeningPort(options.grpc_listen, grpc::InsecureServerCredentials(), &bound);
+      std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+      if (tls) {
+        grpc::SslServerCredentialsOptions ssl(
+            client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                              : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+        ssl.pem_root_certs = client_ca;
+        ssl.pem_key_cert_pairs.push_back({key, cert});
+        credentials = grpc::SslServerCredentials(ssl);
+      }
+      builder.AddListeningPort(options.grpc_listen, credentials, &bound);
       builder.RegisterService(serving_.get());
       builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_body_bytes));
       grpc_ = builder.BuildAndStart();
@@ -118,7 +167,7 @@ class Impl : public FeatureServer {
       grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
       grpc_.reset();
     }
-    http_.stop();
+    if (http_ != nullptr) http_->stop();  // null when Init failed early
     if (http_thread_.joinable()) http_thread_.join();
   }
 
@@ -263,7 +312,7 @@ class Impl : public FeatureServer {
   std::shared_ptr<prometheus::Registry> metrics_registry_;
   std::unique_ptr<runtime::RpcMetrics> rpc_metrics_;
   std::unique_ptr<runtime::MetricsServer> metrics_;
-  httplib::Server http_;
+  std::unique_ptr<httplib::Server> http_;  // an SSLServer with TLS
   std::string http_address_;
   std::thread http_thread_;
   std::unique_ptr<ServingServiceImpl> serving_;

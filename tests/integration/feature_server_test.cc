@@ -588,6 +588,93 @@ TEST(FeatureServerAuth, TokensAndFeastsPermissions) {
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
 }
 
+// TLS with scripts/gen-certs.sh's CA: HTTPS and gRPC over TLS work with a
+// client certificate; plaintext to the TLS ports fails; mutual TLS refuses a
+// client without a certificate.
+TEST(FeatureServerTls, HttpsAndGrpcWithMutualTls) {
+  TempDir certs;
+  auto gen = quiver::testing::Run({"bash", SourceDir() + "/scripts/gen-certs.sh", certs.path()});
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  auto repo = RepoWithUsersParquet(
+      "SELECT 'u' || i AS user_id, TIMESTAMP '2026-12-01 10:00:00' AS ts, i::BIGINT AS clicks FROM range(5) t(i)");
+  ASSERT_TRUE(repo.ok()) << repo.status();
+  std::ofstream((*repo)->File("repo.yaml"))
+      << "project: tls\n"
+         "entities:\n  - {name: user, join_key: user_id, value_type: STRING}\n"
+         "sources:\n  - {name: users, path: data/users.parquet, timestamp_field: ts}\n"
+         "feature_views:\n"
+         "  - {name: stats, entities: [user], ttl: 0, source: users, schema: [{name: clicks, type: INT64}]}\n";
+  auto cluster = LocalCluster::Up(1, 1);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_EQ((*cluster)->Ctl({"apply", (*repo)->path()}).exit_code, 0);
+  ASSERT_EQ((*cluster)->Ctl({"materialize", "2020-01-01", "2030-01-01"}).exit_code, 0);
+  feature_server::ServerOptions options;
+  options.coordinator = (*cluster)->coordinator();
+  options.http_listen = "127.0.0.1:0";
+  options.grpc_listen = "127.0.0.1:0";
+  options.tls_cert = certs.File("server.pem");
+  options.tls_key = certs.File("server-key.pem");
+  options.tls_client_ca = certs.File("ca.pem");
+  auto server = feature_server::FeatureServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string http_address = (*server)->http_address();
+  const int port = std::stoi(http_address.substr(http_address.rfind(':') + 1));
+  const std::string body = R"({"entities": {"user_id": ["u3"]}, "features": ["stats:clicks"]})";
+
+  httplib::SSLClient https("127.0.0.1", port, certs.File("client.pem"), certs.File("client-key.pem"));
+  https.set_ca_cert_path(certs.File("ca.pem").c_str());
+  https.enable_server_certificate_verification(true);
+  auto res = https.Post("/get-online-features", body, "application/json");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find(R"("values":[3])"), std::string::npos) << res->body;
+  // No client certificate: the handshake fails.
+  httplib::SSLClient anonymous("127.0.0.1", port);
+  anonymous.set_ca_cert_path(certs.File("ca.pem").c_str());
+  anonymous.enable_server_certificate_verification(true);
+  EXPECT_FALSE(anonymous.Post("/get-online-features", body, "application/json"));
+  // Plaintext to the TLS port fails.
+  httplib::Client plain("127.0.0.1", port);
+  auto plain_res = plain.Post("/get-online-features", body, "application/json");
+  EXPECT_TRUE(!plain_res || plain_res->status != 200);
+
+  auto read_file = [](const std::string& path) { return ReadFile(path); };
+  auto grpc_status = [&](std::shared_ptr<grpc::ChannelCredentials> credentials) {
+    grpc::GenericStub stub(grpc::CreateChannel((*server)->grpc_address(), credentials));
+    const std::string request = Bytes(2, Bytes(1, "stats:clicks")) +
+                                Bytes(3, Bytes(1, "user_id") + Bytes(2, Bytes(1, Bytes(2, "u3"))));
+    grpc::Slice slice(request);
+    grpc::ByteBuffer request_buffer(&slice, 1), response;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&ctx, "/feast.serving.ServingService/GetOnlineFeatures", grpc::StubOptions(),
+                   &request_buffer, &response, [&](grpc::Status s) { done.set_value(std::move(s)); });
+    return done.get_future().get().error_code();
+  };
+  grpc::SslCredentialsOptions mutual;
+  mutual.pem_root_certs = read_file(certs.File("ca.pem"));
+  mutual.pem_private_key = read_file(certs.File("client-key.pem"));
+  mutual.pem_cert_chain = read_file(certs.File("client.pem"));
+  EXPECT_EQ(grpc_status(grpc::SslCredentials(mutual)), grpc::StatusCode::OK);
+  grpc::SslCredentialsOptions no_cert;
+  no_cert.pem_root_certs = mutual.pem_root_certs;
+  EXPECT_NE(grpc_status(grpc::SslCredentials(no_cert)), grpc::StatusCode::OK);
+  EXPECT_NE(grpc_status(grpc::InsecureChannelCredentials()), grpc::StatusCode::OK);
+  (*server)->Stop();
+
+  // Off loopback without TLS: refused unless --insecure; a key that does not load: refused.
+  options.tls_cert = options.tls_key = options.tls_client_ca = "";
+  options.http_listen = "0.0.0.0:0";
+  auto open = feature_server::FeatureServer::Start(options);
+  EXPECT_EQ(open.status().code(), absl::StatusCode::kInvalidArgument) << open.status();
+  options.http_listen = "127.0.0.1:0";
+  options.tls_cert = certs.File("server.pem");
+  options.tls_key = certs.File("client-key.pem");  // not the certificate's key
+  auto mismatched = feature_server::FeatureServer::Start(options);
+  EXPECT_EQ(mismatched.status().code(), absl::StatusCode::kInvalidArgument) << mismatched.status();
+}
+
 TEST(FeatureServerBinary, RefusesBadFlags) {
   auto r = quiver::testing::Run({BinDir() + "/quiver-feature-server", "--bogus", "1"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
@@ -596,6 +683,10 @@ TEST(FeatureServerBinary, RefusesBadFlags) {
            "not-an-address"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("quiver-feature-server:"), std::string::npos) << r.err;
+  r = quiver::testing::Run({BinDir() + "/quiver-feature-server", "--coordinator", "127.0.0.1:1",
+                            "--http-listen", "0.0.0.0:0"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("without TLS"), std::string::npos) << r.err;
 }
 
 }  // namespace

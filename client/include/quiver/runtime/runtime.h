@@ -36,12 +36,14 @@ namespace quiver::runtime {
 
 class Flags {
  public:
-  // Parses argv[first..]. Flags not in `known` are an error; positional
+  // Parses argv[first..]. Flags not in `known` or `switches` are an error;
+  // a switch takes no value ("--insecure" reads as "true"); positional
   // arguments are kept in order. Reads --config if given.
   // Errors: kInvalidArgument (unknown flag, missing value, malformed config
   // YAML, with the file and line), kNotFound (config file missing).
   static absl::StatusOr<Flags> Parse(int argc, char** argv, int first,
-                                     const std::set<std::string>& known);
+                                     const std::set<std::string>& known,
+                                     const std::set<std::string>& switches = {});
 
   bool Has(const std::string& name) const { return values_.count(name) > 0; }
   std::string Get(const std::string& name, const std::string& fallback = "") const;

@@ -28,6 +28,11 @@ struct ServerOptions {
   std::string metrics_listen;  // host:port of /metrics; empty: none
   // The token file (quiver/auth/auth.h); empty: authentication off.
   std::string auth_tokens;
+  // TLS for HTTP and gRPC (PEM files; both or neither). With
+  // `tls_client_ca`, clients must present a certificate it signed (mutual
+  // TLS). A listener off loopback without TLS is refused unless `insecure`.
+  std::string tls_cert, tls_key, tls_client_ca;
+  bool insecure = false;
   // Entity rows per request; more gets 400.
   size_t max_entity_rows = 10000;
   // Request bodies larger than this get 413. unit: bytes.
@@ -37,7 +42,8 @@ struct ServerOptions {
 class FeatureServer {
  public:
   // Connects the client and starts listening. Errors: kInvalidArgument (a
-  // malformed address), kUnavailable (the coordinator is unreachable, or the
+  // malformed address, TLS files missing or not loading, a non-loopback
+  // listener without TLS or `insecure`, a bad token file), kUnavailable (the coordinator is unreachable, or the
   // address cannot be bound; retryable).
   static absl::StatusOr<std::unique_ptr<FeatureServer>> Start(const ServerOptions& options);
   virtual ~FeatureServer() = default;
