@@ -326,13 +326,17 @@ std::string VarintField(int field, uint64_t v) {
 }
 
 // One unary call to `method` with raw request bytes; the raw response.
+// `token` (if any) goes in the `authorization` metadata as a bearer token.
 std::string RawCall(const std::string& address, const std::string& method, const std::string& request,
-                    grpc::Status* status) {
-  grpc::GenericStub stub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+                    grpc::Status* status, const std::string& token = "",
+                    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials(),
+                    int deadline_s = 10) {
+  grpc::GenericStub stub(grpc::CreateChannel(address, credentials));
   grpc::Slice slice(request);
   grpc::ByteBuffer request_buffer(&slice, 1), response;
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(deadline_s));
   std::promise<grpc::Status> done;
   stub.UnaryCall(&ctx, method, grpc::StubOptions(), &request_buffer, &response,
                  [&](grpc::Status s) { done.set_value(std::move(s)); });
@@ -343,6 +347,14 @@ std::string RawCall(const std::string& address, const std::string& method, const
     for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
   }
   return out;
+}
+
+constexpr char kGetOnlineFeatures[] = "/feast.serving.ServingService/GetOnlineFeatures";
+
+// GetOnlineFeaturesRequest{features=2: FeatureList{val=1: [ref]},
+// entities=3: {"user_id": RepeatedValue{val=1: [Value{string_val=2: id}]}}}.
+std::string OneRowRequest(const std::string& ref, const std::string& id) {
+  return Bytes(2, Bytes(1, ref)) + Bytes(3, Bytes(1, "user_id") + Bytes(2, Bytes(1, Bytes(2, id))));
 }
 
 using Fields = std::shared_ptr<google::protobuf::UnknownFieldSet>;
@@ -390,7 +402,7 @@ TEST_F(FeatureServerTest, GrpcServingServiceSpeaksFeastsWireFormat) {
                                       Bytes(1, "user_stats:note"));
   request += Bytes(3, Bytes(1, "user_id") + Bytes(2, column));  // map entry {key=1, value=2}
   const Fields response =
-      Parse(RawCall(address, "/feast.serving.ServingService/GetOnlineFeatures", request, &status));
+      Parse(RawCall(address, kGetOnlineFeatures, request, &status));
   ASSERT_TRUE(status.ok()) << status.error_message();
   // metadata{feature_names{val}}
   const auto metadata = Messages(response, 1);
@@ -466,18 +478,18 @@ TEST_F(FeatureServerTest, GrpcServingServiceSpeaksFeastsWireFormat) {
   request = Bytes(1, "svc") + Bytes(3, Bytes(1, "user_id") + Bytes(2, Bytes(1, Bytes(2, "u1")))) +
             VarintField(4, 1);
   const Fields by_service =
-      Parse(RawCall(address, "/feast.serving.ServingService/GetOnlineFeatures", request, &status));
+      Parse(RawCall(address, kGetOnlineFeatures, request, &status));
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(Messages(Parse(Messages(Parse(Messages(by_service, 1).at(0)), 1).at(0)), 1),
             (std::vector<std::string>{"user_id", "user_stats__clicks", "old_stats__visits"}));
 
   // Errors: an unknown view, a join key of another type (int64_val).
   request = Bytes(2, Bytes(1, "nope:clicks")) + Bytes(3, Bytes(1, "user_id") + Bytes(2, column));
-  RawCall(address, "/feast.serving.ServingService/GetOnlineFeatures", request, &status);
+  RawCall(address, kGetOnlineFeatures, request, &status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
   request = Bytes(2, Bytes(1, "user_stats:clicks")) +
             Bytes(3, Bytes(1, "user_id") + Bytes(2, Bytes(1, VarintField(4, 7))));
-  RawCall(address, "/feast.serving.ServingService/GetOnlineFeatures", request, &status);
+  RawCall(address, kGetOnlineFeatures, request, &status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
 }
 
@@ -561,18 +573,9 @@ TEST(FeatureServerAuth, TokensAndFeastsPermissions) {
 
   // gRPC: the `authorization` metadata.
   auto grpc_call = [&](const std::string& token, const std::string& view_feature) {
-    grpc::GenericStub stub(grpc::CreateChannel((*server)->grpc_address(), grpc::InsecureChannelCredentials()));
-    const std::string request = Bytes(2, Bytes(1, view_feature)) +
-                                Bytes(3, Bytes(1, "user_id") + Bytes(2, Bytes(1, Bytes(2, "u3"))));
-    grpc::Slice slice(request);
-    grpc::ByteBuffer request_buffer(&slice, 1), response;
-    grpc::ClientContext ctx;
-    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    std::promise<grpc::Status> done;
-    stub.UnaryCall(&ctx, "/feast.serving.ServingService/GetOnlineFeatures", grpc::StubOptions(),
-                   &request_buffer, &response, [&](grpc::Status s) { done.set_value(std::move(s)); });
-    return done.get_future().get().error_code();
+    grpc::Status status;
+    RawCall((*server)->grpc_address(), kGetOnlineFeatures, OneRowRequest(view_feature, "u3"), &status, token);
+    return status.error_code();
   };
   EXPECT_EQ(grpc_call("", "public_stats:clicks"), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(grpc_call("nope", "public_stats:clicks"), grpc::StatusCode::UNAUTHENTICATED);
@@ -640,17 +643,10 @@ TEST(FeatureServerTls, HttpsAndGrpcWithMutualTls) {
 
   auto read_file = [](const std::string& path) { return ReadFile(path); };
   auto grpc_status = [&](std::shared_ptr<grpc::ChannelCredentials> credentials) {
-    grpc::GenericStub stub(grpc::CreateChannel((*server)->grpc_address(), credentials));
-    const std::string request = Bytes(2, Bytes(1, "stats:clicks")) +
-                                Bytes(3, Bytes(1, "user_id") + Bytes(2, Bytes(1, Bytes(2, "u3"))));
-    grpc::Slice slice(request);
-    grpc::ByteBuffer request_buffer(&slice, 1), response;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    std::promise<grpc::Status> done;
-    stub.UnaryCall(&ctx, "/feast.serving.ServingService/GetOnlineFeatures", grpc::StubOptions(),
-                   &request_buffer, &response, [&](grpc::Status s) { done.set_value(std::move(s)); });
-    return done.get_future().get().error_code();
+    grpc::Status status;
+    RawCall((*server)->grpc_address(), kGetOnlineFeatures, OneRowRequest("stats:clicks", "u3"), &status, "",
+            credentials, /*deadline_s=*/5);
+    return status.error_code();
   };
   grpc::SslCredentialsOptions mutual;
   mutual.pem_root_certs = read_file(certs.File("ca.pem"));

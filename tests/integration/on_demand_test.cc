@@ -73,26 +73,32 @@ bool SameDouble(const std::string& text, double d) {
   return absl::SimpleAtod(text, &parsed) && (parsed == d || (std::isnan(parsed) && std::isnan(d)));
 }
 
+// The repository: the view user_stats (a, b, s) over the random source, and
+// one on-demand view (`odfv_head`: its YAML up to `schema:`) of `features`.
+void WriteRepo(const std::string& path, const std::string& odfv_head, const std::vector<Derived>& features) {
+  std::ofstream yaml(path);
+  yaml << "project: odfv\n"
+          "entities:\n  - {name: user, join_key: user_id, value_type: STRING}\n"
+          "sources:\n  - {name: users, path: data/users.parquet, timestamp_field: ts}\n"
+          "feature_views:\n  - name: user_stats\n    entities: [user]\n    ttl: 0\n"
+          "    source: users\n    schema:\n"
+          "      - {name: a, type: INT64}\n      - {name: b, type: DOUBLE}\n"
+          "      - {name: s, type: STRING}\n"
+          "on_demand_feature_views:\n"
+       << odfv_head;
+  for (const Derived& f : features) {
+    yaml << "      - {name: " << f.name << ", type: " << f.type << ", expression: \"" << f.ours << "\"}\n";
+  }
+}
+
 TEST(OnDemand, OnlineOfflineAndDuckDbAgreeOnTenThousandRandomRows) {
   const int64_t now_s = NowMicros() / 1000000;
   auto repo = RepoWithUsersParquet(SourceSelect(now_s));
   ASSERT_TRUE(repo.ok()) << repo.status();
-  {
-    std::ofstream yaml((*repo)->File("repo.yaml"));
-    yaml << "project: odfv\n"
-            "entities:\n  - {name: user, join_key: user_id, value_type: STRING}\n"
-            "sources:\n  - {name: users, path: data/users.parquet, timestamp_field: ts}\n"
-            "feature_views:\n  - name: user_stats\n    entities: [user]\n    ttl: 0\n"
-            "    source: users\n    schema:\n"
-            "      - {name: a, type: INT64}\n      - {name: b, type: DOUBLE}\n"
-            "      - {name: s, type: STRING}\n"
-            "on_demand_feature_views:\n  - name: derived\n    sources: [user_stats]\n"
-            "    request_schema: [{name: income, type: DOUBLE}]\n    schema:\n";
-    for (const Derived& f : Features()) {
-      yaml << "      - {name: " << f.name << ", type: " << f.type << ", expression: \"" << f.ours
-           << "\"}\n";
-    }
-  }
+  WriteRepo((*repo)->File("repo.yaml"),
+            "  - name: derived\n    sources: [user_stats]\n"
+            "    request_schema: [{name: income, type: DOUBLE}]\n    schema:\n",
+            Features());
   auto cluster = LocalCluster::Up(2, 2);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   auto apply = (*cluster)->Ctl({"apply", (*repo)->path()});
@@ -203,20 +209,9 @@ TEST(OnDemand, StoredOnDemandViewIsMaterializedReadAndRecomputedOffline) {
     if (f.ours.find("income") == std::string::npos) stored.push_back(f);
   }
   auto write_repo = [&](const std::vector<Derived>& features) {
-    std::ofstream yaml((*repo)->File("repo.yaml"));
-    yaml << "project: odfv\n"
-            "entities:\n  - {name: user, join_key: user_id, value_type: STRING}\n"
-            "sources:\n  - {name: users, path: data/users.parquet, timestamp_field: ts}\n"
-            "feature_views:\n  - name: user_stats\n    entities: [user]\n    ttl: 0\n"
-            "    source: users\n    schema:\n"
-            "      - {name: a, type: INT64}\n      - {name: b, type: DOUBLE}\n"
-            "      - {name: s, type: STRING}\n"
-            "on_demand_feature_views:\n  - name: stored\n    sources: [user_stats]\n"
-            "    write_to_online_store: true\n    schema:\n";
-    for (const Derived& f : features) {
-      yaml << "      - {name: " << f.name << ", type: " << f.type << ", expression: \"" << f.ours
-           << "\"}\n";
-    }
+    WriteRepo((*repo)->File("repo.yaml"),
+              "  - name: stored\n    sources: [user_stats]\n    write_to_online_store: true\n    schema:\n",
+              features);
   };
   write_repo(stored);
   auto cluster = LocalCluster::Up(2, 2);
