@@ -30,6 +30,25 @@ HttpError BadRequest(const std::string& message) {
   return {400, FeastErrorBody("ValueError", message)};
 }
 
+// Records `e` as the answer to send and returns the status for it
+// (`code`: kInvalidArgument unless the request names something unknown).
+absl::Status Refuse(HttpError e, HttpError* error,
+                    absl::StatusCode code = absl::StatusCode::kInvalidArgument) {
+  *error = std::move(e);
+  return absl::Status(code, error->body);
+}
+
+// The root object of a body, or the 422 FastAPI gives for anything else.
+absl::StatusOr<Json> ParseObject(std::string_view body, HttpError* error) {
+  Json root = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded()) return Refuse(Unprocessable("json_invalid", {"body"}, "JSON decode error"), error);
+  if (!root.is_object()) {
+    return Refuse(Unprocessable("model_attributes_type", {"body"}, "Input should be a valid dictionary or object"),
+                  error);
+  }
+  return root;
+}
+
 // `j` as a value of `type`. Errors: a message naming what was wanted.
 absl::StatusOr<Value> ToValue(const Json& j, ValueType type) {
   if (j.is_null()) return Value::Null(type);
@@ -137,18 +156,10 @@ std::string FeastErrorBody(const std::string& class_name, const std::string& mes
 absl::StatusOr<ParsedOnlineRequest> ParseGetOnlineFeatures(std::string_view body,
                                                            const client::RegistryIndex& registry,
                                                            size_t max_rows, HttpError* error) {
-  auto fail = [&](HttpError e) {
-    *error = std::move(e);
-    return absl::InvalidArgumentError(error->body);
-  };
-  Json root = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded()) {
-    return fail(Unprocessable("json_invalid", {"body"}, "JSON decode error"));
-  }
-  if (!root.is_object()) {
-    return fail(Unprocessable("model_attributes_type", {"body"},
-                              "Input should be a valid dictionary or object"));
-  }
+  auto fail = [&](HttpError e) { return Refuse(std::move(e), error); };
+  absl::StatusOr<Json> parsed = ParseObject(body, error);
+  if (!parsed.ok()) return parsed.status();
+  const Json& root = *parsed;
   ParsedOnlineRequest out;
   const ColumnTypes types = ColumnTypesOf(registry);
   auto entities = root.find("entities");
@@ -235,20 +246,6 @@ absl::StatusOr<ParsedOnlineRequest> ParseGetOnlineFeatures(std::string_view body
 
 namespace {
 
-// The root object of a body, or an error.
-absl::StatusOr<Json> ParseObject(std::string_view body, HttpError* error) {
-  Json root = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded()) {
-    *error = Unprocessable("json_invalid", {"body"}, "JSON decode error");
-    return absl::InvalidArgumentError(error->body);
-  }
-  if (!root.is_object()) {
-    *error = Unprocessable("model_attributes_type", {"body"}, "Input should be a valid dictionary or object");
-    return absl::InvalidArgumentError(error->body);
-  }
-  return root;
-}
-
 // A timestamp cell: text (a space instead of the T is accepted, as pandas
 // prints it) or integer seconds. unit: microseconds.
 absl::StatusOr<int64_t> TimestampOf(const Json& j) {
@@ -264,10 +261,7 @@ absl::StatusOr<std::vector<client::WriteRowInput>> FrameRows(const Json& df,
                                                              const client::RegistryIndex& registry,
                                                              const client::ViewInfo& view,
                                                              HttpError* error) {
-  auto fail = [&](HttpError e) {
-    *error = std::move(e);
-    return absl::InvalidArgumentError(error->body);
-  };
+  auto fail = [&](HttpError e) { return Refuse(std::move(e), error); };
   const quiver::v1::DataSource* source = nullptr;
   for (const auto& s : registry.registry().sources()) {
     if (s.name() == view.view->source()) source = &s;
@@ -344,19 +338,16 @@ absl::StatusOr<ParsedWrite> ParseWriteToOnlineStore(std::string_view body,
   if (!root.ok()) return root.status();
   auto name = root->find("feature_view_name");
   if (name == root->end() || !name->is_string()) {
-    *error = Unprocessable("missing", {"body", "feature_view_name"}, "Field required");
-    return absl::InvalidArgumentError(error->body);
+    return Refuse(Unprocessable("missing", {"body", "feature_view_name"}, "Field required"), error);
   }
   auto df = root->find("df");
   if (df == root->end() || !df->is_object()) {
-    *error = Unprocessable("dict_type", {"body", "df"}, "Input should be a valid dictionary");
-    return absl::InvalidArgumentError(error->body);
+    return Refuse(Unprocessable("dict_type", {"body", "df"}, "Input should be a valid dictionary"), error);
   }
   const client::ViewInfo* view = registry.FindView(name->get<std::string>());
   if (view == nullptr) {
-    *error = {404, FeastErrorBody("FeatureViewNotFoundException",
-                                  absl::StrCat("Feature view ", name->get<std::string>(), " does not exist"))};
-    return absl::NotFoundError(error->body);
+    return Refuse({404, FeastErrorBody("FeatureViewNotFoundException",
+                                  absl::StrCat("Feature view ", name->get<std::string>(), " does not exist"))}, error, absl::StatusCode::kNotFound);
   }
   auto rows = FrameRows(*df, registry, *view, error);
   if (!rows.ok()) return rows.status();
@@ -372,35 +363,30 @@ absl::StatusOr<ParsedWrite> ParsePush(std::string_view body, const client::Regis
   if (!root.ok()) return root.status();
   auto name = root->find("push_source_name");
   if (name == root->end() || !name->is_string()) {
-    *error = Unprocessable("missing", {"body", "push_source_name"}, "Field required");
-    return absl::InvalidArgumentError(error->body);
+    return Refuse(Unprocessable("missing", {"body", "push_source_name"}, "Field required"), error);
   }
   auto df = root->find("df");
   if (df == root->end() || !df->is_object()) {
-    *error = Unprocessable("dict_type", {"body", "df"}, "Input should be a valid dictionary");
-    return absl::InvalidArgumentError(error->body);
+    return Refuse(Unprocessable("dict_type", {"body", "df"}, "Input should be a valid dictionary"), error);
   }
   if (auto to = root->find("to"); to != root->end() && !to->is_null() && *to != "online") {
-    *error = {422, FeastErrorBody("ValueError", absl::StrCat("push to ", to->dump(),
+    return Refuse({422, FeastErrorBody("ValueError", absl::StrCat("push to ", to->dump(),
                                                              ": Quiver's push writes the online store only "
-                                                             "(the offline store is the source files)"))};
-    return absl::InvalidArgumentError(error->body);
+                                                             "(the offline store is the source files)"))}, error);
   }
   const quiver::v1::PushSource* push = nullptr;
   for (const auto& p : registry.registry().push_sources()) {
     if (p.name() == name->get<std::string>()) push = &p;
   }
   if (push == nullptr) {
-    *error = {422, FeastErrorBody("PushSourceNotFoundException",
-                                  absl::StrCat("Unable to find push source '", name->get<std::string>(), "'."))};
-    return absl::NotFoundError(error->body);
+    return Refuse({422, FeastErrorBody("PushSourceNotFoundException",
+                                  absl::StrCat("Unable to find push source '", name->get<std::string>(), "'."))}, error, absl::StatusCode::kNotFound);
   }
   ParsedWrite out;
   for (const std::string& view_name : push->feature_views()) {
     const client::ViewInfo* view = registry.FindView(view_name);
     if (view == nullptr) {
-      *error = {404, FeastErrorBody("FeatureViewNotFoundException", absl::StrCat("Feature view ", view_name, " does not exist"))};
-      return absl::NotFoundError(error->body);
+      return Refuse({404, FeastErrorBody("FeatureViewNotFoundException", absl::StrCat("Feature view ", view_name, " does not exist"))}, error, absl::StatusCode::kNotFound);
     }
     auto rows = FrameRows(*df, registry, *view, error);
     if (!rows.ok()) return rows.status();
@@ -419,13 +405,11 @@ absl::StatusOr<ParsedMaterialize> ParseMaterialize(std::string_view body, bool i
     auto it = root->find(key);
     if (it == root->end() || it->is_null()) {
       if (!required) return absl::OkStatus();
-      *error = Unprocessable("missing", {"body", key}, "Field required");
-      return absl::InvalidArgumentError(error->body);
+      return Refuse(Unprocessable("missing", {"body", key}, "Field required"), error);
     }
     absl::StatusOr<int64_t> t = TimestampOf(*it);
     if (!t.ok()) {
-      *error = BadRequest(absl::StrCat(key, ": ", it->dump(), " is not a timestamp"));
-      return absl::InvalidArgumentError(error->body);
+      return Refuse(BadRequest(absl::StrCat(key, ": ", it->dump(), " is not a timestamp")), error);
     }
     *us = *t;
     return absl::OkStatus();
@@ -435,18 +419,15 @@ absl::StatusOr<ParsedMaterialize> ParseMaterialize(std::string_view body, bool i
   }
   if (absl::Status s = time_of("end_ts", true, &out.end_us); !s.ok()) return s;
   if (!incremental && out.start_us >= out.end_us) {
-    *error = BadRequest("start_ts must be before end_ts");
-    return absl::InvalidArgumentError(error->body);
+    return Refuse(BadRequest("start_ts must be before end_ts"), error);
   }
   if (auto views = root->find("feature_views"); views != root->end() && !views->is_null()) {
     if (!views->is_array()) {
-      *error = Unprocessable("list_type", {"body", "feature_views"}, "Input should be a valid list");
-      return absl::InvalidArgumentError(error->body);
+      return Refuse(Unprocessable("list_type", {"body", "feature_views"}, "Input should be a valid list"), error);
     }
     for (const auto& v : *views) {
       if (!v.is_string()) {
-        *error = Unprocessable("string_type", {"body", "feature_views"}, "Input should be a valid string");
-        return absl::InvalidArgumentError(error->body);
+        return Refuse(Unprocessable("string_type", {"body", "feature_views"}, "Input should be a valid string"), error);
       }
       out.views.push_back(v.get<std::string>());
     }
