@@ -2,7 +2,8 @@
 # scripts/gen-certs.sh DIR — a local certificate authority and certificates
 # for an encrypted, mutually authenticated local cluster (issue 13):
 #   DIR/ca.pem, DIR/ca-key.pem            the CA (10 years)
-#   DIR/server.pem, DIR/server-key.pem    for every listener, valid for
+#   DIR/server.pem, DIR/server-key.pem    for every listener (and the processes' own
+#                                         calls to each other, mutual TLS), valid for
 #                                         127.0.0.1, ::1 and localhost
 #   DIR/client.pem, DIR/client-key.pem    a client certificate (mutual TLS)
 # With openssl (Debian's). Keys are EC P-256, readable by the owner only.
@@ -33,7 +34,7 @@ issue() {  # issue NAME CN EXTENSIONS
 }
 issue server localhost "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
+extendedKeyUsage=serverAuth,clientAuth
 subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost"
 issue client quiver-client "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment

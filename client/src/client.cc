@@ -72,8 +72,13 @@ ClientImpl::ClientImpl(const ClientOptions& options) : options_(options) {
   // the new map (with the nodes' 2 s cap the chaos drill saw 5 s).
   grpc::ChannelArguments args = ClientChannelArgs();
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-  coordinator_ = quiver::v1::CoordinatorService::NewStub(grpc::CreateCustomChannel(
-      options_.coordinator_address, grpc::InsecureChannelCredentials(), args));
+  auto channels = security::ChannelFactory::Create(options_.security);
+  if (channels.ok()) {
+    channels_ = *std::move(channels);
+  } else {
+    channels_status_ = channels.status();
+  }
+  coordinator_ = quiver::v1::CoordinatorService::NewStub(channels_.Make(options_.coordinator_address, args));
 }
 
 ClientImpl::~ClientImpl() {
@@ -87,6 +92,7 @@ ClientImpl::~ClientImpl() {
 }
 
 absl::Status ClientImpl::Start() {
+  if (!channels_status_.ok()) return channels_status_;
   // Waits for the connection within the deadline: a coordinator that is
   // still starting should not fail the first fetch.
   if (absl::Status s = Fetch(/*wait_for_ready=*/true); !s.ok()) return s;
@@ -120,9 +126,13 @@ absl::Status ClientImpl::CoordinatorCall(bool wait_for_ready, std::chrono::syste
     active_ctx_ = nullptr;
   }
   if (s.ok()) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat("coordinator ", options_.coordinator_address, ": ",
-                                             s.error_message(), " (grpc code ",
-                                             static_cast<int>(s.error_code()), ")"));
+  // The caller's token or permissions keep their code (not retryable);
+  // anything else reads as the coordinator being unreachable.
+  const bool refused = s.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+                       s.error_code() == grpc::StatusCode::PERMISSION_DENIED;
+  return absl::Status(refused ? static_cast<absl::StatusCode>(s.error_code()) : absl::StatusCode::kUnavailable,
+                      absl::StrCat("coordinator ", options_.coordinator_address, ": ", s.error_message(),
+                                   " (grpc code ", static_cast<int>(s.error_code()), ")"));
 }
 
 absl::Status ClientImpl::Fetch(bool wait_for_ready) {
@@ -212,8 +222,7 @@ std::shared_ptr<quiver::v1::NodeService::Stub> ClientImpl::StubFor(const std::st
     auto it = stubs_.find(address);
     if (it != stubs_.end()) return it->second;
   }
-  auto channel =
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), ClientChannelArgs());
+  auto channel = channels_.Make(address, ClientChannelArgs());
   channel->GetState(/*try_to_connect=*/true);
   std::shared_ptr<quiver::v1::NodeService::Stub> stub = quiver::v1::NodeService::NewStub(channel);
   absl::MutexLock l(&channels_mu_);

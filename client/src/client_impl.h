@@ -113,6 +113,9 @@ class ClientImpl final : public Client {
   static constexpr std::chrono::milliseconds kMissedWriteReportDeadline{300};
 
   const ClientOptions options_;
+  // TLS and the token of every channel; Start fails with `channels_status_`.
+  security::ChannelFactory channels_;
+  absl::Status channels_status_;
   std::unique_ptr<quiver::v1::CoordinatorService::Stub> coordinator_;
 
   mutable absl::Mutex state_mu_;
@@ -124,7 +127,7 @@ class ClientImpl final : public Client {
   std::unordered_map<std::string, std::shared_ptr<quiver::v1::NodeService::Stub>> stubs_
       ABSL_GUARDED_BY(channels_mu_);
 
-  LeanConnectionPool lean_pool_;
+  LeanConnectionPool lean_pool_{options_.security.token};
   Hedger hedger_;
 
   // Rows each node acknowledged per open ingest session (FinishIngest).

@@ -57,7 +57,12 @@ size_t Untried(const Item& item) {
   return n;
 }
 
-bool IsFinal(grpc::StatusCode code) { return code == grpc::StatusCode::INVALID_ARGUMENT; }
+// A refusal every replica would repeat: a bad request, or the caller's
+// token or permissions (the replicas share the registry's permissions).
+bool IsFinal(grpc::StatusCode code) {
+  return code == grpc::StatusCode::INVALID_ARGUMENT || code == grpc::StatusCode::UNAUTHENTICATED ||
+         code == grpc::StatusCode::PERMISSION_DENIED;
+}
 
 // Fills the response cells of `item` from one node's row result.
 // Errors: kInternal for a row that does not match what was asked.
@@ -441,7 +446,7 @@ absl::Status ReadCall<Fanout>::Run(const ReadHooks& hooks) {
         for (uint32_t id : call->items) items_[id].stale = true;
       }
       if (IsFinal(call->status.error_code())) {
-        final_error_ = absl::InvalidArgumentError(last_error_);
+        final_error_ = absl::Status(static_cast<absl::StatusCode>(call->status.error_code()), last_error_);
         for (uint32_t id : call->items) Fail(id);
         continue;
       }
@@ -619,7 +624,7 @@ absl::StatusOr<OnlineResponse> ClientImpl::Lookup(const OnlineRequest& request,
   hedger_.NoteCall();
   auto run = [&](auto& call) { return call.Run(hooks); };
   absl::Status s;
-  if (options_.lean_lookups && snap.map->AllServeLean()) {
+  if (options_.lean_lookups && !options_.security.tls.enabled() && snap.map->AllServeLean()) {
     ReadCall<LeanFanout> call(*snap.map, std::move(plans), std::move(items), &response,
                               SuspectNodes(), hedger_.Slow(Clock::now()), deadline,
                               options_.min_attempt_timeout, &lean_pool_);

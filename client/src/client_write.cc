@@ -135,6 +135,7 @@ absl::Status ClientImpl::WriteRows(const Snapshot& first, const std::string& vie
   std::vector<uint32_t> todo(rows.size());
   for (uint32_t i = 0; i < rows.size(); ++i) todo[i] = i;
   std::string last_error;
+  absl::Status refused;  // UNAUTHENTICATED or PERMISSION_DENIED from a replica
   std::vector<std::tuple<uint32_t, std::vector<uint32_t>, std::string>> failed;
   constexpr int kMaxRounds = 4;
   for (int round = 0; round < kMaxRounds && !todo.empty(); ++round) {
@@ -202,6 +203,11 @@ absl::Status ClientImpl::WriteRows(const Snapshot& first, const std::string& vie
       if (call->status.error_code() == grpc::StatusCode::ABORTED) {
         spdlog::debug("client: write refused as stale by {}; refreshing the map", last_error);
         stale.insert(stale.end(), call->items.begin(), call->items.end());
+      } else if (call->status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+                 call->status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+        // The caller's token or permissions: not a replica that missed
+        // writes (no repair report), and every replica would refuse too.
+        refused = absl::Status(static_cast<absl::StatusCode>(call->status.error_code()), last_error);
       } else {
         spdlog::debug("client: write failed on {}", last_error);
         failed.emplace_back(call->node, call->items, last_error);
@@ -217,6 +223,7 @@ absl::Status ClientImpl::WriteRows(const Snapshot& first, const std::string& vie
     }
     map = Take().map;
   }
+  if (!refused.ok()) return refused;
   // A replica that failed rows another replica took has missed writes: the
   // coordinator marks it for repair, or restarts its streams when it is a
   // move's target (docs/architecture.md, "Repair"). A bulk load reports it

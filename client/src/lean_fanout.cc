@@ -117,7 +117,48 @@ uint32_t GetU32(const char* in) {
   return v;
 }
 
+// Reads exactly `n` bytes from a non-blocking socket before `deadline`.
+absl::Status ReadExact(int fd, char* out, size_t n, Clock::time_point deadline) {
+  size_t have = 0;
+  while (have < n) {
+    const ssize_t r = recv(fd, out + have, n - have, MSG_DONTWAIT);
+    if (r > 0) {
+      have += static_cast<size_t>(r);
+      continue;
+    }
+    if (r == 0) return absl::UnavailableError("lean: node closed the connection");
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      return absl::UnavailableError(absl::StrCat("lean: recv: ", std::strerror(errno)));
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, PollTimeoutMs(deadline)) <= 0 && Clock::now() >= deadline) {
+      return absl::DeadlineExceededError("lean: authentication timed out");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status LeanConnectionPool::Authenticate(int fd, Clock::time_point deadline) const {
+  std::string frame(kLeanHeaderBytes, '\0');
+  PutU32(static_cast<uint32_t>(token_.size()), frame.data());
+  PutU32(0, frame.data() + 4);
+  frame[8] = static_cast<char>(kLeanKindAuth);
+  frame += token_;
+  if (grpc::Status s = WriteAll(fd, frame, deadline); !s.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  }
+  char header[kLeanHeaderBytes];
+  if (absl::Status s = ReadExact(fd, header, sizeof(header), deadline); !s.ok()) return s;
+  const uint32_t body_bytes = GetU32(header);
+  const auto status = static_cast<uint8_t>(header[8]);
+  if (body_bytes > 4096) return absl::UnavailableError("lean: oversized authentication answer");
+  std::string body(body_bytes, '\0');
+  if (absl::Status s = ReadExact(fd, body.data(), body.size(), deadline); !s.ok()) return s;
+  if (status == 0) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status), body);
+}
 
 LeanConnectionPool::~LeanConnectionPool() {
   absl::MutexLock lock(&mu_);
@@ -142,6 +183,12 @@ absl::StatusOr<int> LeanConnectionPool::Acquire(const std::string& address,
   if (!addr.ok()) return addr.status();
   for (;;) {
     auto fd = ConnectOnce(*addr, len, address, deadline);
+    if (fd.ok() && !token_.empty()) {
+      if (absl::Status s = Authenticate(*fd, deadline); !s.ok()) {
+        close(*fd);
+        return s;
+      }
+    }
     if (fd.ok() || !patient || fd.status().code() != absl::StatusCode::kUnavailable) return fd;
     if (Clock::now() + std::chrono::milliseconds(20) >= deadline) return fd;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -38,22 +38,27 @@ namespace quiver::client::internal {
 using Clock = std::chrono::steady_clock;
 
 inline constexpr uint8_t kLeanKindGet = 1;
+// Body: a bearer token; sent once on each new connection when the client has
+// a token (quiver/node/lookup_server.h).
+inline constexpr uint8_t kLeanKindAuth = 2;
 inline constexpr size_t kLeanHeaderBytes = 9;
 // The largest response body accepted (the gRPC channels' limit too). unit: bytes
 inline constexpr uint32_t kLeanMaxFrameBytes = 64u << 20;
 
 class LeanConnectionPool {
  public:
-  LeanConnectionPool() = default;
+  // `token`: sent in an auth frame on each new connection (empty: none).
+  explicit LeanConnectionPool(std::string token = "") : token_(std::move(token)) {}
   ~LeanConnectionPool();
   LeanConnectionPool(const LeanConnectionPool&) = delete;
   LeanConnectionPool& operator=(const LeanConnectionPool&) = delete;
 
   // An idle connection to `address` ("host:port"), or a new one connected
-  // before `deadline` (non-blocking socket, TCP_NODELAY). `patient`: a
-  // refused connect is retried every 20 ms until the deadline (the node may
-  // be restarting). Errors: kUnavailable (refused, unreachable, bad address),
-  // kDeadlineExceeded.
+  // (and authenticated, with a token) before `deadline` (non-blocking
+  // socket, TCP_NODELAY). `patient`: a refused connect is retried every
+  // 20 ms until the deadline (the node may be restarting). Errors:
+  // kUnavailable (refused, unreachable, bad address), kDeadlineExceeded,
+  // kUnauthenticated (the node refused the token; not retryable).
   absl::StatusOr<int> Acquire(const std::string& address, Clock::time_point deadline, bool patient);
   // Returns a connection whose last exchange completed cleanly.
   void Release(const std::string& address, int fd);
@@ -62,6 +67,10 @@ class LeanConnectionPool {
   void Discard(const std::string& address, int fd);
 
  private:
+  // Sends the auth frame on a new connection and reads the answer.
+  absl::Status Authenticate(int fd, Clock::time_point deadline) const;
+
+  const std::string token_;
   absl::Mutex mu_;
   std::unordered_map<std::string, std::vector<int>> idle_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,7 +1,8 @@
 #include "quiver/runtime/runtime.h"
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
+#include <httplib.h>
+#include <prometheus/text_serializer.h>
 #include <prometheus/family.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -11,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -134,21 +136,48 @@ void RpcMetrics::Record(const std::string& method, bool ok, std::chrono::nanosec
       .Observe(std::chrono::duration<double>(latency).count());
 }
 
+struct MetricsServer::Impl {
+  std::unique_ptr<httplib::Server> http;
+  std::thread thread;
+  ~Impl() {
+    if (http != nullptr) http->stop();
+    if (thread.joinable()) thread.join();
+  }
+};
+
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
-    const std::string& address, std::shared_ptr<prometheus::Registry> registry) {
+    const std::string& address, std::shared_ptr<prometheus::Registry> registry, const TlsFiles& tls) {
   auto hp = SplitHostPort(address);
   if (!hp.ok()) return hp.status();
   std::unique_ptr<MetricsServer> server(new MetricsServer());
-  try {
-    server->exposer_ = std::make_unique<prometheus::Exposer>(address);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+  server->impl_ = std::make_unique<Impl>();
+  Impl& impl = *server->impl_;
+  if (tls.enabled()) {
+    auto ssl = std::make_unique<httplib::SSLServer>(
+        tls.cert.c_str(), tls.key.c_str(), tls.client_ca.empty() ? nullptr : tls.client_ca.c_str());
+    if (!ssl->is_valid()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "metrics TLS: the certificate ", tls.cert, ", key ", tls.key,
+          tls.client_ca.empty() ? "" : absl::StrCat(" or client CA ", tls.client_ca), " does not load"));
+    }
+    impl.http = std::move(ssl);
+  } else {
+    impl.http = std::make_unique<httplib::Server>();
   }
-  server->exposer_->RegisterCollectable(registry);
-  const auto ports = server->exposer_->GetListeningPorts();
-  server->address_ =
-      absl::StrCat(hp->first, ":", ports.empty() ? hp->second : static_cast<int>(ports[0]));
+  impl.http->new_task_queue = [] { return new httplib::ThreadPool(1); };
+  impl.http->Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
+    const std::string body = prometheus::TextSerializer().Serialize(registry->Collect());
+    res.set_content(body, "text/plain; version=0.0.4");
+  });
+  int port = hp->second;
+  if (port == 0) {
+    port = impl.http->bind_to_any_port(hp->first);
+  } else if (!impl.http->bind_to_port(hp->first, port)) {
+    port = -1;
+  }
+  if (port < 0) return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address));
+  server->address_ = absl::StrCat(hp->first, ":", port);
+  impl.thread = std::thread([&impl] { impl.http->listen_after_bind(); });
   return server;
 }
 

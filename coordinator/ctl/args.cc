@@ -84,6 +84,12 @@ absl::StatusOr<bool> TakeGlobalFlag(const std::string& name, const std::string& 
       return absl::InvalidArgumentError(
           absl::StrCat("--offline-memory-mb must be a positive integer, got '", value, "'"));
     }
+  } else if (name == "tls-ca" || name == "tls-cert" || name == "tls-key" || name == "token-file") {
+    if (value.empty()) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a file"));
+    (name == "tls-ca"     ? cl->tls_ca
+     : name == "tls-cert" ? cl->tls_cert
+     : name == "tls-key"  ? cl->tls_key
+                          : cl->token_file) = value;
   } else if (name == "offline-temp-dir") {
     if (value.empty()) return absl::InvalidArgumentError("--offline-temp-dir needs a folder");
     cl->offline_temp_dir = value;
@@ -194,7 +200,8 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
 }
 
 std::string UsageText() {
-  return "usage: quiverctl [--coordinator HOST:PORT] [--log-level L] [--deadline-ms N] COMMAND ...\n"
+  return "usage: quiverctl [--coordinator HOST:PORT] [--log-level L] [--deadline-ms N]\n"
+         "                 [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE] COMMAND ...\n"
          "\n"
          "commands:\n"
          "  apply REPO_DIR                 validate a feature repository and apply it to the registry\n"
@@ -244,6 +251,9 @@ std::string UsageText() {
          "  --offline-memory-mb N          DuckDB's memory cap for get-historical; beyond it joins\n"
          "                                 spill to disk (default: DuckDB's, 80% of RAM)\n"
          "  --offline-temp-dir DIR         where get-historical spills (default: the system's temp)\n"
+         "  --tls-ca FILE                  use TLS; verify the servers with this CA (PEM)\n"
+         "  --tls-cert FILE --tls-key FILE a client certificate, for mutual TLS\n"
+         "  --token-file FILE              present the bearer token in FILE (first line)\n"
          "\n"
          "Times are ISO-8601 (2001-01-01 or 2001-01-01T06:00:00Z); no zone means UTC.\n";
 }

@@ -1,7 +1,8 @@
 // quiverctl's command line: global flags, the command and its arguments, and
 // the small value parsers the commands share (time windows, --views lists).
 //
-//   quiverctl [--coordinator HOST:PORT] [--log-level L] [--deadline-ms N] COMMAND ...
+//   quiverctl [--coordinator HOST:PORT] [--log-level L] [--deadline-ms N]
+//             [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE] COMMAND ...
 //
 // Flags are "--name value" or "--name=value"; global flags may also follow the
 // command. "--help" (or "-h") anywhere asks for the usage text.
@@ -34,6 +35,12 @@ struct CommandLine {
   // the folder it spills into (empty: the system's temp folder).
   int64_t offline_memory_mb = 0;
   std::string offline_temp_dir;
+  // --tls-ca, --tls-cert/--tls-key (client certificate), --token-file:
+  // TLS and the bearer token of every call (quiver/security/security.h).
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string token_file;
 };
 
 // Parses the arguments after argv[0]. `env_coordinator` is the value of

@@ -290,6 +290,7 @@ absl::Status RunNodes(const CommandLine& cl, std::FILE* out) {
 
 absl::Status RunCommand(const CommandLine& cl, std::FILE* out, std::FILE* err) {
   if (auto s = CheckAddress(cl); !s.ok()) return s;
+  if (auto s = UseSecurity(cl); !s.ok()) return s;
   const std::string& c = cl.command;
   if (c == "apply") return RunApply(cl, /*dry_run=*/false, out);
   if (c == "plan") return RunApply(cl, /*dry_run=*/true, out);

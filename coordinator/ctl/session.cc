@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+
 namespace quiver::ctl {
 
 constexpr int kNodeMessageBytes = 64 << 20;
@@ -31,18 +33,48 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
                       absl::StrCat(what, ": ", s.error_message()));
 }
 
+namespace {
+security::ChannelFactory& ChannelsSlot() {
+  static security::ChannelFactory channels;
+  return channels;
+}
+}  // namespace
+
+absl::Status UseSecurity(const CommandLine& cl) {
+  if (cl.tls_cert.empty() != cl.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (!cl.tls_cert.empty() && cl.tls_ca.empty()) {
+    return absl::InvalidArgumentError("a client certificate (--tls-cert) needs --tls-ca");
+  }
+  security::ClientSecurity security;
+  security.tls = {cl.tls_ca, cl.tls_cert, cl.tls_key};
+  if (!cl.token_file.empty()) {
+    auto text = ReadFile(cl.token_file);
+    if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat("--token-file: ", text.status().message()));
+    std::string token = text->substr(0, text->find('\n'));
+    absl::StripAsciiWhitespace(&token);
+    if (token.empty()) return absl::InvalidArgumentError(absl::StrCat("--token-file ", cl.token_file, ": no token"));
+    security.token = token;
+  }
+  auto channels = security::ChannelFactory::Create(security);
+  if (!channels.ok()) return absl::InvalidArgumentError(channels.status().message());
+  ChannelsSlot() = *std::move(channels);
+  return absl::OkStatus();
+}
+
+const security::ChannelFactory& Channels() { return ChannelsSlot(); }
+
 Coordinator::Coordinator(const CommandLine& cl)
     : address_(cl.coordinator),
       deadline_(cl.deadline_ms),
-      stub_(quiver::v1::CoordinatorService::NewStub(
-          grpc::CreateChannel(cl.coordinator, grpc::InsecureChannelCredentials()))) {}
+      stub_(quiver::v1::CoordinatorService::NewStub(Channels().Make(cl.coordinator))) {}
 
 std::unique_ptr<quiver::v1::NodeService::Stub> NodeStub(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kNodeMessageBytes);
   args.SetMaxSendMessageSize(kNodeMessageBytes);
-  return quiver::v1::NodeService::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  return quiver::v1::NodeService::NewStub(Channels().Make(address, args));
 }
 
 absl::Status ForEachStoredRow(quiver::v1::NodeService::Stub& stub, const std::string& what,
@@ -75,6 +107,7 @@ absl::StatusOr<std::unique_ptr<client::Client>> ConnectClient(const CommandLine&
   client::ClientOptions opts;
   opts.coordinator_address = cl.coordinator;
   opts.default_deadline = std::chrono::milliseconds(cl.deadline_ms);
+  opts.security = Channels().security();
   auto client = client::Client::Create(opts);
   if (!client.ok()) {
     return absl::Status(client.status().code(),

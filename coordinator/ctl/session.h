@@ -20,6 +20,7 @@
 #include "ctl/args.h"
 #include "quiver.grpc.pb.h"
 #include "quiver/client/client.h"
+#include "quiver/security/security.h"
 
 namespace quiver::ctl {
 
@@ -35,6 +36,14 @@ bool Transient(const absl::Status& s);
 
 // grpc::Status as absl::Status, the message prefixed with `what`.
 absl::Status FromGrpc(const grpc::Status& s, const std::string& what);
+
+// Reads --tls-ca, --tls-cert/--tls-key and --token-file once for every
+// stub and client this process makes (RunCommand calls it first).
+// Errors: kInvalidArgument (a certificate without its key, an unreadable or
+// empty file). Not retryable.
+absl::Status UseSecurity(const CommandLine& cl);
+// What UseSecurity read (plaintext and no token before it).
+const security::ChannelFactory& Channels();
 
 class Coordinator {
  public:

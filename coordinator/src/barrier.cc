@@ -13,8 +13,10 @@
 
 namespace quiver::coordinator {
 
-BarrierFn MakeGrpcBarrier(uint32_t drain_timeout_ms, int max_message_bytes) {
+BarrierFn MakeGrpcBarrier(uint32_t drain_timeout_ms, int max_message_bytes,
+                          security::ChannelFactory channels) {
   struct Stubs {
+    security::ChannelFactory channels;
     std::mutex mu;
     std::map<std::string, std::shared_ptr<quiver::v1::NodeService::Stub>> by_address;
     std::shared_ptr<quiver::v1::NodeService::Stub> For(const std::string& address, int max_bytes) {
@@ -26,13 +28,13 @@ BarrierFn MakeGrpcBarrier(uint32_t drain_timeout_ms, int max_message_bytes) {
         args.SetMaxReceiveMessageSize(max_bytes);
         args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
         args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-        stub = quiver::v1::NodeService::NewStub(
-            grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+        stub = quiver::v1::NodeService::NewStub(channels.Make(address, args));
       }
       return stub;
     }
   };
   auto stubs = std::make_shared<Stubs>();
+  stubs->channels = std::move(channels);
   return [stubs, drain_timeout_ms, max_message_bytes](
              const quiver::v1::ClusterMap& map, const std::vector<quiver::v1::NodeInfo>& nodes) {
     quiver::v1::AdoptMapRequest request;

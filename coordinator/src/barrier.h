@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "quiver/coordinator/coordinator.h"
+#include "quiver/security/security.h"
 
 namespace quiver::coordinator {
 
@@ -17,7 +18,9 @@ namespace quiver::coordinator {
 // true when every node answered with an epoch >= the map's. A node that
 // fails or times out makes it false (the driver retries; a node that stays
 // silent is marked DOWN by the heartbeat timeout and is no longer asked).
-BarrierFn MakeGrpcBarrier(uint32_t drain_timeout_ms, int max_message_bytes);
+// `channels`: TLS and the token of the calls to the nodes.
+BarrierFn MakeGrpcBarrier(uint32_t drain_timeout_ms, int max_message_bytes,
+                          security::ChannelFactory channels = {});
 
 }  // namespace quiver::coordinator
 

@@ -4,10 +4,13 @@
 
 #include <cstdio>
 #include <iostream>
+#include <set>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "quiver/coordinator/server.h"
 #include "quiver/runtime/runtime.h"
+#include "quiver/security/security.h"
 
 namespace {
 
@@ -64,6 +67,16 @@ absl::StatusOr<quiver::coordinator::ServerOptions> ParseOptions(const quiver::ru
   }
   o.coordinator.task_split = split == "hash" ? quiver::coordinator::TaskSplit::kEntityHash
                                              : quiver::coordinator::TaskSplit::kRowRanges;
+  auto security = quiver::security::ParseProcessFlags(f);
+  if (!security.ok()) return security.status();
+  o.security = *std::move(security);
+  for (const auto& [name, value] : {std::pair<const char*, const std::string&>{"listen", o.listen},
+                                    {"metrics-listen", o.metrics_listen}}) {
+    if (auto s = quiver::security::CheckListenAddress(name, value, o.security.server, o.security.insecure);
+        !s.ok()) {
+      return s;
+    }
+  }
   return o;
 }
 
@@ -71,11 +84,12 @@ absl::StatusOr<quiver::coordinator::ServerOptions> ParseOptions(const quiver::ru
 
 int main(int argc, char** argv) {
   quiver::runtime::InstallSignalHandlers();
-  auto flags = quiver::runtime::Flags::Parse(
-      argc, argv, 1,
-      {"listen", "metrics-listen", "data-dir", "partitions", "replication-factor",
-       "heartbeat-timeout-ms", "lease-ms", "max-task-rows", "task-split", "log-level",
-       "auto-rebalance", "max-moves-per-node", "barrier-drain-ms"});
+  std::set<std::string> known = {"listen", "metrics-listen", "data-dir", "partitions",
+                                 "replication-factor", "heartbeat-timeout-ms", "lease-ms",
+                                 "max-task-rows", "task-split", "log-level", "auto-rebalance",
+                                 "max-moves-per-node", "barrier-drain-ms"};
+  known.insert(quiver::security::ProcessFlagNames().begin(), quiver::security::ProcessFlagNames().end());
+  auto flags = quiver::runtime::Flags::Parse(argc, argv, 1, known, {quiver::security::kInsecureSwitch});
   if (!flags.ok()) return Fail(flags.status());
   if (auto s = quiver::runtime::SetupLogging("quiver-coordinator", flags->Get("log-level", "info"));
       !s.ok()) {

@@ -1,6 +1,7 @@
 #include "quiver/coordinator/server.h"
 
 #include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
@@ -76,93 +77,152 @@ class Gauges {
 
 class Service final : public quiver::v1::CoordinatorService::Service {
  public:
-  Service(Coordinator& coordinator, prometheus::Registry& registry)
-      : coordinator_(coordinator), metrics_(registry, "CoordinatorService"), gauges_(registry) {
+  // `guard` may be null (no authentication).
+  Service(Coordinator& coordinator, prometheus::Registry& registry, security::CallGuard* guard)
+      : coordinator_(coordinator),
+        metrics_(registry, "CoordinatorService"),
+        gauges_(registry),
+        guard_(guard != nullptr && guard->enabled() ? guard : nullptr) {
     gauges_.Update(coordinator_.Stats());
   }
 
   void UpdateGauges() { gauges_.Update(coordinator_.Stats()); }
 
-  grpc::Status Register(grpc::ServerContext*, const quiver::v1::RegisterRequest* req,
+  grpc::Status Register(grpc::ServerContext* context, const quiver::v1::RegisterRequest* req,
                         quiver::v1::RegisterResponse* resp) override {
+    if (grpc::Status a = Cluster(*context, "Register"); !a.ok()) return Refused("Register", a);
     return Run("Register", resp, [&] { return coordinator_.Register(*req); });
   }
-  grpc::Status Heartbeat(grpc::ServerContext*, const quiver::v1::HeartbeatRequest* req,
+  grpc::Status Heartbeat(grpc::ServerContext* context, const quiver::v1::HeartbeatRequest* req,
                          quiver::v1::HeartbeatResponse* resp) override {
+    if (grpc::Status a = Cluster(*context, "Heartbeat"); !a.ok()) return Refused("Heartbeat", a);
     return Run("Heartbeat", resp, [&] { return coordinator_.Heartbeat(*req); });
   }
-  grpc::Status GetClusterMap(grpc::ServerContext*, const quiver::v1::GetClusterMapRequest*,
+  grpc::Status GetClusterMap(grpc::ServerContext* context, const quiver::v1::GetClusterMapRequest*,
                              quiver::v1::ClusterMap* resp) override {
+    if (grpc::Status a = Allow(*context, {}); !a.ok()) return Refused("GetClusterMap", a);
     return Run("GetClusterMap", resp, [&] {
       return absl::StatusOr<quiver::v1::ClusterMap>(coordinator_.GetClusterMap());
     });
   }
-  grpc::Status ApplyRegistry(grpc::ServerContext*, const quiver::v1::ApplyRegistryRequest* req,
+  grpc::Status ApplyRegistry(grpc::ServerContext* context, const quiver::v1::ApplyRegistryRequest* req,
                              quiver::v1::ApplyRegistryResponse* resp) override {
+    if (grpc::Status a = AllowProject(*context, quiver::v1::ACTION_UPDATE); !a.ok()) return Refused("ApplyRegistry", a);
     return Run("ApplyRegistry", resp, [&] { return coordinator_.ApplyRegistry(*req); });
   }
-  grpc::Status GetRegistry(grpc::ServerContext*, const quiver::v1::GetRegistryRequest*,
+  grpc::Status GetRegistry(grpc::ServerContext* context, const quiver::v1::GetRegistryRequest*,
                            quiver::v1::Registry* resp) override {
+    if (grpc::Status a = Allow(*context, {}); !a.ok()) return Refused("GetRegistry", a);
     return Run("GetRegistry", resp, [&] {
       return absl::StatusOr<quiver::v1::Registry>(coordinator_.GetRegistry());
     });
   }
-  grpc::Status StartMaterialization(grpc::ServerContext*, const quiver::v1::MaterializeRequest* req,
+  grpc::Status StartMaterialization(grpc::ServerContext* context, const quiver::v1::MaterializeRequest* req,
                                     quiver::v1::Job* resp) override {
+    if (grpc::Status a = AllowMaterialize(*context, *req); !a.ok()) return Refused("StartMaterialization", a);
     return Run("StartMaterialization", resp,
                [&] { return coordinator_.StartMaterialization(*req); });
   }
-  grpc::Status GetJob(grpc::ServerContext*, const quiver::v1::GetJobRequest* req,
+  grpc::Status GetJob(grpc::ServerContext* context, const quiver::v1::GetJobRequest* req,
                       quiver::v1::Job* resp) override {
+    if (grpc::Status a = Allow(*context, {}); !a.ok()) return Refused("GetJob", a);
     return Run("GetJob", resp, [&] { return coordinator_.GetJob(req->job_id()); });
   }
-  grpc::Status LeaseTask(grpc::ServerContext*, const quiver::v1::LeaseTaskRequest* req,
+  grpc::Status LeaseTask(grpc::ServerContext* context, const quiver::v1::LeaseTaskRequest* req,
                          quiver::v1::LeaseTaskResponse* resp) override {
+    if (grpc::Status a = Cluster(*context, "LeaseTask"); !a.ok()) return Refused("LeaseTask", a);
     return Run("LeaseTask", resp, [&] { return coordinator_.LeaseTask(*req); });
   }
-  grpc::Status CompleteTask(grpc::ServerContext*, const quiver::v1::CompleteTaskRequest* req,
+  grpc::Status CompleteTask(grpc::ServerContext* context, const quiver::v1::CompleteTaskRequest* req,
                             quiver::v1::CompleteTaskResponse* resp) override {
+    if (grpc::Status a = Cluster(*context, "CompleteTask"); !a.ok()) return Refused("CompleteTask", a);
     return Run("CompleteTask", resp, [&] {
       absl::Status s = coordinator_.CompleteTask(*req);
       if (!s.ok()) return absl::StatusOr<quiver::v1::CompleteTaskResponse>(s);
       return absl::StatusOr<quiver::v1::CompleteTaskResponse>(quiver::v1::CompleteTaskResponse());
     });
   }
-  grpc::Status ListNodes(grpc::ServerContext*, const quiver::v1::ListNodesRequest*,
+  grpc::Status ListNodes(grpc::ServerContext* context, const quiver::v1::ListNodesRequest*,
                          quiver::v1::ListNodesResponse* resp) override {
+    if (grpc::Status a = Allow(*context, {}); !a.ok()) return Refused("ListNodes", a);
     return Run("ListNodes", resp, [&] {
       return absl::StatusOr<quiver::v1::ListNodesResponse>(coordinator_.ListNodes());
     });
   }
-  grpc::Status GetIntervals(grpc::ServerContext*, const quiver::v1::GetIntervalsRequest*,
+  grpc::Status GetIntervals(grpc::ServerContext* context, const quiver::v1::GetIntervalsRequest*,
                             quiver::v1::GetIntervalsResponse* resp) override {
+    if (grpc::Status a = Allow(*context, {}); !a.ok()) return Refused("GetIntervals", a);
     return Run("GetIntervals", resp, [&] {
       return absl::StatusOr<quiver::v1::GetIntervalsResponse>(coordinator_.GetIntervals());
     });
   }
-  grpc::Status ReportMissedWrites(grpc::ServerContext*,
+  grpc::Status ReportMissedWrites(grpc::ServerContext* context,
                                   const quiver::v1::ReportMissedWritesRequest* req,
                                   quiver::v1::ReportMissedWritesResponse* resp) override {
+    if (grpc::Status a = Allow(*context, {}); !a.ok()) return Refused("ReportMissedWrites", a);
     return Run("ReportMissedWrites", resp, [&] { return coordinator_.ReportMissedWrites(*req); });
   }
-  grpc::Status Rebalance(grpc::ServerContext*, const quiver::v1::RebalanceRequest*,
+  grpc::Status Rebalance(grpc::ServerContext* context, const quiver::v1::RebalanceRequest*,
                          quiver::v1::RebalanceResponse* resp) override {
+    if (grpc::Status a = AllowProject(*context, quiver::v1::ACTION_UPDATE); !a.ok()) return Refused("Rebalance", a);
     return Run("Rebalance", resp, [&] { return coordinator_.Rebalance(); });
   }
-  grpc::Status DrainNode(grpc::ServerContext*, const quiver::v1::DrainNodeRequest* req,
+  grpc::Status DrainNode(grpc::ServerContext* context, const quiver::v1::DrainNodeRequest* req,
                          quiver::v1::DrainNodeResponse* resp) override {
+    if (grpc::Status a = AllowProject(*context, quiver::v1::ACTION_UPDATE); !a.ok()) return Refused("DrainNode", a);
     return Run("DrainNode", resp, [&] { return coordinator_.DrainNode(*req); });
   }
-  grpc::Status RemoveNode(grpc::ServerContext*, const quiver::v1::RemoveNodeRequest* req,
+  grpc::Status RemoveNode(grpc::ServerContext* context, const quiver::v1::RemoveNodeRequest* req,
                           quiver::v1::RemoveNodeResponse* resp) override {
+    if (grpc::Status a = AllowProject(*context, quiver::v1::ACTION_DELETE); !a.ok()) return Refused("RemoveNode", a);
     return Run("RemoveNode", resp, [&] { return coordinator_.RemoveNode(*req); });
   }
-  grpc::Status Restore(grpc::ServerContext*, const quiver::v1::RestoreRequest* req,
+  grpc::Status Restore(grpc::ServerContext* context, const quiver::v1::RestoreRequest* req,
                        quiver::v1::RestoreResponse* resp) override {
+    if (grpc::Status a = AllowProject(*context, quiver::v1::ACTION_UPDATE); !a.ok()) return Refused("Restore", a);
     return Run("Restore", resp, [&] { return coordinator_.Restore(*req); });
   }
 
  private:
+  // Authentication alone (empty `wanted`) or with permissions against the
+  // current registry.
+  grpc::Status Allow(const grpc::ServerContext& context, const security::Wanted& wanted) {
+    if (guard_ == nullptr) return grpc::Status::OK;
+    if (wanted.empty()) return guard_->Check(context, nullptr, {});
+    const quiver::v1::Registry registry = coordinator_.GetRegistry();
+    return guard_->Check(context, &registry, wanted);
+  }
+  grpc::Status AllowProject(const grpc::ServerContext& context, quiver::v1::AuthzAction action) {
+    if (guard_ == nullptr) return grpc::Status::OK;
+    const quiver::v1::Registry registry = coordinator_.GetRegistry();
+    return guard_->Check(context, &registry, {{auth::ProjectResource(registry), action}});
+  }
+  // WRITE_ONLINE on each view the request names, or on every view when none.
+  grpc::Status AllowMaterialize(const grpc::ServerContext& context,
+                                const quiver::v1::MaterializeRequest& request) {
+    if (guard_ == nullptr) return grpc::Status::OK;
+    const quiver::v1::Registry registry = coordinator_.GetRegistry();
+    security::Wanted wanted;
+    if (request.views().empty()) {
+      for (const auto& view : registry.feature_views()) {
+        wanted.emplace_back(auth::FeatureViewResource(registry, view.name()), quiver::v1::ACTION_WRITE_ONLINE);
+      }
+    } else {
+      for (const std::string& view : request.views()) {
+        wanted.emplace_back(auth::FeatureViewResource(registry, view), quiver::v1::ACTION_WRITE_ONLINE);
+      }
+    }
+    return guard_->Check(context, &registry, wanted);
+  }
+  grpc::Status Cluster(const grpc::ServerContext& context, const char* method) {
+    if (guard_ == nullptr) return grpc::Status::OK;
+    return guard_->CheckCluster(context, method);
+  }
+  grpc::Status Refused(const char* method, const grpc::Status& status) {
+    metrics_.Record(method, false, std::chrono::nanoseconds(0));
+    return status;
+  }
+
   // Runs one RPC: records its metrics, refreshes the gauges and converts the
   // outcome.
   template <typename Resp, typename Fn>
@@ -182,6 +242,7 @@ class Service final : public quiver::v1::CoordinatorService::Service {
   Coordinator& coordinator_;
   runtime::RpcMetrics metrics_;
   Gauges gauges_;
+  security::CallGuard* guard_;
 };
 
 }  // namespace
@@ -190,6 +251,7 @@ class CoordinatorServer::Impl {
  public:
   std::unique_ptr<Coordinator> coordinator;
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<security::CallGuard> guard;
   std::unique_ptr<Service> service;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<runtime::MetricsServer> metrics;
@@ -263,15 +325,29 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Serv
   auto coordinator = Coordinator::Open(std::move(options.coordinator));
   if (!coordinator.ok()) return coordinator.status();
   impl->coordinator = std::move(*coordinator);
-  impl->service = std::make_unique<Service>(*impl->coordinator, *impl->registry);
+  auto guard = security::CallGuard::FromFile(
+      options.security.auth_tokens,
+      &prometheus::BuildCounter()
+           .Name("quiver_auth_denials_total")
+           .Help("Calls refused: no or an unknown token, or no permission")
+           .Register(*impl->registry)
+           .Add({{"process", "coordinator"}}));
+  if (!guard.ok()) return guard.status();
+  impl->guard = *std::move(guard);
+  auto channels = security::ChannelFactory::Create(options.security.client);
+  if (!channels.ok()) return channels.status();
+  auto credentials = security::ServerCredentials(options.security.server);
+  if (!credentials.ok()) return credentials.status();
+  impl->service = std::make_unique<Service>(*impl->coordinator, *impl->registry, impl->guard.get());
 
-  auto metrics = runtime::MetricsServer::Start(options.metrics_listen, impl->registry);
+  auto metrics =
+      runtime::MetricsServer::Start(options.metrics_listen, impl->registry, options.security.server);
   if (!metrics.ok()) return metrics.status();
   impl->metrics = std::move(*metrics);
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   // Two coordinators must not share a port.
@@ -284,7 +360,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Serv
   impl->address = absl::StrCat(host_port->first, ":", port);
   Impl* raw = impl.get();
   impl->ticker = std::thread([raw, tick_ms] { raw->Tick(std::chrono::milliseconds(tick_ms)); });
-  BarrierFn barrier = MakeGrpcBarrier(drain_ms, options.max_message_bytes);
+  BarrierFn barrier = MakeGrpcBarrier(drain_ms, options.max_message_bytes, *std::move(channels));
   impl->driver = std::thread([raw, barrier] { raw->Drive(std::chrono::milliseconds(100), barrier); });
   return std::unique_ptr<CoordinatorServer>(new CoordinatorServer(std::move(impl)));
 }

@@ -1,8 +1,6 @@
-// Access (access.h): tokens, Feast's permission decision, the audit log.
+// Access (access.h): the feature server's requests as security::CallGuard
+// decisions, and the resources each request touches.
 #include "access.h"
-
-#include <prometheus/counter.h>
-#include <spdlog/spdlog.h>
 
 #include <set>
 
@@ -12,48 +10,19 @@ namespace quiver::feature_server {
 
 absl::StatusOr<std::optional<auth::Identity>> Access::Authenticate(std::string_view authorization,
                                                                    Denial* denial) const {
-  if (tokens_ == nullptr) return std::optional<auth::Identity>();
-  const auth::Identity* identity = tokens_->Authenticate(authorization);
-  if (identity == nullptr) {
+  auto identity = guard_.Authenticate(authorization);
+  if (!identity.ok()) {
     denial->unauthenticated = true;
-    // Feast's messages (permissions/server/rest.py).
-    denial->message = authorization.empty() ? "Missing authentication token"
-                                            : "Invalid or expired access token";
-    if (denials_ != nullptr) denials_->Increment();
-    spdlog::info("audit user=- action=AUTHENTICATE resource=- allowed=false reason=\"{}\"", denial->message);
-    return absl::UnauthenticatedError(denial->message);
+    denial->message = std::string(identity.status().message());
   }
-  return std::optional<auth::Identity>(*identity);
+  return identity;
 }
 
-std::shared_ptr<const auth::Authorizer> Access::AuthorizerFor(const client::RegistryIndex& registry) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (authorizer_ == nullptr || version_ != registry.version()) {
-    auto built = auth::Authorizer::Build(registry.registry());
-    // A registry the coordinator accepted always compiles; if not, deny all.
-    authorizer_ = built.ok() ? *built : nullptr;
-    version_ = registry.version();
-  }
-  return authorizer_;
-}
-
-std::optional<Denial> Access::Authorize(
-    const std::optional<auth::Identity>& identity, const client::RegistryIndex& registry,
-    const Wanted& wanted) {
-  if (!identity.has_value()) return std::nullopt;  // authentication off
-  std::shared_ptr<const auth::Authorizer> authorizer = AuthorizerFor(registry);
-  for (const auto& [resource, action] : wanted) {
-    std::string why;
-    const bool allowed = authorizer != nullptr && authorizer->Allowed(*identity, resource, action, &why);
-    spdlog::info("audit user={} action={} resource={}:{} allowed={}", identity->user,
-                 auth::ActionName(action), auth::ResourceTypeName(resource.type), resource.name, allowed);
-    if (!allowed) {
-      if (denials_ != nullptr) denials_->Increment();
-      return Denial{false, absl::StrCat("Permission error:\n", identity->user, ": ",
-                                        why.empty() ? "the registry's permissions do not compile" : why)};
-    }
-  }
-  return std::nullopt;
+std::optional<Denial> Access::Authorize(const std::optional<auth::Identity>& identity,
+                                        const client::RegistryIndex& registry, const Wanted& wanted) {
+  absl::Status s = guard_.Authorize(identity, registry.registry(), wanted);
+  if (s.ok()) return std::nullopt;
+  return Denial{false, std::string(s.message())};
 }
 
 Wanted ReadResources(const client::RegistryIndex& registry, const client::OnlineRequest& request) {

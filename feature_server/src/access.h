@@ -3,8 +3,8 @@
 // permissions let them do what a request does. Every decision is one audit
 // log line (user, action, resource, allowed); denials are counted.
 //
-// Thread-safety: thread-safe (the authorizer of the current registry
-// version is cached under a mutex).
+// Thread-safety: thread-safe (security::CallGuard caches the authorizer of
+// the current registry version under a mutex).
 #ifndef QUIVER_FEATURE_SERVER_ACCESS_H_
 #define QUIVER_FEATURE_SERVER_ACCESS_H_
 
@@ -19,6 +19,7 @@
 #include "quiver/auth/auth.h"
 #include "quiver/client/client.h"
 #include "quiver/client/registry_index.h"
+#include "quiver/security/security.h"
 
 namespace prometheus {
 class Counter;
@@ -36,9 +37,9 @@ class Access {
   // `tokens` null: authentication off (Feast's no_auth), everything allowed.
   // `denials` may be null.
   Access(std::shared_ptr<const auth::TokenStore> tokens, prometheus::Counter* denials)
-      : tokens_(std::move(tokens)), denials_(denials) {}
+      : guard_(std::move(tokens), denials) {}
 
-  bool enabled() const { return tokens_ != nullptr; }
+  bool enabled() const { return guard_.enabled(); }
 
   // The caller of an Authorization value; a Denial (unauthenticated) when
   // it is missing or unknown. nullopt identity when authentication is off.
@@ -51,16 +52,10 @@ class Access {
                                   const client::RegistryIndex& registry,
                                   const std::vector<std::pair<auth::Resource, quiver::v1::AuthzAction>>& wanted);
 
-
-  // The authorizer of `registry` (rebuilt when its version changes).
-  std::shared_ptr<const auth::Authorizer> AuthorizerFor(const client::RegistryIndex& registry);
-
  private:
-  std::shared_ptr<const auth::TokenStore> tokens_;
-  prometheus::Counter* denials_;
-  std::mutex mu_;
-  uint64_t version_ = 0;
-  std::shared_ptr<const auth::Authorizer> authorizer_;
+  // The decision, the audit lines and the denial count (shared with the
+  // nodes and the coordinator).
+  mutable security::CallGuard guard_;
 };
 
 using Wanted = std::vector<std::pair<auth::Resource, quiver::v1::AuthzAction>>;

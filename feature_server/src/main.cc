@@ -2,6 +2,7 @@
 //   quiver-feature-server --coordinator HOST:PORT --http-listen HOST:PORT
 //       [--grpc-listen HOST:PORT] [--auth-tokens FILE]
 //       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure]
+//       [--tls-ca FILE] [--token-file FILE]   (its own calls to the cluster)
 //       [--metrics-listen HOST:PORT] [--log-level info]
 // Prints one stdout line "http=HOST:PORT grpc=HOST:PORT metrics=HOST:PORT"
 // once serving,
@@ -9,11 +10,13 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
 #include "quiver/feature_server/server.h"
 #include "quiver/runtime/runtime.h"
+#include "quiver/security/security.h"
 
 namespace {
 
@@ -26,22 +29,24 @@ int Fail(const std::string& message, int code = 1) {
 
 int main(int argc, char** argv) {
   quiver::runtime::InstallSignalHandlers();
-  auto flags = quiver::runtime::Flags::Parse(
-      argc, argv, 1,
-      {"coordinator", "http-listen", "grpc-listen", "metrics-listen", "auth-tokens", "tls-cert",
-       "tls-key", "tls-client-ca", "log-level"},
-      {"insecure"});
+  std::set<std::string> known = {"coordinator", "http-listen", "grpc-listen", "metrics-listen",
+                                 "log-level"};
+  known.insert(quiver::security::ProcessFlagNames().begin(), quiver::security::ProcessFlagNames().end());
+  auto flags = quiver::runtime::Flags::Parse(argc, argv, 1, known, {quiver::security::kInsecureSwitch});
   if (!flags.ok()) return Fail(std::string(flags.status().message()), 2);
+  auto security = quiver::security::ParseProcessFlags(*flags);
+  if (!security.ok()) return Fail(std::string(security.status().message()), 2);
   quiver::feature_server::ServerOptions options;
   options.coordinator = flags->Get("coordinator", "127.0.0.1:6000");
   options.http_listen = flags->Get("http-listen", "127.0.0.1:6566");
   options.grpc_listen = flags->Get("grpc-listen");
   options.metrics_listen = flags->Get("metrics-listen");
-  options.auth_tokens = flags->Get("auth-tokens");
-  options.tls_cert = flags->Get("tls-cert");
-  options.tls_key = flags->Get("tls-key");
-  options.tls_client_ca = flags->Get("tls-client-ca");
-  options.insecure = flags->Has("insecure");
+  options.auth_tokens = security->auth_tokens;
+  options.tls_cert = security->server.cert;
+  options.tls_key = security->server.key;
+  options.tls_client_ca = security->server.client_ca;
+  options.insecure = security->insecure;
+  options.cluster = security->client;
   if (auto s = quiver::runtime::SetupLogging("quiver-feature-server", flags->Get("log-level", "info"));
       !s.ok()) {
     return Fail(std::string(s.message()), 2);

@@ -25,9 +25,6 @@ namespace {
 
 constexpr char kJson[] = "application/json";
 
-bool IsLoopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
-}
 
 class Impl : public FeatureServer {
  public:
@@ -35,24 +32,26 @@ class Impl : public FeatureServer {
 
   absl::Status Init(const ServerOptions& options) {
     options_ = options;
-    // Listeners off loopback carry tokens and features: TLS, or an explicit
-    // --insecure.
-    const bool tls = !options.tls_cert.empty();
-    if (tls != !options.tls_key.empty()) return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
-    if (!options.tls_client_ca.empty() && !tls) {
+    const security::ServerTls tls{options.tls_cert, options.tls_key, options.tls_client_ca};
+    if (tls.enabled() != !options.tls_key.empty()) {
+      return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+    }
+    if (!options.tls_client_ca.empty() && !tls.enabled()) {
       return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
     }
-    for (const std::string* address : {&options.http_listen, &options.grpc_listen}) {
-      if (address->empty() || tls || options.insecure) continue;
-      auto hp = runtime::SplitHostPort(*address);
-      if (hp.ok() && !IsLoopback(hp->first)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "refusing to listen on ", *address, " without TLS (--tls-cert/--tls-key, or --insecure)"));
+    for (const auto& [flag, address] :
+         {std::pair<const char*, const std::string&>{"http-listen", options.http_listen},
+          {"grpc-listen", options.grpc_listen}, {"metrics-listen", options.metrics_listen}}) {
+      if (absl::Status s = security::CheckListenAddress(flag, address, tls, options.insecure); !s.ok()) {
+        return absl::InvalidArgumentError(s.message());
       }
     }
+    auto channels = security::ChannelFactory::Create(options.cluster);
+    if (!channels.ok()) return channels.status();
     client::ClientOptions copts;
     copts.coordinator_address = options.coordinator;
     copts.max_entity_rows = options.max_entity_rows;
+    copts.security = options.cluster;
     auto c = client::Client::Create(copts);
     if (!c.ok()) return c.status();
     client_ = *std::move(c);
@@ -72,20 +71,12 @@ class Impl : public FeatureServer {
     }
     access_ = std::make_unique<Access>(std::move(tokens), &denials);
     if (!options.metrics_listen.empty()) {
-      auto m = runtime::MetricsServer::Start(options.metrics_listen, metrics_registry_);
+      auto m = runtime::MetricsServer::Start(options.metrics_listen, metrics_registry_, tls);
       if (!m.ok()) return m.status();
       metrics_ = *std::move(m);
     }
 
-    std::string cert, key, client_ca;
-    if (tls) {
-      for (auto [path, out] : {std::pair{&options.tls_cert, &cert}, std::pair{&options.tls_key, &key},
-                               std::pair{&options.tls_client_ca, &client_ca}}) {
-        if (path->empty()) continue;
-        std::ifstream in(*path);
-        if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", *path));
-        out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-      }
+    if (tls.enabled()) {
       auto ssl = std::make_unique<httplib::SSLServer>(
           options.tls_cert.c_str(), options.tls_key.c_str(),
           options.tls_client_ca.empty() ? nullptr : options.tls_client_ca.c_str());
@@ -115,8 +106,7 @@ class Impl : public FeatureServer {
     http_->Post("/materialize-incremental", [this](const httplib::Request& req, httplib::Response& res) {
       Materialize(req, res, /*incremental=*/true);
     });
-    coordinator_ = quiver::v1::CoordinatorService::NewStub(
-        grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials()));
+    coordinator_ = quiver::v1::CoordinatorService::NewStub(channels->Make(options.coordinator));
     http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       // Serving needs a registry and a map; the client keeps both cached,
       // so a coordinator outage does not stop lookups.
@@ -140,16 +130,9 @@ class Impl : public FeatureServer {
       serving_ = std::make_unique<ServingServiceImpl>(client_.get(), access_.get(), options.max_entity_rows);
       grpc::ServerBuilder builder;
       int bound = 0;
-      std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
-      if (tls) {
-        grpc::SslServerCredentialsOptions ssl(
-            client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                              : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-        ssl.pem_root_certs = client_ca;
-        ssl.pem_key_cert_pairs.push_back({key, cert});
-        credentials = grpc::SslServerCredentials(ssl);
-      }
-      builder.AddListeningPort(options.grpc_listen, credentials, &bound);
+      auto credentials = security::ServerCredentials(tls);
+      if (!credentials.ok()) return absl::InvalidArgumentError(credentials.status().message());
+      builder.AddListeningPort(options.grpc_listen, *credentials, &bound);
       builder.RegisterService(serving_.get());
       builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_body_bytes));
       grpc_ = builder.BuildAndStart();

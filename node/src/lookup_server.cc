@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <chrono>
 #include <climits>
 #include <cstring>
@@ -75,6 +76,10 @@ class LookupServer::Impl {
   void Stop();
 
   const LookupServerOptions options_;
+  // Set when options_.tls is enabled.
+  std::unique_ptr<asio::ssl::context> tls_;
+  // options_.guard when it checks tokens, else null.
+  security::CallGuard* guard_ = nullptr;
   RequestHandler* const handler_;
   runtime::RpcMetrics* const metrics_;
   std::atomic<bool> stopping_{false};
@@ -109,10 +114,25 @@ class LookupServer::Impl {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, LookupServer::Impl* server)
-      : socket_(std::move(socket)), server_(server), in_(kInitialReadBytes, '\0') {}
+      : socket_(std::move(socket)), server_(server), in_(kInitialReadBytes, '\0') {
+    if (server_->tls_ != nullptr) tls_.emplace(socket_, *server_->tls_);
+  }
   ~Session() { server_->Unregister(this); }
 
-  void Start() { ReadMore(); }
+  void Start() {
+    if (!tls_) {
+      ReadMore();
+      return;
+    }
+    tls_->async_handshake(asio::ssl::stream_base::server,
+                          [self = shared_from_this()](const error_code& ec) {
+                            if (ec) {
+                              spdlog::debug("lookup server: TLS handshake failed: {}", ec.message());
+                              return;  // the session ends, closing the socket
+                            }
+                            self->ReadMore();
+                          });
+  }
   // Only while no io thread runs (LookupServer::Stop).
   void Close() {
     error_code ec;
@@ -129,12 +149,38 @@ class Session : public std::enable_shared_from_this<Session> {
   // Returns false when the stream cannot go on (an error frame was appended).
   bool HandleFrames();
   void HandleGet(uint32_t id, const char* body, size_t body_bytes);
+  // kLookupKindAuth; false when the token is refused (the connection closes).
+  bool HandleAuth(uint32_t id, const char* body, size_t body_bytes);
+  // The first permission denial of `request_`'s views, or OK.
+  absl::Status Authorize();
+  template <typename Handler>
+  void ReadSome(asio::mutable_buffer buffer, Handler&& handler) {
+    if (tls_) {
+      tls_->async_read_some(buffer, std::forward<Handler>(handler));
+    } else {
+      socket_.async_read_some(buffer, std::forward<Handler>(handler));
+    }
+  }
+  template <typename Handler>
+  void WriteAll(asio::const_buffer buffer, Handler&& handler) {
+    if (tls_) {
+      asio::async_write(*tls_, buffer, std::forward<Handler>(handler));
+    } else {
+      asio::async_write(socket_, buffer, std::forward<Handler>(handler));
+    }
+  }
   void AppendError(uint32_t id, const absl::Status& status);
   void OnWritten(const error_code& ec, bool close_after);
   void Linger();
 
   tcp::socket socket_;
+  std::optional<asio::ssl::stream<tcp::socket&>> tls_;
   LookupServer::Impl* server_;
+  // Set by a kLookupKindAuth frame with a known token.
+  std::optional<auth::Identity> identity_;
+  // Views decided for identity_ under registry `decided_version_`.
+  uint64_t decided_version_ = 0;
+  std::unordered_map<std::string, absl::Status> decided_;
   std::string in_;
   size_t begin_ = 0;  // first unconsumed byte of in_
   size_t end_ = 0;    // end of the bytes read into in_
@@ -159,10 +205,8 @@ void Session::ReadMore() {
     const size_t frame = kLookupHeaderBytes + LoadU32(in_.data());
     in_.resize(std::min(frame, in_.size() * 2));
   }
-  socket_.async_read_some(asio::buffer(in_.data() + end_, in_.size() - end_),
-                          [self = shared_from_this()](const error_code& ec, size_t n) {
-                            self->OnRead(ec, n);
-                          });
+  ReadSome(asio::buffer(in_.data() + end_, in_.size() - end_),
+           [self = shared_from_this()](const error_code& ec, size_t n) { self->OnRead(ec, n); });
 }
 
 void Session::OnRead(const error_code& ec, size_t n) {
@@ -178,10 +222,9 @@ void Session::Process() {
     ReadMore();
     return;
   }
-  asio::async_write(socket_, asio::buffer(out_),
-                    [self = shared_from_this(), go_on](const error_code& ec, size_t) {
-                      self->OnWritten(ec, !go_on);
-                    });
+  WriteAll(asio::buffer(out_), [self = shared_from_this(), go_on](const error_code& ec, size_t) {
+    self->OnWritten(ec, !go_on);
+  });
 }
 
 bool Session::HandleFrames() {
@@ -197,16 +240,62 @@ bool Session::HandleFrames() {
                           " bytes; closing the connection")));
       return false;
     }
-    if (kind != kLookupKindGet) {
+    if (kind != kLookupKindGet && kind != kLookupKindAuth) {
       AppendError(id, absl::InvalidArgumentError(absl::StrCat(
                           "unknown request kind ", kind, "; closing the connection")));
       return false;
     }
     if (end_ - begin_ < kLookupHeaderBytes + body_bytes) break;
-    HandleGet(id, frame + kLookupHeaderBytes, body_bytes);
+    if (kind == kLookupKindAuth) {
+      if (!HandleAuth(id, frame + kLookupHeaderBytes, body_bytes)) return false;
+    } else if (server_->guard_ != nullptr && !identity_.has_value()) {
+      AppendError(id, absl::UnauthenticatedError(
+                          "Missing authentication token (send an auth frame first); closing the connection"));
+      return false;
+    } else {
+      HandleGet(id, frame + kLookupHeaderBytes, body_bytes);
+    }
     begin_ += kLookupHeaderBytes + body_bytes;
   }
   return true;
+}
+
+bool Session::HandleAuth(uint32_t id, const char* body, size_t body_bytes) {
+  if (server_->guard_ == nullptr) {  // authentication off: any token is fine
+    AppendHeader(&out_, id, kLookupStatusOk, 0);
+    return true;
+  }
+  const std::string authorization = absl::StrCat("Bearer ", absl::string_view(body, body_bytes));
+  auto identity = server_->guard_->Authenticate(body_bytes == 0 ? std::string_view() : authorization);
+  if (!identity.ok()) {
+    AppendError(id, identity.status());
+    return false;
+  }
+  identity_ = **identity;
+  decided_.clear();
+  AppendHeader(&out_, id, kLookupStatusOk, 0);
+  return true;
+}
+
+absl::Status Session::Authorize() {
+  if (server_->guard_ == nullptr) return absl::OkStatus();
+  std::shared_ptr<const client::RegistryIndex> registry = server_->options_.cluster->registry();
+  static const quiver::v1::Registry kNone;
+  const quiver::v1::Registry& r = registry != nullptr ? registry->registry() : kNone;
+  if (r.version() != decided_version_) {
+    decided_.clear();
+    decided_version_ = r.version();
+  }
+  for (const auto& lookup : request_.lookups()) {
+    auto it = decided_.find(lookup.view());
+    if (it == decided_.end()) {
+      absl::Status s = server_->guard_->Authorize(
+          identity_, r, {{auth::FeatureViewResource(r, lookup.view()), quiver::v1::ACTION_READ_ONLINE}});
+      it = decided_.emplace(lookup.view(), std::move(s)).first;
+    }
+    if (!it->second.ok()) return it->second;
+  }
+  return absl::OkStatus();
 }
 
 void Session::HandleGet(uint32_t id, const char* body, size_t body_bytes) {
@@ -216,7 +305,7 @@ void Session::HandleGet(uint32_t id, const char* body, size_t body_bytes) {
   // body_bytes <= max_frame_bytes <= INT_MAX (checked in Start).
   if (!request_.ParseFromArray(body, static_cast<int>(body_bytes))) {
     status = absl::InvalidArgumentError("request body is not a serialized quiver.v1.GetRequest");
-  } else {
+  } else if (status = Authorize(); status.ok()) {
     response_.Clear();
     status = server_->handler_->Get(request_, &response_);
   }
@@ -265,8 +354,7 @@ void Session::OnWritten(const error_code& ec, bool close_after) {
 }
 
 void Session::Linger() {
-  socket_.async_read_some(asio::buffer(in_), [self = shared_from_this()](const error_code& ec,
-                                                                         size_t n) {
+  ReadSome(asio::buffer(in_), [self = shared_from_this()](const error_code& ec, size_t n) {
     self->discarded_ += n;
     if (ec || self->discarded_ > kLingerDiscardBytes ||
         self->server_->stopping_.load(std::memory_order_relaxed)) {
@@ -285,6 +373,31 @@ absl::Status LookupServer::Impl::Start() {
     return absl::InvalidArgumentError(absl::StrCat(
         "lookup server max_frame_bytes must be at most ", INT_MAX, ", got ",
         options_.max_frame_bytes));
+  }
+  if (options_.guard != nullptr && options_.guard->enabled()) {
+    if (options_.cluster == nullptr) {
+      return absl::InvalidArgumentError("lookup server: a guard needs the cluster view");
+    }
+    guard_ = options_.guard;
+  }
+  if (options_.tls.enabled()) {
+    tls_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    error_code tls_ec;
+    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                      asio::ssl::context::no_tlsv1_1);
+    if (tls_->use_certificate_chain_file(options_.tls.cert, tls_ec) ||
+        tls_->use_private_key_file(options_.tls.key, asio::ssl::context::pem, tls_ec)) {
+      return absl::InvalidArgumentError(absl::StrCat("lookup server TLS: ", options_.tls.cert, " / ",
+                                                     options_.tls.key, ": ", tls_ec.message()));
+    }
+    if (!options_.tls.client_ca.empty()) {
+      if (tls_->load_verify_file(options_.tls.client_ca, tls_ec)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("lookup server TLS: ", options_.tls.client_ca, ": ", tls_ec.message()));
+      }
+      tls_->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    }
   }
   auto hp = runtime::SplitHostPort(options_.listen);
   if (!hp.ok()) return hp.status();

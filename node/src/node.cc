@@ -222,6 +222,8 @@ class Node::Impl {
   std::unique_ptr<LookupServer> lookup_server_;
   std::unique_ptr<MaterializationWorker> worker_;
   std::unique_ptr<PeerStubs> peers_;
+  security::ChannelFactory channels_;
+  std::unique_ptr<security::CallGuard> guard_;
   std::unique_ptr<Streamer> streamer_;
   std::thread heartbeat_thread_;
   std::thread repair_thread_;  // guarded by mu_; joined in Stop
@@ -396,7 +398,20 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   if (absl::Status s = ProbeBind(lookup_listen); !s.ok()) return s;
   metrics_ = std::make_unique<NodeMetrics>(*prometheus_);
   rpc_metrics_ = std::make_unique<runtime::RpcMetrics>(*prometheus_, "NodeService");
-  auto metrics_server = runtime::MetricsServer::Start(options_.metrics_listen, prometheus_);
+  auto channels = security::ChannelFactory::Create(options_.security.client);
+  if (!channels.ok()) return channels.status();
+  channels_ = *std::move(channels);
+  auto guard = security::CallGuard::FromFile(
+      options_.security.auth_tokens,
+      &prometheus::BuildCounter()
+           .Name("quiver_auth_denials_total")
+           .Help("Calls refused: no or an unknown token, or no permission")
+           .Register(*prometheus_)
+           .Add({{"process", "node"}}));
+  if (!guard.ok()) return guard.status();
+  guard_ = *std::move(guard);
+  auto metrics_server =
+      runtime::MetricsServer::Start(options_.metrics_listen, prometheus_, options_.security.server);
   if (!metrics_server.ok()) return metrics_server.status();
   metrics_server_ = *std::move(metrics_server);
 
@@ -409,8 +424,8 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   // back RECOVERING (chaos/run kill-coordinator).
   channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
-  coordinator_ = quiver::v1::CoordinatorService::NewStub(grpc::CreateCustomChannel(
-      options_.coordinator, grpc::InsecureChannelCredentials(), channel_args));
+  coordinator_ =
+      quiver::v1::CoordinatorService::NewStub(channels_.Make(options_.coordinator, channel_args));
   quiver::v1::ClusterMap map;
   absl::Status s = RetryWithBackoff("fetching the cluster map", cancel, [&] {
     quiver::v1::GetClusterMapRequest request;
@@ -452,14 +467,16 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
     }
     cv_.notify_all();
   });
-  peers_ = std::make_unique<PeerStubs>(options_.max_message_bytes);
+  peers_ = std::make_unique<PeerStubs>(options_.max_message_bytes, &channels_);
   // No reads until the coordinator says this node is UP (a restarted node
   // comes back RECOVERING: it may have missed writes while it was away).
   handler_->set_reads_enabled(false);
-  service_ = std::make_unique<NodeGrpcService>(handler_.get(), rpc_metrics_.get());
+  service_ = std::make_unique<NodeGrpcService>(handler_.get(), rpc_metrics_.get(), guard_.get(), &cluster_);
+  auto credentials = security::ServerCredentials(options_.security.server);
+  if (!credentials.ok()) return credentials.status();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.listen, *credentials, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
   // Two nodes must never share a port silently.
@@ -478,6 +495,9 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   lookup_options.listen = lookup_listen;
   lookup_options.threads = options_.lookup_threads;
   lookup_options.max_frame_bytes = options_.max_message_bytes;
+  lookup_options.tls = options_.security.server;
+  lookup_options.guard = guard_.get();
+  lookup_options.cluster = &cluster_;
   auto lookup_server = LookupServer::Start(lookup_options, handler_.get(), rpc_metrics_.get());
   if (!lookup_server.ok()) return lookup_server.status();
   lookup_server_ = *std::move(lookup_server);
@@ -493,6 +513,7 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   s = RetryWithBackoff("connecting the client", cancel, [&] {
     client::ClientOptions client_options;
     client_options.coordinator_address = options_.coordinator;
+    client_options.security = options_.security.client;
     // One Write RPC per replica per materialization batch: large sorted
     // batches make RocksDB's memtable inserts cheap (bench/README.md).
     client_options.write_batch_rows = std::max<size_t>(1, options_.materialize_batch_rows);

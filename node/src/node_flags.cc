@@ -25,13 +25,14 @@ absl::StatusOr<int64_t> IntFlag(const runtime::Flags& flags, const std::string& 
 }  // namespace
 
 absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
-  static const std::set<std::string> kKnown = {
+  std::set<std::string> known = {
       "listen",    "advertise",      "metrics-listen", "coordinator",
       "data-dir",  "block-cache-mb", "heartbeat-ms",   "write-quorum",
       "materialize-batch-rows",      "log-level",      "lookup-listen",
       "lookup-threads", "materialize-mode", "offline-memory-mb", "offline-threads",
       "stream-mb-per-s"};
-  auto flags = runtime::Flags::Parse(argc, argv, 1, kKnown);
+  known.insert(security::ProcessFlagNames().begin(), security::ProcessFlagNames().end());
+  auto flags = runtime::Flags::Parse(argc, argv, 1, known, {security::kInsecureSwitch});
   if (!flags.ok()) return flags.status();
   if (!flags->positional().empty()) {
     return absl::InvalidArgumentError(
@@ -63,6 +64,17 @@ absl::StatusOr<NodeOptions> ParseNodeFlags(int argc, char** argv) {
   if (!o.lookup_listen.empty()) {
     if (auto hp = runtime::SplitHostPort(o.lookup_listen); !hp.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--lookup-listen: ", hp.status().message()));
+    }
+  }
+  auto security = security::ParseProcessFlags(*flags);
+  if (!security.ok()) return security.status();
+  o.security = *std::move(security);
+  for (const auto& [name, value] :
+       {std::pair<const char*, const std::string&>{"listen", o.listen},
+        {"metrics-listen", o.metrics_listen}, {"lookup-listen", o.lookup_listen}}) {
+    if (absl::Status s = security::CheckListenAddress(name, value, o.security.server, o.security.insecure);
+        !s.ok()) {
+      return s;
     }
   }
   if (!o.advertise.empty()) {

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "quiver.grpc.pb.h"
+#include "quiver/security/security.h"
 #include "quiver/node/grpc_service.h"
 
 namespace quiver::node {
@@ -21,7 +22,9 @@ namespace quiver::node {
 // ScanPartitions with a 30 s deadline. Errors: the peer's or the transport's.
 class PeerStubs {
  public:
-  explicit PeerStubs(size_t max_message_bytes) : max_message_bytes_(max_message_bytes) {}
+  // `channels` (TLS, token) must outlive the stubs.
+  PeerStubs(size_t max_message_bytes, const security::ChannelFactory* channels)
+      : max_message_bytes_(max_message_bytes), channels_(channels) {}
 
   absl::StatusOr<quiver::v1::ScanPartitionsResponse> ScanPartitions(
       const std::string& address, const quiver::v1::ScanPartitionsRequest& request) {
@@ -41,13 +44,13 @@ class PeerStubs {
     if (stub == nullptr) {
       grpc::ChannelArguments args;
       args.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes_));
-      stub = quiver::v1::NodeService::NewStub(
-          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+      stub = quiver::v1::NodeService::NewStub(channels_->Make(address, args));
     }
     return stub.get();
   }
 
   const size_t max_message_bytes_;
+  const security::ChannelFactory* channels_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<quiver::v1::NodeService::Stub>> stubs_;
 };

@@ -78,16 +78,19 @@ CommandResult Run(const std::vector<std::string>& argv, int timeout_s) {
   return result;
 }
 
-absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Up(int nodes, int replication_factor,
-                                                               int partitions) {
+absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Up(
+    int nodes, int replication_factor, int partitions, const std::vector<std::string>& up_args,
+    const std::function<void(const std::filesystem::path&)>& prepare) {
   std::unique_ptr<LocalCluster> c(new LocalCluster());
   c->nodes_ = nodes;
-  const auto r = Run({SourceDir() + "/deploy/local/cluster", "up", "--dir", c->dir().string(),
-                      "--nodes", std::to_string(nodes), "--replication-factor",
-                      std::to_string(replication_factor), "--base-port", "0", "--partitions",
-                      std::to_string(partitions), "--bin-dir", BinDir(), "--heartbeat-timeout-ms",
-                      "1000"},
-                     120);
+  if (prepare) prepare(c->dir());
+  std::vector<std::string> argv = {SourceDir() + "/deploy/local/cluster", "up", "--dir", c->dir().string(),
+                                   "--nodes", std::to_string(nodes), "--replication-factor",
+                                   std::to_string(replication_factor), "--base-port", "0", "--partitions",
+                                   std::to_string(partitions), "--bin-dir", BinDir(), "--heartbeat-timeout-ms",
+                                   "1000"};
+  argv.insert(argv.end(), up_args.begin(), up_args.end());
+  const auto r = Run(argv, 120);
   if (r.exit_code != 0) {
     return absl::UnavailableError(absl::StrCat("cluster up failed (", r.exit_code, "): ", r.out,
                                                r.err));
@@ -113,6 +116,10 @@ absl::StatusOr<std::unique_ptr<client::Client>> LocalCluster::Connect(
 
 CommandResult LocalCluster::Ctl(const std::vector<std::string>& args, int timeout_s) const {
   std::vector<std::string> argv = {BinDir() + "/quiverctl", "--coordinator", coordinator_};
+  if (fs::exists(dir() / "quiverctl.args")) {
+    std::istringstream flags(ReadFile(dir() / "quiverctl.args"));
+    for (std::string flag; flags >> flag;) argv.push_back(flag);
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   return Run(argv, timeout_s);
 }

@@ -7,6 +7,7 @@
 #define QUIVER_TESTS_INTEGRATION_HARNESS_H_
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,8 +40,12 @@ class LocalCluster {
  public:
   // Starts a coordinator and `nodes` nodes with `replication_factor`.
   // Aborts the test (returns an error) when the cluster does not come up.
-  static absl::StatusOr<std::unique_ptr<LocalCluster>> Up(int nodes, int replication_factor,
-                                                          int partitions = 256);
+  // `up_args` are added to `cluster up` (--tls, --auth); `prepare` runs on
+  // the cluster's folder before it starts (e.g. to write DIR/tokens.yaml).
+  static absl::StatusOr<std::unique_ptr<LocalCluster>> Up(
+      int nodes, int replication_factor, int partitions = 256,
+      const std::vector<std::string>& up_args = {},
+      const std::function<void(const std::filesystem::path&)>& prepare = nullptr);
   ~LocalCluster();
 
   const std::string& coordinator() const { return coordinator_; }
@@ -50,7 +55,7 @@ class LocalCluster {
   // Errors: as quiver::client::Client::Create.
   absl::StatusOr<std::unique_ptr<client::Client>> Connect(client::ClientOptions options = {}) const;
 
-  // quiverctl --coordinator <this> args...
+  // quiverctl --coordinator <this> [the flags in DIR/quiverctl.args] args...
   CommandResult Ctl(const std::vector<std::string>& args, int timeout_s = 600) const;
 
   // SIGKILL node i (1-based); returns false if it was not running.

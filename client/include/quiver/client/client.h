@@ -39,6 +39,7 @@
 #include "quiver/client/cluster_map.h"
 #include "quiver/client/registry_index.h"
 #include "quiver/keys/value.h"
+#include "quiver/security/security.h"
 
 namespace quiver::client {
 
@@ -55,6 +56,11 @@ struct ClientOptions {
   // frames; docs/architecture.md) when every node in the map serves it, and
   // gRPC otherwise. false: always gRPC.
   bool lean_lookups = true;
+  // TLS (a CA to verify the nodes and the coordinator, and optionally a
+  // client certificate) and the bearer token every call presents
+  // (quiver/security/security.h). With TLS, lookups use gRPC over TLS:
+  // the lean lookup client speaks plaintext only.
+  security::ClientSecurity security;
   // Hedged reads: a per-node call still running after that node's recent p95
   // latency (at least 1 ms) is also sent to the next replica; the first
   // answer wins. At most 0.1 hedge per call on average (docs/architecture.md).

@@ -23,7 +23,6 @@
 #include "absl/status/statusor.h"
 
 namespace prometheus {
-class Exposer;
 class Registry;
 class Counter;
 class Histogram;
@@ -79,19 +78,34 @@ class RpcMetrics {
   std::string service_;
 };
 
-// Serves /metrics for `registry` on `address` ("127.0.0.1:0" picks a port).
+// A listener's TLS: PEM file paths; all empty = plaintext
+// (quiver/security/security.h reads them from --tls-cert, --tls-key and
+// --tls-client-ca).
+struct TlsFiles {
+  std::string cert;
+  std::string key;
+  std::string client_ca;  // non-empty: a client certificate signed by it is required
+  bool enabled() const { return !cert.empty(); }
+};
+
+// Serves /metrics (Prometheus text format 0.0.4) for `registry` on
+// `address` ("127.0.0.1:0" picks a port), over HTTPS when `tls` is
+// enabled. cpp-httplib with one worker thread (a scrape every few seconds).
 class MetricsServer {
  public:
-  // Errors: kUnavailable when the address cannot be bound.
+  // Errors: kUnavailable when the address cannot be bound, kInvalidArgument
+  // when the certificate, key or client CA does not load.
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
-      const std::string& address, std::shared_ptr<prometheus::Registry> registry);
+      const std::string& address, std::shared_ptr<prometheus::Registry> registry,
+      const TlsFiles& tls = {});
   ~MetricsServer();
   // "host:port" actually bound.
   const std::string& address() const { return address_; }
 
  private:
+  struct Impl;
   MetricsServer() = default;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<Impl> impl_;
   std::string address_;
 };
 

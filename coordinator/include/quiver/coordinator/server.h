@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "quiver/coordinator/coordinator.h"
+#include "quiver/security/security.h"
 
 namespace quiver::coordinator {
 
@@ -20,6 +21,15 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:6000";  // port 0 picks a free port
   std::string metrics_listen = "127.0.0.1:0";
   int max_message_bytes = 64 << 20;
+  // TLS of the gRPC and /metrics listeners and of the calls to the nodes;
+  // tokens (quiver/security/security.h). Operator RPCs need a permission on
+  // the PROJECT: ApplyRegistry, Restore, Rebalance and DrainNode UPDATE,
+  // RemoveNode DELETE; StartMaterialization WRITE_ONLINE on each view it
+  // names (all online views when none); Register, Heartbeat, LeaseTask and
+  // CompleteTask only the cluster role; the reads (GetClusterMap,
+  // GetRegistry, GetJob, ListNodes, GetIntervals) and ReportMissedWrites any
+  // authenticated identity.
+  security::ProcessSecurity security;
 };
 
 class CoordinatorServer {

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "quiver/security/security.h"
 
 namespace quiver::feature_server {
 
@@ -33,6 +34,10 @@ struct ServerOptions {
   // TLS). A listener off loopback without TLS is refused unless `insecure`.
   std::string tls_cert, tls_key, tls_client_ca;
   bool insecure = false;
+  // TLS and the token of the server's own calls to the coordinator and the
+  // nodes (--tls-ca, and --tls-cert/--tls-key as its client certificate;
+  // --token-file).
+  security::ClientSecurity cluster;
   // Entity rows per request; more gets 400.
   size_t max_entity_rows = 10000;
   // Request bodies larger than this get 413. unit: bytes.

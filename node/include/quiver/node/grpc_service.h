@@ -2,8 +2,15 @@
 // delegating to RequestHandler. Status conversion between absl::Status and
 // grpc::Status happens here and nowhere else in the node.
 //
-// Thread-safety: gRPC calls the methods concurrently; the handler is
-// thread-safe.
+// Authentication and permissions (quiver/security/security.h; checked
+// here, before the handler): Get needs READ_ONLINE and Write WRITE_ONLINE
+// on each feature view they name (Feast's actions); ScanPartitions,
+// CommitIngest, Backup and MergeRows (repair, streaming, ingest, quiverctl
+// backup/restore/verify) need UPDATE on the PROJECT; AdoptMap only the
+// cluster role; Health needs nothing.
+//
+// Thread-safety: gRPC calls the methods concurrently; the handler and the
+// guard are thread-safe.
 #ifndef QUIVER_NODE_GRPC_SERVICE_H_
 #define QUIVER_NODE_GRPC_SERVICE_H_
 
@@ -13,6 +20,7 @@
 #include "quiver.grpc.pb.h"
 #include "quiver/node/request_handler.h"
 #include "quiver/runtime/runtime.h"
+#include "quiver/security/security.h"
 
 namespace quiver::node {
 
@@ -22,8 +30,11 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 
 class NodeGrpcService final : public quiver::v1::NodeService::Service {
  public:
-  // `handler` must outlive the service; `metrics` may be null.
-  NodeGrpcService(RequestHandler* handler, runtime::RpcMetrics* metrics);
+  // `handler` must outlive the service; `metrics` may be null; `guard` null
+  // or disabled: no authentication; else `cluster` (the registry whose
+  // permissions apply) must outlive the service.
+  NodeGrpcService(RequestHandler* handler, runtime::RpcMetrics* metrics,
+                  security::CallGuard* guard = nullptr, const ClusterView* cluster = nullptr);
 
   grpc::Status Get(grpc::ServerContext* context, const quiver::v1::GetRequest* request,
                    quiver::v1::GetResponse* response) override;
@@ -46,8 +57,16 @@ class NodeGrpcService final : public quiver::v1::NodeService::Service {
                       quiver::v1::HealthResponse* response) override;
 
  private:
+  // OK when the caller may do `action` on each of `views`.
+  grpc::Status Allow(const grpc::ServerContext& context, const std::vector<std::string>& views,
+                     quiver::v1::AuthzAction action) const;
+  // OK when the caller may do UPDATE on the project (operators, the cluster).
+  grpc::Status AllowOperator(const grpc::ServerContext& context) const;
+
   RequestHandler* handler_;
   runtime::RpcMetrics* metrics_;
+  security::CallGuard* guard_;
+  const ClusterView* cluster_;
 };
 
 }  // namespace quiver::node

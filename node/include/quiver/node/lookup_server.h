@@ -21,6 +21,17 @@
 //   any more). A body that does not parse: an INVALID_ARGUMENT frame and the
 //   connection stays usable. A response larger than max_frame_bytes:
 //   RESOURCE_EXHAUSTED (as gRPC's max send size), the connection stays usable.
+// - kind 2 (kLookupKindAuth): body = a bearer token (the bytes after
+//   "Bearer "). When the node checks tokens (--auth-tokens), a connection's
+//   first frame must be this one: answered status 0 (empty body) for a
+//   known token, else 16 UNAUTHENTICATED and the connection is closed; a Get
+//   before it gets 16 and the connection is closed. A Get naming a feature
+//   view the identity may not READ_ONLINE (Feast's permissions) gets 7
+//   PERMISSION_DENIED and the connection stays usable. A connection decides
+//   each view once per registry version (one audit line), then reuses it.
+// - With TLS (LookupServerOptions::tls) the frames travel inside TLS
+//   (OpenSSL through Boost.Asio's ssl::stream); mutual TLS when a client CA
+//   is given.
 // - Idle connections stay open (clients keep them warm; TCP keepalive finds
 //   peers that vanished without a FIN).
 //
@@ -46,6 +57,7 @@
 #include "absl/status/statusor.h"
 #include "quiver/node/request_handler.h"
 #include "quiver/runtime/runtime.h"
+#include "quiver/security/security.h"
 
 namespace quiver::node {
 
@@ -53,6 +65,7 @@ namespace quiver::node {
 inline constexpr size_t kLookupHeaderBytes = 9;
 // Request kinds.
 inline constexpr uint8_t kLookupKindGet = 1;
+inline constexpr uint8_t kLookupKindAuth = 2;
 // Response status of a successful request (other values: absl::StatusCode).
 inline constexpr uint8_t kLookupStatusOk = 0;
 
@@ -64,6 +77,13 @@ struct LookupServerOptions {
   // unit: bytes. Largest request or response body; the gRPC server's max
   // message size (NodeOptions::max_message_bytes) by default.
   size_t max_frame_bytes = 64u << 20;
+  // TLS for every connection; disabled: plaintext.
+  runtime::TlsFiles tls;
+  // Token checks and permissions; null or disabled: none. When set,
+  // `cluster` (whose registry's permissions apply) must be set too; both
+  // must outlive the server.
+  security::CallGuard* guard = nullptr;
+  const ClusterView* cluster = nullptr;
 };
 
 class LookupServer {
@@ -71,8 +91,8 @@ class LookupServer {
   // Binds, listens and starts the io threads; returns once connections are
   // accepted. `handler` must outlive the server; `metrics` may be null (else
   // each request is recorded as method "LeanGet").
-  // Errors: kInvalidArgument (bad address, threads < 1), kUnavailable (the
-  // address cannot be resolved or bound).
+  // Errors: kInvalidArgument (bad address, threads < 1, a TLS file that
+  // does not load), kUnavailable (the address cannot be resolved or bound).
   static absl::StatusOr<std::unique_ptr<LookupServer>> Start(const LookupServerOptions& options,
                                                              RequestHandler* handler,
                                                              runtime::RpcMetrics* metrics);

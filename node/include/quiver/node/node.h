@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "quiver/security/security.h"
 #include "absl/synchronization/notification.h"
 
 namespace quiver::node {
@@ -55,6 +56,9 @@ struct NodeOptions {
   // --stream-mb-per-s: throttle of partition streams (rebalancing; the
   // node is their target). unit: MiB per second; 0 means unlimited.
   uint32_t stream_mb_per_s = 200;
+  // TLS of every listener (gRPC, lookup, /metrics) and of the node's own
+  // calls, tokens checked and presented (quiver/security/security.h).
+  security::ProcessSecurity security;
 };
 
 // Parses the command line (and --config FILE). Errors: kInvalidArgument naming
