@@ -6,8 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "quiver/auth/auth.h"
 #include "quiver/coordinator/repo.h"
@@ -65,6 +68,85 @@ void DiffKind(const google::protobuf::RepeatedPtrField<T>& current,
   }
 }
 
+// Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF).
+bool IsUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (s.size() - i < len) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = cp << 6 | (cc & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF))) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+// Every `string` field of `m` (recursively; `path` names `m`) holds UTF-8.
+// Protobuf refuses to parse a proto3 string that does not, so a registry
+// loaded from YAML (which carries any bytes, and "\ud800" escapes) with one
+// would be stored and then fail every Apply and every client's registry
+// fetch (tests/fuzz: repo_yaml found `project: \xff`).
+absl::Status CheckUtf8(const google::protobuf::Message& m, const std::string& path) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Descriptor* d = m.GetDescriptor();
+  const google::protobuf::Reflection* r = m.GetReflection();
+  auto bad = [](const std::string& where, const std::string& value) {
+    return absl::InvalidArgumentError(absl::StrCat(where, " is not valid UTF-8: \"",
+                                                   absl::CHexEscape(value), "\""));
+  };
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    const std::string name = path.empty() ? f->name() : absl::StrCat(path, ".", f->name());
+    if (f->type() == FieldDescriptor::TYPE_STRING) {
+      if (f->is_repeated()) {
+        for (int j = 0; j < r->FieldSize(m, f); ++j) {
+          const std::string v = r->GetRepeatedString(m, f, j);
+          if (!IsUtf8(v)) return bad(absl::StrCat(name, "[", j, "]"), v);
+        }
+      } else if (const std::string v = r->GetString(m, f); !IsUtf8(v)) {
+        return bad(name, v);
+      }
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (f->is_repeated()) {
+        for (int j = 0; j < r->FieldSize(m, f); ++j) {
+          if (absl::Status s = CheckUtf8(r->GetRepeatedMessage(m, f, j), absl::StrCat(name, "[", j, "]"));
+              !s.ok()) {
+            return s;
+          }
+        }
+      } else if (r->HasField(m, f)) {
+        if (absl::Status s = CheckUtf8(r->GetMessage(m, f), name); !s.ok()) return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Whether `have` is the view `want` (StoredOnDemandView's), schema version
 // aside (the coordinator assigns it).
 bool StoresOnDemandView(FeatureView have, const FeatureView& want) {
@@ -106,6 +188,7 @@ absl::StatusOr<FeatureView> StoredOnDemandView(const quiver::v1::Registry& regis
 }
 
 absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
+  if (absl::Status s = CheckUtf8(registry, "registry"); !s.ok()) return s;
   if (registry.project().empty()) {
     return absl::InvalidArgumentError("registry has no project name");
   }
