@@ -4,6 +4,7 @@
 //   quiver-bench-online --coordinator HOST:PORT (--features R,R | --feature-service S)
 //       --entities FILE.csv [--calls 10000] [--rows-per-call 1] [--concurrency 1]
 //       [--warmup 500] [--deadline-ms 1000]
+//       [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE]
 //
 // Entity rows come from the CSV (header = join keys), used round-robin. Prints
 // p50 / p99 / p99.9 / max latency (µs, per call, measured around the client
@@ -14,12 +15,14 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_split.h"
 #include "ctl/csv.h"
 #include "quiver/client/client.h"
 #include "quiver/runtime/runtime.h"
+#include "quiver/security/security.h"
 
 namespace {
 
@@ -39,11 +42,13 @@ double Percentile(const std::vector<int64_t>& sorted, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto flags = quiver::runtime::Flags::Parse(
-      argc, argv, 1,
-      {"coordinator", "features", "feature-service", "entities", "calls", "rows-per-call",
-       "concurrency", "warmup", "deadline-ms", "log-level"});
+  std::set<std::string> known = {"coordinator", "features", "feature-service", "entities", "calls",
+                                 "rows-per-call", "concurrency", "warmup", "deadline-ms", "log-level"};
+  known.insert(quiver::security::ClientFlagNames().begin(), quiver::security::ClientFlagNames().end());
+  auto flags = quiver::runtime::Flags::Parse(argc, argv, 1, known);
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
+  auto security = quiver::security::ParseClientFlags(*flags);
+  if (!security.ok()) return Fail(std::string(security.status().message()));
   (void)quiver::runtime::SetupLogging("bench", flags->Get("log-level", "warn"));
   auto calls = flags->GetInt("calls", 10000);
   auto rows_per_call = flags->GetInt("rows-per-call", 1);
@@ -62,6 +67,7 @@ int main(int argc, char** argv) {
 
   quiver::client::ClientOptions opts;
   opts.coordinator_address = flags->Get("coordinator", "127.0.0.1:6000");
+  opts.security = *security;
   auto client = quiver::client::Client::Create(opts);
   if (!client.ok()) return Fail(client.status().ToString());
 

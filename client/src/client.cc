@@ -75,6 +75,9 @@ ClientImpl::ClientImpl(const ClientOptions& options) : options_(options) {
   auto channels = security::ChannelFactory::Create(options_.security);
   if (channels.ok()) {
     channels_ = *std::move(channels);
+    if (options_.security.tls.enabled()) {
+      channels_status_ = lean_pool_.ConfigureTls(channels_.ca_pem(), channels_.cert_pem(), channels_.key_pem());
+    }
   } else {
     channels_status_ = channels.status();
   }

@@ -624,7 +624,7 @@ absl::StatusOr<OnlineResponse> ClientImpl::Lookup(const OnlineRequest& request,
   hedger_.NoteCall();
   auto run = [&](auto& call) { return call.Run(hooks); };
   absl::Status s;
-  if (options_.lean_lookups && !options_.security.tls.enabled() && snap.map->AllServeLean()) {
+  if (options_.lean_lookups && snap.map->AllServeLean()) {
     ReadCall<LeanFanout> call(*snap.map, std::move(plans), std::move(items), &response,
                               SuspectNodes(), hedger_.Slow(Clock::now()), deadline,
                               options_.min_attempt_timeout, &lean_pool_);

@@ -16,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "lean_tls.h"
 
 namespace quiver::client::internal {
 namespace {
@@ -87,10 +88,20 @@ absl::StatusOr<int> ConnectOnce(const sockaddr_storage& addr, socklen_t len,
 }
 
 // Writes all of `data` to a non-blocking socket before `deadline`.
-grpc::Status WriteAll(int fd, const std::string& data, Clock::time_point deadline) {
+// send(2), or through TLS when `tls` is set.
+ssize_t SendSome(LeanTls* tls, int fd, const char* data, size_t size) {
+  return tls != nullptr ? tls->Send(fd, data, size) : send(fd, data, size, MSG_NOSIGNAL);
+}
+
+// recv(2) without blocking, or through TLS when `tls` is set.
+ssize_t RecvSome(LeanTls* tls, int fd, char* data, size_t size) {
+  return tls != nullptr ? tls->Recv(fd, data, size) : recv(fd, data, size, MSG_DONTWAIT);
+}
+
+grpc::Status WriteAll(LeanTls* tls, int fd, const std::string& data, Clock::time_point deadline) {
   size_t off = 0;
   while (off < data.size()) {
-    const ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    const ssize_t n = SendSome(tls, fd, data.data() + off, data.size() - off);
     if (n > 0) {
       off += static_cast<size_t>(n);
       continue;
@@ -118,10 +129,10 @@ uint32_t GetU32(const char* in) {
 }
 
 // Reads exactly `n` bytes from a non-blocking socket before `deadline`.
-absl::Status ReadExact(int fd, char* out, size_t n, Clock::time_point deadline) {
+absl::Status ReadExact(LeanTls* tls, int fd, char* out, size_t n, Clock::time_point deadline) {
   size_t have = 0;
   while (have < n) {
-    const ssize_t r = recv(fd, out + have, n - have, MSG_DONTWAIT);
+    const ssize_t r = RecvSome(tls, fd, out + have, n - have);
     if (r > 0) {
       have += static_cast<size_t>(r);
       continue;
@@ -146,24 +157,37 @@ absl::Status LeanConnectionPool::Authenticate(int fd, Clock::time_point deadline
   PutU32(0, frame.data() + 4);
   frame[8] = static_cast<char>(kLeanKindAuth);
   frame += token_;
-  if (grpc::Status s = WriteAll(fd, frame, deadline); !s.ok()) {
+  if (grpc::Status s = WriteAll(tls_.get(), fd, frame, deadline); !s.ok()) {
     return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
   }
   char header[kLeanHeaderBytes];
-  if (absl::Status s = ReadExact(fd, header, sizeof(header), deadline); !s.ok()) return s;
+  if (absl::Status s = ReadExact(tls_.get(), fd, header, sizeof(header), deadline); !s.ok()) return s;
   const uint32_t body_bytes = GetU32(header);
   const auto status = static_cast<uint8_t>(header[8]);
   if (body_bytes > 4096) return absl::UnavailableError("lean: oversized authentication answer");
   std::string body(body_bytes, '\0');
-  if (absl::Status s = ReadExact(fd, body.data(), body.size(), deadline); !s.ok()) return s;
+  if (absl::Status s = ReadExact(tls_.get(), fd, body.data(), body.size(), deadline); !s.ok()) return s;
   if (status == 0) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(status), body);
+}
+
+absl::Status LeanConnectionPool::ConfigureTls(const std::string& ca_pem, const std::string& cert_pem,
+                                              const std::string& key_pem) {
+  auto tls = LeanTls::Create(ca_pem, cert_pem, key_pem);
+  if (!tls.ok()) return tls.status();
+  tls_ = *std::move(tls);
+  return absl::OkStatus();
+}
+
+void LeanConnectionPool::CloseFd(int fd) {
+  if (tls_ != nullptr) tls_->Close(fd);
+  close(fd);
 }
 
 LeanConnectionPool::~LeanConnectionPool() {
   absl::MutexLock lock(&mu_);
   for (auto& [address, fds] : idle_) {
-    for (int fd : fds) close(fd);
+    for (int fd : fds) CloseFd(fd);
   }
 }
 
@@ -183,9 +207,17 @@ absl::StatusOr<int> LeanConnectionPool::Acquire(const std::string& address,
   if (!addr.ok()) return addr.status();
   for (;;) {
     auto fd = ConnectOnce(*addr, len, address, deadline);
+    if (fd.ok() && tls_ != nullptr) {
+      std::string host = address.substr(0, address.rfind(':'));
+      if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+      if (absl::Status s = tls_->Handshake(*fd, host, deadline); !s.ok()) {
+        close(*fd);
+        return s;
+      }
+    }
     if (fd.ok() && !token_.empty()) {
       if (absl::Status s = Authenticate(*fd, deadline); !s.ok()) {
-        close(*fd);
+        CloseFd(*fd);
         return s;
       }
     }
@@ -201,14 +233,14 @@ void LeanConnectionPool::Release(const std::string& address, int fd) {
 }
 
 void LeanConnectionPool::Discard(const std::string& address, int fd) {
-  close(fd);
+  CloseFd(fd);
   std::vector<int> stale;
   {
     absl::MutexLock lock(&mu_);
     auto it = idle_.find(address);
     if (it != idle_.end()) stale.swap(it->second);
   }
-  for (int s : stale) close(s);
+  for (int s : stale) CloseFd(s);
 }
 
 LeanFanout::Call* LeanFanout::NewCall(uint32_t node, Clock::time_point deadline) {
@@ -240,7 +272,7 @@ void LeanFanout::Start(Call* c, const std::string& address, const quiver::v1::Ge
   PutU32(c->id, frame.data() + 4);
   frame[8] = static_cast<char>(kLeanKindGet);
   request.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(frame.data() + kLeanHeaderBytes));
-  grpc::Status s = WriteAll(c->fd, frame, c->deadline);
+  grpc::Status s = WriteAll(pool_->tls(), c->fd, frame, c->deadline);
   if (!s.ok()) {
     pool_->Discard(address, c->fd);
     c->fd = -1;
@@ -256,7 +288,7 @@ LeanFanout::Call* LeanFanout::Complete(Call* c, grpc::Status status) {
       // A complete reply (even an error reply) leaves the stream in sync.
       pool_->Release(c->address, c->fd);
     } else if (c->status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-      close(c->fd);  // a slow node: its other connections may be fine
+      pool_->CloseFd(c->fd);  // a slow node: its other connections may be fine
     } else {
       pool_->Discard(c->address, c->fd);
     }
@@ -272,7 +304,7 @@ bool LeanFanout::ReadSome(Call* c) {
     const size_t have = c->in.size();
     if (have < c->want) {
       c->in.resize(c->want);
-      const ssize_t n = recv(c->fd, c->in.data() + have, c->want - have, MSG_DONTWAIT);
+      const ssize_t n = RecvSome(pool_->tls(), c->fd, c->in.data() + have, c->want - have);
       if (n <= 0) {
         c->in.resize(have);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
@@ -336,6 +368,9 @@ LeanFanout::Call* LeanFanout::Next(Clock::time_point deadline) {
         c->header_read = false;
         return Complete(c, grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "lean: deadline exceeded"));
       }
+      // Decrypted bytes already buffered by TLS: poll(2) cannot see them.
+      if (pool_->tls() != nullptr && pool_->tls()->Pending(c->fd) && ReadSome(c)) return c;
+      if (c->done) continue;
       wake = std::min(wake, c->deadline);
       fds.push_back(pollfd{c->fd, POLLIN, 0});
       polled.push_back(c);

@@ -31,6 +31,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "lean_tls.h"
 #include "quiver.pb.h"
 
 namespace quiver::client::internal {
@@ -60,6 +61,13 @@ class LeanConnectionPool {
   // kUnavailable (refused, unreachable, bad address), kDeadlineExceeded,
   // kUnauthenticated (the node refused the token; not retryable).
   absl::StatusOr<int> Acquire(const std::string& address, Clock::time_point deadline, bool patient);
+  // TLS for every new connection (lean_tls.h), before any is made.
+  // Errors: kInvalidArgument when a PEM does not load.
+  absl::Status ConfigureTls(const std::string& ca_pem, const std::string& cert_pem,
+                            const std::string& key_pem);
+  LeanTls* tls() const { return tls_.get(); }
+  // Closes a connection (and frees its TLS state).
+  void CloseFd(int fd);
   // Returns a connection whose last exchange completed cleanly.
   void Release(const std::string& address, int fd);
   // The peer failed: closes `fd` and every idle connection to `address`
@@ -71,6 +79,7 @@ class LeanConnectionPool {
   absl::Status Authenticate(int fd, Clock::time_point deadline) const;
 
   const std::string token_;
+  std::unique_ptr<LeanTls> tls_;
   absl::Mutex mu_;
   std::unordered_map<std::string, std::vector<int>> idle_ ABSL_GUARDED_BY(mu_);
 };

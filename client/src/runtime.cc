@@ -178,6 +178,11 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   if (port < 0) return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address));
   server->address_ = absl::StrCat(hp->first, ":", port);
   impl.thread = std::thread([&impl] { impl.http->listen_after_bind(); });
+  // httplib's stop() is a no-op until the loop runs: a server stopped right
+  // after Start would otherwise listen forever and its join hang.
+  for (int i = 0; i < 5000 && !impl.http->is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return server;
 }
 

@@ -123,6 +123,11 @@ class Impl : public FeatureServer {
     }
     http_address_ = absl::StrCat(hp->first, ":", port);
     http_thread_ = std::thread([this] { http_->listen_after_bind(); });
+    // httplib's stop() is a no-op until the loop runs (Stop right after
+    // Start would hang in the join).
+    for (int i = 0; i < 5000 && !http_->is_running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
 
     if (!options.grpc_listen.empty()) {
       auto gp = runtime::SplitHostPort(options.grpc_listen);

@@ -318,12 +318,12 @@ TEST_F(LookupServerTest, OversizedLengthGetsAnErrorFrameThenClose) {
 
 TEST_F(LookupServerTest, UnknownKindGetsAnErrorFrameThenClose) {
   Conn conn(port_);
-  ASSERT_TRUE(conn.Send(EncodeFrame(11, 2, "x")));
+  ASSERT_TRUE(conn.Send(EncodeFrame(11, 3, "x")));  // 1 Get, 2 Auth
   auto frame = conn.ReadFrame();
   ASSERT_TRUE(frame.has_value());
   EXPECT_EQ(frame->id, 11u);
   EXPECT_EQ(frame->status, static_cast<uint8_t>(absl::StatusCode::kInvalidArgument));
-  EXPECT_NE(frame->body.find("kind 2"), std::string::npos) << frame->body;
+  EXPECT_NE(frame->body.find("kind 3"), std::string::npos) << frame->body;
   EXPECT_TRUE(conn.ClosedByPeer());
 }
 

@@ -58,8 +58,8 @@ struct ClientOptions {
   bool lean_lookups = true;
   // TLS (a CA to verify the nodes and the coordinator, and optionally a
   // client certificate) and the bearer token every call presents
-  // (quiver/security/security.h). With TLS, lookups use gRPC over TLS:
-  // the lean lookup client speaks plaintext only.
+  // (quiver/security/security.h). With TLS the lean lookup connections
+  // are TLS too (OpenSSL), and each presents the token once.
   security::ClientSecurity security;
   // Hedged reads: a per-node call still running after that node's recent p95
   // latency (at least 1 ms) is also sent to the next replica; the first
