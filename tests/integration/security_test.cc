@@ -285,16 +285,31 @@ TEST_F(SecureClusterTest, TlsRefusesPlaintextAndClientsWithoutCertificates) {
     EXPECT_NE(plain->Health(&ctx, quiver::v1::HealthRequest(), &health).error_code(), grpc::StatusCode::OK)
         << address;
   }
-  // /metrics is HTTPS with client certificates too.
-  std::string metrics;
+  // /metrics is HTTPS with client certificates too; the nodes' counters show
+  // the client's lookups took the lean port (over TLS).
+  auto pii = Connect(kPiiToken);
+  ASSERT_TRUE(pii.ok()) << pii.status();
+  ExpectValues(**pii, "contact:email", *repo_);
+  std::vector<std::string> metrics_addresses;
   for (const auto& address : cluster_->AllListeningAddresses()) {
     if (address != cluster_->coordinator() && address != cluster_->NodeAddress(1) &&
         address != cluster_->NodeAddress(2)) {
-      metrics = address;
-      break;
+      metrics_addresses.push_back(address);
     }
   }
-  ASSERT_FALSE(metrics.empty());
+  ASSERT_EQ(metrics_addresses.size(), 3u);
+  bool lean_served = false;
+  for (const auto& address : metrics_addresses) {
+    httplib::SSLClient scrape(address.substr(0, address.rfind(':')), std::stoi(address.substr(address.rfind(':') + 1)),
+                              (cluster_->dir() / "certs/client.pem").string(),
+                              (cluster_->dir() / "certs/client-key.pem").string());
+    scrape.set_ca_cert_path((cluster_->dir() / "certs/ca.pem").string());
+    auto body = scrape.Get("/metrics");
+    ASSERT_TRUE(body) << address;
+    lean_served = lean_served || body->body.find("method=\"LeanGet\",outcome=\"ok\"") != std::string::npos;
+  }
+  EXPECT_TRUE(lean_served);
+  const std::string metrics = metrics_addresses[0];
   const std::string host = metrics.substr(0, metrics.rfind(':'));
   const int port = std::stoi(metrics.substr(metrics.rfind(':') + 1));
   const auto certs = cluster_->dir() / "certs";
