@@ -10,6 +10,7 @@
 // each Get frame from the current input; auth frames get an empty OK.
 //
 // Input: byte 0 picks the mode.
+//   (empty: the node closes at once)
 //   even: the rest is the raw reply stream, with bytes 4..7 (the request id of
 //         the first frame) overwritten by the request's id; the node closes
 //         the connection after it unless it is exactly one whole frame.
@@ -167,7 +168,10 @@ class FakeLeanNode {
       std::lock_guard<std::mutex> lock(mu_);
       input = input_;
     }
-    if (input.empty()) return "";
+    if (input.empty()) {
+      *keep_open = false;  // nothing to answer: close, rather than let the call time out
+      return "";
+    }
     const uint8_t mode = static_cast<uint8_t>(input[0]);
     std::string rest = input.substr(1);
     if ((mode & 1) == 0) {

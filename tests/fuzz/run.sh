@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets with clang + libFuzzer + ASan/UBSan into their own
 # build directory and runs each for a while (tests/fuzz/README.md).
-#   tests/fuzz/run.sh [--seconds N] [--jobs J] [--no-build] [target...]
+#   tests/fuzz/run.sh [--seconds N] [--jobs J] [--no-build] [--keep-going] [target...]
 #     --seconds N   fuzzing time per target (default 60)
 #     --jobs J      targets fuzzed at once (default 1)
 #     --no-build    use the binaries already built
+#     --keep-going  go on after a crash (libFuzzer -fork=1 -ignore_crashes=1...):
+#                   counts every crash of the run instead of stopping at the first
 #     target...     default: every target of tests/fuzz/CMakeLists.txt
 # Env: FUZZ_BUILD_DIR (default <repo>/build-fuzz; /build*/ is git-ignored),
-#      BUILD_JOBS (ninja -j, default 2), CC_FUZZ/CXX_FUZZ (default clang-14/clang++-14).
+#      BUILD_JOBS (ninja -j, default 2), CC_FUZZ/CXX_FUZZ (default clang-14/clang++-14),
+#      FUZZ_OPT (optimization of the instrumented build, default -O1; used when
+#      the build directory is first configured).
 # Prints one line per target:
 #   fuzz <target>: <execs> execs in <s> s, <n> crashes
 # and exits non-zero if any target crashed, timed out, leaked or ran out of
@@ -24,13 +28,15 @@ CC_FUZZ="${CC_FUZZ:-clang-14}"
 SECONDS_PER_TARGET=60
 JOBS=1
 BUILD_IT=1
+KEEP_GOING=()
 TARGETS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_PER_TARGET="$2"; shift 2 ;;
     --jobs) JOBS="$2"; shift 2 ;;
     --no-build) BUILD_IT=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --keep-going) KEEP_GOING=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1); shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) TARGETS+=("$1"); shift ;;
   esac
@@ -51,14 +57,13 @@ if [ "$BUILD_IT" = 1 ]; then
   fi
   start=$(date +%s)
   if [ ! -f "$BUILD/build.ninja" ]; then
-    # -O1 keeps the instrumented build quick and the fuzzers fast; NDEBUG as
-    # in the normal build, so headers see the same configuration as the
-    # Debian libraries they link.
+    # NDEBUG as in the normal build, so headers see the same configuration as
+    # the Debian libraries they link.
     nice -n 10 cmake -S "$ROOT" -B "$BUILD" -G Ninja \
       -DCMAKE_C_COMPILER="$CC_FUZZ" -DCMAKE_CXX_COMPILER="$CXX_FUZZ" \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g -DNDEBUG" \
-      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g -DNDEBUG" \
+      -DCMAKE_C_FLAGS_RELWITHDEBINFO="${FUZZ_OPT:--O1} -g -DNDEBUG" \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="${FUZZ_OPT:--O1} -g -DNDEBUG" \
       -DQUIVER_SANITIZE=address,undefined \
       -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined" \
       -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined" \
@@ -93,7 +98,7 @@ run_one() {
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
     timeout --signal=KILL $((SECONDS_PER_TARGET + 120)) \
     nice -n 10 "$bin" -max_total_time="$SECONDS_PER_TARGET" -timeout=5 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
+      -print_final_stats=1 -artifact_prefix="$work/artifacts/" "${KEEP_GOING[@]}" \
       "$work/corpus" "$HERE/corpus/$t" >"$work/log" 2>&1 || rc=$?
   local elapsed
   elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
