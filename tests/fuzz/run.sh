@@ -88,6 +88,7 @@ run_one() {
   local t="$1" work="$BUILD/fuzz/$1"
   local bin="$BUILD/bin/fuzz_$t"
   mkdir -p "$work/corpus" "$work/artifacts" "$work/tmp"
+  rm -f "$work/summary"
   # The corpus grows here; the seeds in git are only read.
   local rc=0
   local started
@@ -123,24 +124,20 @@ run_one() {
 }
 
 failed=0
-pids=()
-names=()
+declare -A running=()  # pid -> target
+finish_one() {  # waits for any target to finish and prints its summary
+  local pid rc=0
+  wait -n -p pid "${!running[@]}" || rc=$?
+  [ "$rc" -eq 0 ] || failed=1
+  cat "$BUILD/fuzz/${running[$pid]}/summary"
+  unset "running[$pid]"
+}
 for t in "${TARGETS[@]}"; do
-  work="$BUILD/fuzz/$t"
-  mkdir -p "$work"
-  touch "$work/log.start"
+  while [ ${#running[@]} -ge "$JOBS" ]; do finish_one; done
+  mkdir -p "$BUILD/fuzz/$t"
+  touch "$BUILD/fuzz/$t/log.start"
   run_one "$t" &
-  pids+=($!)
-  names+=("$t")
-  if [ ${#pids[@]} -ge "$JOBS" ]; then
-    wait "${pids[0]}" || failed=1
-    cat "$BUILD/fuzz/${names[0]}/summary"
-    pids=("${pids[@]:1}")
-    names=("${names[@]:1}")
-  fi
+  running[$!]="$t"
 done
-for i in "${!pids[@]}"; do
-  wait "${pids[$i]}" || failed=1
-  cat "$BUILD/fuzz/${names[$i]}/summary"
-done
+while [ ${#running[@]} -gt 0 ]; do finish_one; done
 exit $failed
