@@ -20,7 +20,7 @@ APT_PACKAGES=(
   librocksdb-dev liburing-dev libyaml-cpp-dev prometheus-cpp-dev
   libspdlog-dev libfmt-dev libxxhash-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libboost-system-dev libboost-dev
-  libcpp-httplib-dev nlohmann-json3-dev libre2-dev openssl clang libclang-rt-14-dev
+  libcpp-httplib-dev nlohmann-json3-dev libre2-dev openssl libjwt-dev clang libclang-rt-14-dev
   redis-server libhiredis-dev gnuplot-nox time
   nodejs npm iproute2 procps curl
 )

@@ -325,8 +325,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Serv
   auto coordinator = Coordinator::Open(std::move(options.coordinator));
   if (!coordinator.ok()) return coordinator.status();
   impl->coordinator = std::move(*coordinator);
-  auto guard = security::CallGuard::FromFile(
-      options.security.auth_tokens,
+  auto guard = security::CallGuard::Create(
+      options.security,
       &prometheus::BuildCounter()
            .Name("quiver_auth_denials_total")
            .Help("Calls refused: no or an unknown token, or no permission")

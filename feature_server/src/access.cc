@@ -10,7 +10,7 @@ namespace quiver::feature_server {
 
 absl::StatusOr<std::optional<auth::Identity>> Access::Authenticate(std::string_view authorization,
                                                                    Denial* denial) const {
-  auto identity = guard_.Authenticate(authorization);
+  auto identity = guard_->Authenticate(authorization);
   if (!identity.ok()) {
     denial->unauthenticated = true;
     denial->message = std::string(identity.status().message());
@@ -20,7 +20,7 @@ absl::StatusOr<std::optional<auth::Identity>> Access::Authenticate(std::string_v
 
 std::optional<Denial> Access::Authorize(const std::optional<auth::Identity>& identity,
                                         const client::RegistryIndex& registry, const Wanted& wanted) {
-  absl::Status s = guard_.Authorize(identity, registry.registry(), wanted);
+  absl::Status s = guard_->Authorize(identity, registry.registry(), wanted);
   if (s.ok()) return std::nullopt;
   return Denial{false, std::string(s.message())};
 }

@@ -34,12 +34,10 @@ struct Denial {
 
 class Access {
  public:
-  // `tokens` null: authentication off (Feast's no_auth), everything allowed.
-  // `denials` may be null.
-  Access(std::shared_ptr<const auth::TokenStore> tokens, prometheus::Counter* denials)
-      : guard_(std::move(tokens), denials) {}
+  // `guard` disabled: authentication off (Feast's no_auth), everything allowed.
+  explicit Access(std::unique_ptr<security::CallGuard> guard) : guard_(std::move(guard)) {}
 
-  bool enabled() const { return guard_.enabled(); }
+  bool enabled() const { return guard_->enabled(); }
 
   // The caller of an Authorization value; a Denial (unauthenticated) when
   // it is missing or unknown. nullopt identity when authentication is off.
@@ -55,7 +53,7 @@ class Access {
  private:
   // The decision, the audit lines and the denial count (shared with the
   // nodes and the coordinator).
-  mutable security::CallGuard guard_;
+  std::unique_ptr<security::CallGuard> guard_;
 };
 
 using Wanted = std::vector<std::pair<auth::Resource, quiver::v1::AuthzAction>>;

@@ -3,6 +3,7 @@
 //       [--grpc-listen HOST:PORT] [--auth-tokens FILE]
 //       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure]
 //       [--tls-ca FILE] [--token-file FILE]   (its own calls to the cluster)
+//       [--jwt-key FILE [--jwt-algorithm HS256|RS256]]
 //       [--metrics-listen HOST:PORT] [--log-level info]
 // Prints one stdout line "http=HOST:PORT grpc=HOST:PORT metrics=HOST:PORT"
 // once serving,
@@ -42,6 +43,8 @@ int main(int argc, char** argv) {
   options.grpc_listen = flags->Get("grpc-listen");
   options.metrics_listen = flags->Get("metrics-listen");
   options.auth_tokens = security->auth_tokens;
+  options.jwt_key = security->jwt_key;
+  options.jwt_algorithm = security->jwt_algorithm;
   options.tls_cert = security->server.cert;
   options.tls_key = security->server.key;
   options.tls_client_ca = security->server.client_ca;

@@ -63,13 +63,13 @@ class Impl : public FeatureServer {
                                        .Help("Requests refused: no or a bad token, or no permission")
                                        .Register(*metrics_registry_)
                                        .Add({});
-    std::shared_ptr<const auth::TokenStore> tokens;
-    if (!options.auth_tokens.empty()) {
-      auto loaded = auth::TokenStore::Load(options.auth_tokens);
-      if (!loaded.ok()) return loaded.status();
-      tokens = *std::move(loaded);
-    }
-    access_ = std::make_unique<Access>(std::move(tokens), &denials);
+    security::ProcessSecurity identities;
+    identities.auth_tokens = options.auth_tokens;
+    identities.jwt_key = options.jwt_key;
+    identities.jwt_algorithm = options.jwt_algorithm;
+    auto guard = security::CallGuard::Create(identities, &denials);
+    if (!guard.ok()) return guard.status();
+    access_ = std::make_unique<Access>(*std::move(guard));
     if (!options.metrics_listen.empty()) {
       auto m = runtime::MetricsServer::Start(options.metrics_listen, metrics_registry_, tls);
       if (!m.ok()) return m.status();

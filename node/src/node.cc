@@ -401,8 +401,8 @@ absl::Status Node::Impl::Start(absl::Notification* cancel) {
   auto channels = security::ChannelFactory::Create(options_.security.client);
   if (!channels.ok()) return channels.status();
   channels_ = *std::move(channels);
-  auto guard = security::CallGuard::FromFile(
-      options_.security.auth_tokens,
+  auto guard = security::CallGuard::Create(
+      options_.security,
       &prometheus::BuildCounter()
            .Name("quiver_auth_denials_total")
            .Help("Calls refused: no or an unknown token, or no permission")

@@ -50,7 +50,7 @@ class BearerFactory : public grpc::experimental::ClientInterceptorFactoryInterfa
 
 const std::set<std::string>& ProcessFlagNames() {
   static const std::set<std::string> kNames = {"tls-cert", "tls-key", "tls-client-ca", "tls-ca",
-                                               "auth-tokens", "token-file"};
+                                               "auth-tokens", "token-file", "jwt-key", "jwt-algorithm"};
   return kNames;
 }
 
@@ -112,6 +112,11 @@ absl::StatusOr<ProcessSecurity> ParseProcessFlags(const runtime::Flags& flags) {
     return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
   }
   out.auth_tokens = flags.Get("auth-tokens");
+  out.jwt_key = flags.Get("jwt-key");
+  out.jwt_algorithm = flags.Get("jwt-algorithm", out.jwt_algorithm);
+  if (flags.Has("jwt-algorithm") && out.jwt_key.empty()) {
+    return absl::InvalidArgumentError("--jwt-algorithm needs --jwt-key");
+  }
   out.insecure = flags.Has(kInsecureSwitch);
   out.client.tls.ca = flags.Get("tls-ca");
   if (out.client.tls.enabled()) {
@@ -199,15 +204,21 @@ bool IsCluster(const auth::Identity& identity) {
   return false;
 }
 
-absl::StatusOr<std::unique_ptr<CallGuard>> CallGuard::FromFile(const std::string& path,
-                                                               prometheus::Counter* denials) {
+absl::StatusOr<std::unique_ptr<CallGuard>> CallGuard::Create(const ProcessSecurity& security,
+                                                             prometheus::Counter* denials) {
   std::shared_ptr<const auth::TokenStore> tokens;
-  if (!path.empty()) {
-    auto loaded = auth::TokenStore::Load(path);
+  if (!security.auth_tokens.empty()) {
+    auto loaded = auth::TokenStore::Load(security.auth_tokens);
     if (!loaded.ok()) return loaded.status();
     tokens = *std::move(loaded);
   }
-  return std::make_unique<CallGuard>(std::move(tokens), denials);
+  std::shared_ptr<const auth::JwtVerifier> jwt;
+  if (!security.jwt_key.empty()) {
+    auto loaded = auth::JwtVerifier::Load(security.jwt_key, security.jwt_algorithm);
+    if (!loaded.ok()) return loaded.status();
+    jwt = *std::move(loaded);
+  }
+  return std::make_unique<CallGuard>(std::move(tokens), denials, std::move(jwt));
 }
 
 void CallGuard::Denied() const {
@@ -215,8 +226,13 @@ void CallGuard::Denied() const {
 }
 
 absl::StatusOr<std::optional<auth::Identity>> CallGuard::Authenticate(std::string_view authorization) const {
-  if (tokens_ == nullptr) return std::optional<auth::Identity>();
-  const auth::Identity* identity = tokens_->Authenticate(authorization);
+  if (!enabled()) return std::optional<auth::Identity>();
+  const auth::Identity* identity = tokens_ != nullptr ? tokens_->Authenticate(authorization) : nullptr;
+  if (identity == nullptr && jwt_ != nullptr) {
+    if (std::optional<auth::Identity> claimed = jwt_->Verify(auth::BearerToken(authorization))) {
+      return std::optional<auth::Identity>(*std::move(claimed));
+    }
+  }
   if (identity == nullptr) {
     // Feast's messages (permissions/server/rest.py).
     const char* message = authorization.empty() ? "Missing authentication token"
@@ -230,7 +246,7 @@ absl::StatusOr<std::optional<auth::Identity>> CallGuard::Authenticate(std::strin
 
 absl::StatusOr<std::optional<auth::Identity>> CallGuard::Authenticate(
     const grpc::ServerContext& context) const {
-  if (tokens_ == nullptr) return std::optional<auth::Identity>();
+  if (!enabled()) return std::optional<auth::Identity>();
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   std::string_view value;
@@ -272,7 +288,7 @@ absl::Status CallGuard::Authorize(const std::optional<auth::Identity>& identity,
 
 grpc::Status CallGuard::Check(const grpc::ServerContext& context, const quiver::v1::Registry* registry,
                               const Wanted& wanted) {
-  if (tokens_ == nullptr) return grpc::Status::OK;
+  if (!enabled()) return grpc::Status::OK;
   auto identity = Authenticate(context);
   if (!identity.ok()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(identity.status().message()));
@@ -285,7 +301,7 @@ grpc::Status CallGuard::Check(const grpc::ServerContext& context, const quiver::
 }
 
 grpc::Status CallGuard::CheckCluster(const grpc::ServerContext& context, std::string_view rpc) {
-  if (tokens_ == nullptr) return grpc::Status::OK;
+  if (!enabled()) return grpc::Status::OK;
   auto identity = Authenticate(context);
   if (!identity.ok()) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(identity.status().message()));

@@ -5,8 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <jwt.h>
+
+#include <ctime>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "common/temp_dir.h"
 
 namespace quiver::security {
@@ -80,7 +84,9 @@ TEST(CallGuardTest, FeastDecisionPlusTheClusterRole) {
       << "tokens:\n"
          "  - {token: t-reader, user: alice, roles: [reader]}\n"
          "  - {token: t-cluster, user: quiver, roles: [\"quiver:cluster\"]}\n";
-  auto guard = CallGuard::FromFile(dir.File("tokens.yaml"), nullptr);
+  ProcessSecurity config;
+  config.auth_tokens = dir.File("tokens.yaml");
+  auto guard = CallGuard::Create(config, nullptr);
   ASSERT_TRUE(guard.ok()) << guard.status();
   ASSERT_TRUE((*guard)->enabled());
   EXPECT_EQ((*guard)->Authenticate("").status().code(), absl::StatusCode::kUnauthenticated);
@@ -123,6 +129,60 @@ TEST(CallGuardTest, FeastDecisionPlusTheClusterRole) {
   ASSERT_TRUE(nobody.ok());
   EXPECT_FALSE(nobody->has_value());
   EXPECT_TRUE(off.Authorize(*nobody, registry, read("contact")).ok());
+}
+
+// A compact JWT signed with `secret` under `alg`, with these claims.
+std::string MakeJwt(jwt_alg_t alg, const std::string& secret, const std::string& claims_json) {
+  jwt_t* jwt = nullptr;
+  EXPECT_EQ(jwt_new(&jwt), 0);
+  EXPECT_EQ(jwt_add_grants_json(jwt, claims_json.c_str()), 0);
+  EXPECT_EQ(jwt_set_alg(jwt, alg, alg == JWT_ALG_NONE ? nullptr : reinterpret_cast<const unsigned char*>(secret.data()),
+                        alg == JWT_ALG_NONE ? 0 : static_cast<int>(secret.size())),
+            0);
+  char* text = jwt_encode_str(jwt);
+  std::string out = text != nullptr ? text : "";
+  free(text);
+  jwt_free(jwt);
+  return out;
+}
+
+TEST(CallGuardTest, SignedJwtsAreASecondSourceOfIdentities) {
+  quiver::testing::TempDir dir;
+  const std::string secret = "a-shared-secret-of-32-bytes-long!";
+  std::ofstream(dir.File("jwt.key")) << secret;
+  ProcessSecurity config;
+  config.jwt_key = dir.File("jwt.key");
+  config.jwt_algorithm = "HS256";
+  auto guard = CallGuard::Create(config, nullptr);
+  ASSERT_TRUE(guard.ok()) << guard.status();
+  ASSERT_TRUE((*guard)->enabled());
+  const long now = static_cast<long>(std::time(nullptr));
+  const std::string good = MakeJwt(JWT_ALG_HS256, secret,
+                                   absl::StrCat(R"({"sub": "bob", "roles": ["reader", "pii_reader"], "exp": )",
+                                                now + 600, "}"));
+  auto bob = (*guard)->Authenticate("Bearer " + good);
+  ASSERT_TRUE(bob.ok()) << bob.status();
+  ASSERT_TRUE(bob->has_value());
+  EXPECT_EQ((*bob)->user, "bob");
+  EXPECT_EQ((*bob)->roles, (std::vector<std::string>{"reader", "pii_reader"}));
+
+  // Refused: another key, expired, not yet valid, unsigned ("none"), no user, garbage.
+  for (const std::string& bad :
+       {MakeJwt(JWT_ALG_HS256, "another-secret-another-secret-xx", R"({"sub": "bob"})"),
+        MakeJwt(JWT_ALG_HS256, secret, absl::StrCat(R"({"sub": "bob", "exp": )", now - 1, "}")),
+        MakeJwt(JWT_ALG_HS256, secret, absl::StrCat(R"({"sub": "bob", "nbf": )", now + 600, "}")),
+        MakeJwt(JWT_ALG_NONE, "", R"({"sub": "bob"})"), MakeJwt(JWT_ALG_HS256, secret, R"({"roles": ["x"]})"),
+        std::string("a.b.c"), std::string("not a jwt")}) {
+    auto refused = (*guard)->Authenticate("Bearer " + bad);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated) << bad;
+  }
+  // The algorithm is the configured one: an HS256 token is no RS256 token.
+  config.jwt_algorithm = "RS256";
+  auto rs = CallGuard::Create(config, nullptr);
+  ASSERT_TRUE(rs.ok());
+  EXPECT_EQ((*rs)->Authenticate("Bearer " + good).status().code(), absl::StatusCode::kUnauthenticated);
+  config.jwt_algorithm = "none";
+  EXPECT_EQ(CallGuard::Create(config, nullptr).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

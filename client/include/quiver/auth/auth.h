@@ -4,7 +4,8 @@
 // Identities come from a token file (`--auth-tokens FILE`, YAML, exact):
 //   tokens: [{token: "...", user: "...", roles: [a, b]}]
 // and travel as `Authorization: Bearer <token>` (HTTP) or the gRPC metadata
-// `authorization: Bearer <token>`. Without a token file authentication is
+// `authorization: Bearer <token>`. Signed JWTs are a second, optional
+// source (JwtVerifier). Without a token file or a JWT key authentication is
 // off, as Feast's `no_auth`.
 //
 // The decision is Feast's (../shared/research/feast-compat.md §5.1,
@@ -21,6 +22,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +56,35 @@ class TokenStore {
 
  private:
   std::map<std::string, Identity, std::less<>> tokens_;
+};
+
+// The token of an Authorization value ("Bearer <token>", the scheme
+// case-insensitive, surrounding blanks trimmed); empty when malformed.
+std::string_view BearerToken(std::string_view authorization);
+
+// JSON Web Tokens as a second source of identities (`--jwt-key FILE`,
+// `--jwt-algorithm HS256|RS256`), verified with libjwt (Debian's). A token
+// is accepted when its signature verifies with the key under exactly the
+// configured algorithm (never "none", never the other one: no algorithm
+// confusion), its `exp` (if any) is in the future and its `nbf` (if any)
+// in the past. The identity: `sub` (else `preferred_username`) as the user,
+// the `roles` claim (an array of strings) as the roles.
+//
+// Thread-safety: immutable after Load; Verify is reentrant.
+class JwtVerifier {
+ public:
+  // `algorithm`: "HS256" (the file is the shared secret, bytes as they are)
+  // or "RS256" (the file is the PEM public key). Errors: kNotFound (no
+  // file), kInvalidArgument (empty file, another algorithm). Not retryable.
+  static absl::StatusOr<std::shared_ptr<const JwtVerifier>> Load(const std::string& key_path,
+                                                                 const std::string& algorithm);
+  // The identity of a compact JWT; nullopt when it does not verify, has
+  // expired, or has no user. `now_s`: seconds since the epoch (0: now).
+  std::optional<Identity> Verify(std::string_view token, int64_t now_s = 0) const;
+
+ private:
+  std::string key_;
+  int algorithm_ = 0;  // jwt_alg_t
 };
 
 // The names Feast uses ("FEATURE_VIEW", "READ_ONLINE", ...) and back.

@@ -17,6 +17,9 @@
 //                                    this file (quiver/auth/auth.h)
 //   --token-file FILE                the bearer token this process presents
 //                                    (the file's first line)
+//   --jwt-key FILE --jwt-algorithm A incoming calls may also carry a JWT
+//                                    signed with this key (HS256 secret or
+//                                    RS256 public key; quiver/auth/auth.h)
 //   --insecure                       allow a plaintext listener off loopback
 // quiverctl and clients take --tls-ca, --tls-cert/--tls-key (client
 // certificate) and --token-file, or ClientOptions::security.
@@ -75,7 +78,9 @@ struct ClientSecurity {
 struct ProcessSecurity {
   ServerTls server;
   ClientSecurity client;
-  std::string auth_tokens;  // path; empty = authentication off
+  std::string auth_tokens;  // path; empty (and no jwt_key) = authentication off
+  std::string jwt_key;      // path; empty = no JWTs
+  std::string jwt_algorithm = "RS256";
   bool insecure = false;
 };
 
@@ -146,18 +151,20 @@ using Wanted = std::vector<std::pair<auth::Resource, quiver::v1::AuthzAction>>;
 // allowed=..."), and denials counted.
 class CallGuard {
  public:
-  // `tokens` null: authentication off (Feast's no_auth), everything allowed.
-  // `denials` may be null.
-  CallGuard(std::shared_ptr<const auth::TokenStore> tokens, prometheus::Counter* denials)
-      : tokens_(std::move(tokens)), denials_(denials) {}
-  // Loads --auth-tokens (empty path: off). Errors: as TokenStore::Load.
-  static absl::StatusOr<std::unique_ptr<CallGuard>> FromFile(const std::string& path,
-                                                             prometheus::Counter* denials);
+  // `tokens` and `jwt` both null: authentication off (Feast's no_auth),
+  // everything allowed. `denials` may be null.
+  CallGuard(std::shared_ptr<const auth::TokenStore> tokens, prometheus::Counter* denials,
+            std::shared_ptr<const auth::JwtVerifier> jwt = nullptr)
+      : tokens_(std::move(tokens)), jwt_(std::move(jwt)), denials_(denials) {}
+  // Loads --auth-tokens and --jwt-key (empty paths: off). Errors: as
+  // TokenStore::Load and JwtVerifier::Load.
+  static absl::StatusOr<std::unique_ptr<CallGuard>> Create(const ProcessSecurity& security,
+                                                           prometheus::Counter* denials);
 
-  bool enabled() const { return tokens_ != nullptr; }
+  bool enabled() const { return tokens_ != nullptr || jwt_ != nullptr; }
 
-  // The caller of an Authorization value ("Bearer <token>"). nullopt when
-  // authentication is off. Errors: kUnauthenticated with Feast's messages
+  // The caller of an Authorization value ("Bearer <token>": a token from
+  // the file, else a JWT that verifies). nullopt when authentication is off. Errors: kUnauthenticated with Feast's messages
   // ("Missing authentication token", "Invalid or expired access token").
   absl::StatusOr<std::optional<auth::Identity>> Authenticate(std::string_view authorization) const;
   // The same from a gRPC call's metadata.
@@ -183,6 +190,7 @@ class CallGuard {
   void Denied() const;
 
   std::shared_ptr<const auth::TokenStore> tokens_;
+  std::shared_ptr<const auth::JwtVerifier> jwt_;
   prometheus::Counter* denials_;
   std::mutex mu_;
   uint64_t version_ = 0;

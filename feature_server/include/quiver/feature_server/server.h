@@ -29,6 +29,9 @@ struct ServerOptions {
   std::string metrics_listen;  // host:port of /metrics; empty: none
   // The token file (quiver/auth/auth.h); empty: authentication off.
   std::string auth_tokens;
+  // JWTs as a second source of identities (quiver/auth/auth.h); empty: none.
+  std::string jwt_key;
+  std::string jwt_algorithm = "RS256";
   // TLS for HTTP and gRPC (PEM files; both or neither). With
   // `tls_client_ca`, clients must present a certificate it signed (mutual
   // TLS). A listener off loopback without TLS is refused unless `insecure`.
