@@ -168,6 +168,7 @@ absl::Status LeanConnectionPool::Authenticate(int fd, Clock::time_point deadline
   std::string body(body_bytes, '\0');
   if (absl::Status s = ReadExact(tls_.get(), fd, body.data(), body.size(), deadline); !s.ok()) return s;
   if (status == 0) return absl::OkStatus();
+  if (status > kLeanMaxStatus) return absl::UnavailableError(absl::StrCat("lean: bad reply status ", static_cast<int>(status)));
   return absl::Status(static_cast<absl::StatusCode>(status), body);
 }
 
@@ -321,9 +322,10 @@ bool LeanFanout::ReadSome(Call* c) {
       const uint32_t body = GetU32(c->in.data());
       const uint32_t id = GetU32(c->in.data() + 4);
       c->reply_status = static_cast<uint8_t>(c->in[8]);
-      if (id != c->id || body > kLeanMaxFrameBytes) {
+      if (id != c->id || body > kLeanMaxFrameBytes || c->reply_status > kLeanMaxStatus) {
         Complete(c, grpc::Status(grpc::StatusCode::INTERNAL,
-                                 absl::StrCat("lean: bad reply frame (id ", id, ", ", body, " bytes)")));
+                                 absl::StrCat("lean: bad reply frame (id ", id, ", ", body, " bytes, status ",
+                                              static_cast<int>(c->reply_status), ")")));
         return true;
       }
       c->header_read = true;

@@ -43,6 +43,9 @@ inline constexpr uint8_t kLeanKindGet = 1;
 // a token (quiver/node/lookup_server.h).
 inline constexpr uint8_t kLeanKindAuth = 2;
 inline constexpr size_t kLeanHeaderBytes = 9;
+// Reply statuses are 0 (OK) or a canonical status code (1..16); anything
+// larger is a broken stream.
+inline constexpr uint8_t kLeanMaxStatus = 16;
 // The largest response body accepted (the gRPC channels' limit too). unit: bytes
 inline constexpr uint32_t kLeanMaxFrameBytes = 64u << 20;
 

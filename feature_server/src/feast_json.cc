@@ -97,7 +97,7 @@ Json ToJson(const Value& v) {
     case ValueType::kUnixTimestamp: {
       // Feast: integer seconds.
       const int64_t us = std::get<int64_t>(v.data);
-      return us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+      return us / 1000000 - (us % 1000000 < 0 ? 1 : 0);  // floor, without negating INT64_MIN
     }
     case ValueType::kBytesList: {
       Json out = Json::array();
@@ -249,7 +249,15 @@ namespace {
 // A timestamp cell: text (a space instead of the T is accepted, as pandas
 // prints it) or integer seconds. unit: microseconds.
 absl::StatusOr<int64_t> TimestampOf(const Json& j) {
-  if (j.is_number_integer()) return j.get<int64_t>() * 1000000;
+  if (j.is_number_integer()) {
+    // Years 1 to 9999, as text timestamps: more would overflow microseconds.
+    constexpr int64_t kMinSeconds = -62135596800, kMaxSeconds = 253402300799;
+    const bool in_range = j.is_number_unsigned()
+                              ? j.get<uint64_t>() <= static_cast<uint64_t>(kMaxSeconds)
+                              : j.get<int64_t>() >= kMinSeconds && j.get<int64_t>() <= kMaxSeconds;
+    if (!in_range) return absl::InvalidArgumentError("seconds out of range");
+    return j.get<int64_t>() * 1000000;
+  }
   if (!j.is_string()) return absl::InvalidArgumentError("not a timestamp");
   std::string text = j.get<std::string>();
   if (text.size() > 10 && text[10] == ' ') text[10] = 'T';
