@@ -70,6 +70,31 @@ void GetOnlineFeatures(std::string_view body) {
   for (const auto& row : req.entity_rows) {
     for (const auto& [name, v] : row) CheckValueType(v, name.c_str());
   }
+  // Integer join keys hold exactly the JSON numbers (nlohmann read
+  // independently): an integer beyond the type's range must be refused, not
+  // wrapped.
+  const nlohmann::json root = nlohmann::json::parse(body, nullptr, false);
+  size_t k = 0;
+  for (const char* where : {"entities", "request_context"}) {
+    auto object = root.find(where);
+    if (object == root.end() || !object->is_object()) continue;
+    for (const auto& [name, list] : object->items()) {
+      if (k >= parsed->join_keys.size() || parsed->join_keys[k] != name) continue;
+      const std::vector<Value>& values = parsed->join_key_values[k++];
+      for (size_t r = 0; r < values.size() && r < list.size(); ++r) {
+        const Value& v = values[r];
+        if (v.is_null() || !list[r].is_number_integer() ||
+            (v.type != ValueType::kInt64 && v.type != ValueType::kInt32)) {
+          continue;
+        }
+        const bool fits = !list[r].is_number_unsigned() ||
+                          list[r].get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX);
+        FUZZ_CHECK(fits && std::get<int64_t>(v.data) == list[r].get<int64_t>(),
+                   "join key %s row %zu: JSON %s accepted as %lld", name.c_str(), r,
+                   list[r].dump().c_str(), static_cast<long long>(std::get<int64_t>(v.data)));
+      }
+    }
+  }
   // The response writer on an answer of nulls for every requested ref.
   client::OnlineResponse response;
   for (const std::string& ref : req.features) {

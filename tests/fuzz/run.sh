@@ -57,6 +57,7 @@ if [ "$BUILD_IT" = 1 ]; then
   fi
   start=$(date +%s)
   if [ ! -f "$BUILD/build.ninja" ]; then
+    mkdir -p "$BUILD"
     # NDEBUG as in the normal build, so headers see the same configuration as
     # the Debian libraries they link.
     nice -n 10 cmake -S "$ROOT" -B "$BUILD" -G Ninja \
@@ -67,8 +68,8 @@ if [ "$BUILD_IT" = 1 ]; then
       -DQUIVER_SANITIZE=address,undefined \
       -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined" \
       -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined" \
-      -DQUIVER_FUZZ=ON >"$BUILD.configure.log" 2>&1 || {
-        cat "$BUILD.configure.log" >&2
+      -DQUIVER_FUZZ=ON >"$BUILD/configure.log" 2>&1 || {
+        cat "$BUILD/configure.log" >&2
         exit 2
       }
   fi
