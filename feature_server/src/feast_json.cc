@@ -56,16 +56,26 @@ absl::StatusOr<Value> ToValue(const Json& j, ValueType type) {
     case ValueType::kInt32:
     case ValueType::kInt64:
     case ValueType::kUnixTimestamp:
+      // nlohmann's is_number_integer() holds for unsigned numbers too, and
+      // get<int64_t>() wraps those above INT64_MAX (2^64-1 read as -1).
+      if (j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+        return absl::InvalidArgumentError("an integer in range");
+      }
       if (j.is_number_integer()) {
         const int64_t v = j.get<int64_t>();
         if (type == ValueType::kInt32) {
-          if (v < INT32_MIN || v > INT32_MAX) return absl::InvalidArgumentError("an INT32 out of range");
+          if (v < INT32_MIN || v > INT32_MAX) return absl::InvalidArgumentError("an INT32 in range");
           return Value::Int32(static_cast<int32_t>(v));
         }
-        if (type == ValueType::kUnixTimestamp) return Value::UnixTimestamp(v * 1000000);
+        if (type == ValueType::kUnixTimestamp) {
+          int64_t us = 0;
+          if (__builtin_mul_overflow(v, int64_t{1000000}, &us)) {
+            return absl::InvalidArgumentError("a timestamp in range (integer seconds)");
+          }
+          return Value::UnixTimestamp(us);
+        }
         return Value::Int64(v);
       }
-      if (j.is_number_unsigned()) return absl::InvalidArgumentError("an integer out of range");
       return absl::InvalidArgumentError("an integer");
     case ValueType::kDouble:
     case ValueType::kFloat:
