@@ -1,4 +1,5 @@
 // quiver::expr: tokenizer, parser and type checker (expression.h).
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -22,6 +23,14 @@ struct Token {
   std::string text;
   size_t pos = 0;  // 0-based
 };
+
+// Bounds on the recursion of the parser and the evaluator, which both
+// recurse once per level: a few KiB of '(' overflowed the stack (found by
+// tests/fuzz, expression target). Nesting counts parentheses, call
+// arguments and prefix '-' / not; depth counts the compiled tree, whose
+// chains of binary operators ("a + b + c ...") nest one node per operator.
+constexpr int kMaxNesting = 100;
+constexpr int kMaxTreeDepth = 500;
 
 absl::Status ErrorAt(size_t pos, const std::string& message) {
   return absl::InvalidArgumentError(absl::StrCat("at position ", pos + 1, ": ", message));
@@ -151,15 +160,38 @@ class Parser {
     return t.kind == Tok::kName && absl::AsciiStrToLower(t.text) == word;
   }
 
-  int Add(Node n) {
+  absl::StatusOr<int> Add(Node n) {
+    int depth = 1;
+    for (int a : n.args) depth = std::max(depth, depths_[static_cast<size_t>(a)] + 1);
+    if (depth > kMaxTreeDepth) {
+      return ErrorAt(n.pos, absl::StrCat("expression more than ", kMaxTreeDepth, " operations deep"));
+    }
+    depths_.push_back(depth);
     p_->nodes.push_back(std::move(n));
     return static_cast<int>(p_->nodes.size() - 1);
+  }
+  // One level of nesting while alive (see kMaxNesting).
+  class Nest {
+   public:
+    explicit Nest(int* nesting) : nesting_(nesting) { ++*nesting_; }
+    ~Nest() { --*nesting_; }
+    Nest(const Nest&) = delete;
+    Nest& operator=(const Nest&) = delete;
+    bool too_deep() const { return *nesting_ > kMaxNesting; }
+
+   private:
+    int* nesting_;
+  };
+  absl::Status TooDeep(size_t pos) const {
+    return ErrorAt(pos, absl::StrCat("expression nested more than ", kMaxNesting, " levels deep"));
   }
   const Node& At(int i) const { return p_->nodes[static_cast<size_t>(i)]; }
   // A literal null has no type yet (kInvalid): it takes its context's.
   ValueType TypeOf(int i) const { return At(i).type; }
 
   absl::StatusOr<int> Or() {
+    const Nest nest(&nesting_);
+    if (nest.too_deep()) return TooDeep(Peek().pos);
     absl::StatusOr<int> left = And();
     while (left.ok() && IsWord(Peek(), "or")) {
       const Token op = Take();
@@ -191,6 +223,8 @@ class Parser {
   absl::StatusOr<int> Not() {
     if (IsWord(Peek(), "not")) {
       const Token op = Take();
+      const Nest nest(&nesting_);
+      if (nest.too_deep()) return TooDeep(op.pos);
       absl::StatusOr<int> inner = Not();
       if (!inner.ok()) return inner;
       if (TypeOf(*inner) != ValueType::kBool && TypeOf(*inner) != ValueType::kInvalid) {
@@ -253,6 +287,8 @@ class Parser {
   absl::StatusOr<int> Unary() {
     if (Peek().kind == Tok::kOp && Peek().text == "-") {
       const Token op = Take();
+      const Nest nest(&nesting_);
+      if (nest.too_deep()) return TooDeep(op.pos);
       absl::StatusOr<int> inner = Unary();
       if (!inner.ok()) return inner;
       const ValueType t = TypeOf(*inner);
@@ -450,6 +486,8 @@ class Parser {
   size_t next_ = 0;
   const std::vector<Input>& inputs_;
   Program* p_;
+  std::vector<int> depths_;  // tree depth of each node of p_->nodes
+  int nesting_ = 0;
 };
 
 }  // namespace
