@@ -30,8 +30,12 @@ absl::Status Invalid(const std::string& kind, const std::string& name, const std
   return absl::InvalidArgumentError(absl::StrCat(kind, " '", name, "': ", why));
 }
 
+// As client::RegistryIndex::Build judges types (a registry the coordinator
+// accepts must be one every client accepts): the proto enum is open, so a
+// value past 255 must not wrap into a valid ValueType.
 bool ValidType(quiver::v1::ValueType t) {
-  return IsValidType(static_cast<ValueType>(static_cast<int>(t)));
+  const int v = static_cast<int>(t);
+  return v >= 0 && v <= 255 && IsValidType(static_cast<ValueType>(v));
 }
 
 template <typename T>
@@ -233,7 +237,9 @@ absl::Status ValidateRegistry(const quiver::v1::Registry& registry) {
   std::map<std::string, const Entity*> entities;
   for (const auto& e : registry.entities()) {
     if (e.join_key().empty()) return Invalid("entity", e.name(), "has no join key");
-    if (!ValidType(e.value_type())) return Invalid("entity", e.name(), "has an invalid value type");
+    if (!ValidType(e.value_type()) || IsList(static_cast<ValueType>(static_cast<int>(e.value_type())))) {
+      return Invalid("entity", e.name(), "has an invalid value type (a join key is a scalar type)");
+    }
     entities[e.name()] = &e;
   }
   std::map<std::string, const DataSource*> sources;

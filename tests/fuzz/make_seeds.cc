@@ -189,6 +189,16 @@ void RegistrySeeds(const fs::path& flights) {
   FUZZ_CHECK(view.ok(), "%s", view.status().ToString().c_str());
   *stored.add_feature_views() = *view;
   Put(t, "stored_on_demand.bin", stored.SerializeAsString());
+  // Found by the registry_proto target: the coordinator accepted what every
+  // client's RegistryIndex refuses (a LIST join key type; a type past 255,
+  // which wrapped into a valid one).
+  quiver::v1::Registry list_key = FuzzRegistry();
+  list_key.mutable_entities(1)->set_value_type(
+      static_cast<quiver::v1::ValueType>(static_cast<int>(ValueType::kStringList)));
+  Put(t, "crash_list_join_key.bin", list_key.SerializeAsString());
+  quiver::v1::Registry type_257 = FuzzRegistry();
+  type_257.mutable_feature_views(0)->mutable_features(0)->set_type(static_cast<quiver::v1::ValueType>(257));
+  Put(t, "crash_feature_type_257.bin", type_257.SerializeAsString());
   auto* p = stored.add_permissions();
   p->set_name("readers");
   p->add_name_patterns("user_.*");
