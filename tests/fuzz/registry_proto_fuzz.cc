@@ -7,12 +7,22 @@
 // coordinator accepts must also be accepted by every client
 // (client::RegistryIndex::Build), its on-demand views stored online match
 // StoredOnDemandView, and it diffs against itself as all "unchanged".
+#include <google/protobuf/stubs/logging.h>
+
 #include <cstdint>
 #include <string>
 
 #include "fuzz_util.h"
 #include "quiver/client/registry_index.h"
 #include "quiver/coordinator/repo.h"
+
+// Protobuf logs each string field that is not UTF-8 as it parses or
+// serializes; thousands of lines slow the fuzzer and bury its reports (the
+// properties below catch what matters). FUZZ_VERBOSE keeps them.
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  if (!quiver::fuzz::Verbose()) google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace quiver;

@@ -5,6 +5,7 @@
 // (crash reproducers included) keep passing. libFuzzer brings its own main
 // in the fuzz build (tests/fuzz/run.sh).
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -49,7 +50,12 @@ int main(int argc, char** argv) {
     std::unique_ptr<uint8_t[]> data(new uint8_t[s.size()]);
     std::copy(s.begin(), s.end(), data.get());
     std::fprintf(stderr, "replay: %s (%zu bytes)\n", f.c_str(), s.size());
+    const auto start = std::chrono::steady_clock::now();
     LLVMFuzzerTestOneInput(data.get(), s.size());
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    std::fprintf(stderr, "replay: %lld us\n", static_cast<long long>(us));
   }
   std::printf("replayed %zu inputs\n", files.size());
   return 0;

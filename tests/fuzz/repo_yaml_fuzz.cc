@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -56,6 +58,14 @@ void WriteFile(const std::string& path, const uint8_t* data, size_t size) {
 
 }  // namespace
 }  // namespace quiver::fuzz
+
+// Protobuf logs each string field that is not UTF-8 as it parses or
+// serializes; thousands of lines slow the fuzzer and bury its reports (the
+// properties below catch what matters). FUZZ_VERBOSE keeps them.
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  if (!quiver::fuzz::Verbose()) google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace quiver;

@@ -97,6 +97,7 @@ run_one() {
   # A target that hangs outside an input (libFuzzer's -timeout covers inputs)
   # is killed after the run time plus two minutes.
   TMPDIR="$work/tmp" ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
+  LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$HERE/lsan.supp}" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
     timeout --signal=KILL $((SECONDS_PER_TARGET + 120)) \
     nice -n 10 "$bin" -max_total_time="$SECONDS_PER_TARGET" -timeout=5 -rss_limit_mb=2048 \
