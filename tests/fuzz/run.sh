@@ -88,6 +88,14 @@ fi
 run_one() {
   local t="$1" work="$BUILD/fuzz/$1"
   local bin="$BUILD/bin/fuzz_$t"
+  local extra=()
+  case "$t" in
+    # gRPC's threads (the in-process fake coordinator, the client's channel)
+    # hold Status and Cord objects in flight while a per-input leak check
+    # stops the world, which reports them as leaks; leaks are still checked
+    # at exit.
+    lean_client) extra=(-detect_leaks=0) ;;
+  esac
   mkdir -p "$work/corpus" "$work/artifacts" "$work/tmp"
   rm -f "$work/summary"
   # The corpus grows here; the seeds in git are only read.
@@ -101,7 +109,7 @@ run_one() {
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
     timeout --signal=KILL $((SECONDS_PER_TARGET + 120)) \
     nice -n 10 "$bin" -max_total_time="$SECONDS_PER_TARGET" -timeout=5 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="$work/artifacts/" "${KEEP_GOING[@]}" \
+      -print_final_stats=1 -artifact_prefix="$work/artifacts/" "${KEEP_GOING[@]}" "${extra[@]}" \
       "$work/corpus" "$HERE/corpus/$t" >"$work/log" 2>&1 || rc=$?
   local elapsed
   elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')
