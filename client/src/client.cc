@@ -90,6 +90,7 @@ ClientImpl::~ClientImpl() {
     stop_ = true;
     if (active_ctx_ != nullptr) active_ctx_->TryCancel();
     loop_cv_.SignalAll();
+    round_cv_.SignalAll();
   }
   if (loop_.joinable()) loop_.join();
 }
@@ -98,7 +99,7 @@ absl::Status ClientImpl::Start() {
   if (!channels_status_.ok()) return channels_status_;
   // Waits for the connection within the deadline: a coordinator that is
   // still starting should not fail the first fetch.
-  if (absl::Status s = Fetch(/*wait_for_ready=*/true); !s.ok()) return s;
+  if (absl::Status s = Fetch(/*wait_for_ready=*/true, SystemDeadline()); !s.ok()) return s;
   loop_ = std::thread([this] { RefreshLoop(); });
   return absl::OkStatus();
 }
@@ -111,22 +112,26 @@ ClientImpl::Snapshot ClientImpl::Take() const {
 std::shared_ptr<const RegistryIndex> ClientImpl::registry() const { return Take().registry; }
 std::shared_ptr<const ClusterMapView> ClientImpl::cluster_map() const { return Take().map; }
 
-absl::Status ClientImpl::Refresh() { return Fetch(/*wait_for_ready=*/false); }
+absl::Status ClientImpl::Refresh() { return Fetch(/*wait_for_ready=*/false, SystemDeadline()); }
+
+std::chrono::system_clock::time_point ClientImpl::SystemDeadline() const {
+  return std::chrono::system_clock::now() + options_.default_deadline;
+}
 
 absl::Status ClientImpl::CoordinatorCall(bool wait_for_ready, std::chrono::system_clock::time_point deadline,
                                          const std::function<grpc::Status(grpc::ClientContext*)>& rpc) {
   grpc::ClientContext ctx;
   ctx.set_deadline(deadline);
   ctx.set_wait_for_ready(wait_for_ready);
-  {
+  if (wait_for_ready) {
     absl::MutexLock l(&loop_mu_);
     if (stop_) return absl::CancelledError("client is shutting down");
     active_ctx_ = &ctx;
   }
   const grpc::Status s = rpc(&ctx);
-  {
+  if (wait_for_ready) {
     absl::MutexLock l(&loop_mu_);
-    active_ctx_ = nullptr;
+    if (active_ctx_ == &ctx) active_ctx_ = nullptr;
   }
   if (s.ok()) return absl::OkStatus();
   // The caller's token or permissions keep their code (not retryable);
@@ -138,9 +143,8 @@ absl::Status ClientImpl::CoordinatorCall(bool wait_for_ready, std::chrono::syste
                                    " (grpc code ", static_cast<int>(s.error_code()), ")"));
 }
 
-absl::Status ClientImpl::Fetch(bool wait_for_ready) {
-  absl::MutexLock serial(&refresh_mu_);
-  const auto deadline = std::chrono::system_clock::now() + options_.default_deadline;
+absl::Status ClientImpl::Fetch(bool wait_for_ready, std::chrono::system_clock::time_point deadline) {
+  const uint64_t seq = fetch_seq_.fetch_add(1) + 1;
   quiver::v1::ClusterMap map_proto;
   quiver::v1::Registry registry_proto;
   // known_epoch 0: always the full map, whatever the coordinator does with it.
@@ -157,9 +161,11 @@ absl::Status ClientImpl::Fetch(bool wait_for_ready) {
     // version grow with every change): keep the built snapshot, so the lookup
     // path's structures are not rebuilt and freed for nothing.
     absl::MutexLock l(&state_mu_);
+    if (seq < installed_fetch_) return absl::OkStatus();  // a later fetch's answer is in
     if (state_.map != nullptr && state_.registry != nullptr &&
         state_.map->epoch() == map_proto.epoch() &&
         state_.registry->version() == registry_proto.version()) {
+      installed_fetch_ = seq;
       return absl::OkStatus();
     }
   }
@@ -170,6 +176,8 @@ absl::Status ClientImpl::Fetch(bool wait_for_ready) {
   auto map_ptr = std::make_shared<const ClusterMapView>(*std::move(map));
   WarmChannels(*map_ptr);
   absl::MutexLock l(&state_mu_);
+  if (seq < installed_fetch_) return absl::OkStatus();
+  installed_fetch_ = seq;
   if (state_.map == nullptr || state_.map->epoch() != map_ptr->epoch() ||
       state_.registry->version() != (*registry)->version()) {
     spdlog::debug("client: cluster map epoch {}, registry version {}", map_ptr->epoch(),
@@ -188,9 +196,21 @@ void ClientImpl::RefreshLoop() {
     }
     if (stop_) break;
     refresh_requested_ = false;
+    const uint64_t round = ++rounds_begun_;
     loop_mu_.Unlock();
-    const absl::Status s = Refresh();
+    // wait_for_ready, so that this thread waits through a reconnect: with
+    // gRPC's synchronous API a channel's connection attempts make progress
+    // only while some thread waits on a call of that process (or in gRPC's
+    // backup poller, every 5 s), and pick_first keeps a channel whose
+    // connection failed in TRANSIENT_FAILURE, where fail-fast calls fail at
+    // once without waiting. Fail-fast refreshes alone left a client unable
+    // to reach a restarted coordinator for 10 s and more when no other gRPC
+    // call of its process was waiting (lookups over the lean port).
+    const absl::Status s = Fetch(/*wait_for_ready=*/true, SystemDeadline());
     loop_mu_.Lock();
+    rounds_done_ = round;
+    last_round_ = s;
+    round_cv_.SignalAll();
     if (s.ok() != coordinator_ok_) {
       coordinator_ok_ = s.ok();
       if (s.ok()) {
@@ -204,6 +224,22 @@ void ClientImpl::RefreshLoop() {
     while (!stop_ && absl::Now() < until) loop_cv_.WaitWithDeadline(&loop_mu_, until);
   }
   loop_mu_.Unlock();
+}
+
+absl::Status ClientImpl::AwaitFetch(Clock::time_point deadline) {
+  if (!loop_.joinable()) return Refresh();  // not started: no refresh thread to wait for
+  absl::MutexLock l(&loop_mu_);
+  const uint64_t want = rounds_begun_ + 1;  // a round that begins after this call
+  refresh_requested_ = true;
+  loop_cv_.Signal();
+  while (!stop_ && rounds_done_ < want) {
+    const auto left = deadline - Clock::now();
+    if (left <= Clock::duration::zero()) break;
+    round_cv_.WaitWithTimeout(&loop_mu_, absl::FromChrono(left));
+  }
+  if (rounds_done_ >= want) return last_round_;
+  if (stop_) return absl::CancelledError("client is shutting down");
+  return absl::DeadlineExceededError("no fresh cluster map within the deadline");
 }
 
 void ClientImpl::NoteEpoch(uint64_t epoch) {

@@ -10,6 +10,7 @@
 #define QUIVER_CLIENT_SRC_CLIENT_IMPL_H_
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -76,10 +77,20 @@ class ClientImpl final : public Client {
   // A node answered with `epoch`; wakes the refresh thread if it is newer.
   void NoteEpoch(uint64_t epoch);
   void RefreshLoop();
-  // One map + registry fetch; wait_for_ready rides out a connection that is
-  // still being established (Create), otherwise a down coordinator fails fast.
-  absl::Status Fetch(bool wait_for_ready);
-  // Runs one coordinator RPC, cancellable by the destructor.
+  // A node refused rows as routed by a stale map: wakes the refresh thread
+  // and waits until a fetch it started after this call has finished, or
+  // until `deadline`. Returns that fetch's status (kDeadlineExceeded when
+  // none finished in time, kCancelled when the client is shutting down).
+  // Concurrent callers share one fetch. Thread-safe.
+  absl::Status AwaitFetch(Clock::time_point deadline);
+  // One map + registry fetch within `deadline`; wait_for_ready waits through
+  // a connection being (re-)established, otherwise a coordinator that is not
+  // connected fails fast. Concurrent fetches install in the order they began.
+  absl::Status Fetch(bool wait_for_ready, std::chrono::system_clock::time_point deadline);
+  // Now + options_.default_deadline, for coordinator calls.
+  std::chrono::system_clock::time_point SystemDeadline() const;
+  // Runs one coordinator RPC; a wait_for_ready one is cancellable by the
+  // destructor (a fail-fast one ends on its own).
   absl::Status CoordinatorCall(bool wait_for_ready, std::chrono::system_clock::time_point deadline,
                                const std::function<grpc::Status(grpc::ClientContext*)>& rpc);
 
@@ -120,8 +131,10 @@ class ClientImpl final : public Client {
 
   mutable absl::Mutex state_mu_;
   Snapshot state_ ABSL_GUARDED_BY(state_mu_);
-
-  absl::Mutex refresh_mu_;  // serializes Refresh bodies
+  // Fetches are numbered as they begin; one installs its answer only if no
+  // later-begun fetch has installed one (installed_fetch_).
+  std::atomic<uint64_t> fetch_seq_{0};
+  uint64_t installed_fetch_ ABSL_GUARDED_BY(state_mu_) = 0;
 
   absl::Mutex channels_mu_;
   std::unordered_map<std::string, std::shared_ptr<quiver::v1::NodeService::Stub>> stubs_
@@ -149,6 +162,12 @@ class ClientImpl final : public Client {
   bool refresh_requested_ ABSL_GUARDED_BY(loop_mu_) = false;
   bool coordinator_ok_ ABSL_GUARDED_BY(loop_mu_) = true;
   grpc::ClientContext* active_ctx_ ABSL_GUARDED_BY(loop_mu_) = nullptr;
+  // The refresh thread's rounds begun and finished, and the last one's
+  // status (AwaitFetch); round_cv_ signals each finish.
+  uint64_t rounds_begun_ ABSL_GUARDED_BY(loop_mu_) = 0;
+  uint64_t rounds_done_ ABSL_GUARDED_BY(loop_mu_) = 0;
+  absl::Status last_round_ ABSL_GUARDED_BY(loop_mu_);
+  absl::CondVar round_cv_;
   std::thread loop_;
 };
 

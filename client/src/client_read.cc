@@ -489,7 +489,7 @@ absl::StatusOr<OnlineResponse> ClientImpl::GetOnlineFeatures(const OnlineRequest
   // flip: fetch the map and look up again with what is left of the deadline
   // (docs/architecture.md, "Rebalancing and epoch fencing").
   for (int retry = 0; retry < 2 && !response.ok() && stale && Clock::now() < deadline; ++retry) {
-    if (!Refresh().ok()) break;
+    if (!AwaitFetch(deadline).ok()) break;
     stale = false;
     response = Lookup(request, Take(), deadline, &stale);
   }

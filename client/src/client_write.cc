@@ -217,7 +217,7 @@ absl::Status ClientImpl::WriteRows(const Snapshot& first, const std::string& vie
     stale.erase(std::unique(stale.begin(), stale.end()), stale.end());
     todo = std::move(stale);
     if (todo.empty() || Clock::now() >= deadline) break;
-    if (absl::Status r = Refresh(); !r.ok()) {
+    if (absl::Status r = AwaitFetch(deadline); !r.ok()) {
       last_error = absl::StrCat("refreshing the map after a stale-map refusal: ", r.message());
       break;
     }

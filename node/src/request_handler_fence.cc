@@ -53,7 +53,7 @@ absl::Status RequestHandler::StaleMap(const client::ClusterMapView& map, uint32_
   if (request_epoch > map.epoch()) NoteNewerEpoch(request_epoch);
   return absl::AbortedError(absl::StrCat("stale map: node ", node_id_.load(), " ", std::string(what),
                                          " partition ", partition, " (node epoch ", map.epoch(),
-                                         ")"));
+                                         ", request epoch ", request_epoch, ")"));
 }
 
 void RequestHandler::NoteNewerEpoch(uint64_t epoch) {

@@ -124,12 +124,14 @@ CommandResult LocalCluster::Ctl(const std::vector<std::string>& args, int timeou
   return Run(argv, timeout_s);
 }
 
-int LocalCluster::NodePid(int i) const {
-  std::ifstream in(dir() / absl::StrCat("node", i, ".pid"));
+int LocalCluster::Pid(const std::string& process) const {
+  std::ifstream in(dir() / absl::StrCat(process, ".pid"));
   int pid = 0;
   in >> pid;
   return pid;
 }
+
+int LocalCluster::NodePid(int i) const { return Pid(absl::StrCat("node", i)); }
 
 std::string LocalCluster::NodeAddress(int i) const {
   std::string a = ReadFile(dir() / absl::StrCat("node", i, ".addr"));
@@ -152,13 +154,24 @@ std::vector<std::string> LocalCluster::AllListeningAddresses() const {
   return out;
 }
 
-bool LocalCluster::KillNode(int i) {
-  const int pid = NodePid(i);
+bool LocalCluster::KillProcess(int pid) {
   if (pid <= 0 || kill(pid, SIGKILL) != 0) return false;
   for (int k = 0; k < 200 && kill(pid, 0) == 0; ++k) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return true;
+}
+
+bool LocalCluster::KillNode(int i) { return KillProcess(NodePid(i)); }
+
+bool LocalCluster::KillCoordinator() { return KillProcess(Pid("coordinator")); }
+
+absl::Status LocalCluster::StartCoordinator() {
+  const auto r = Run({SourceDir() + "/deploy/local/cluster", "start-coordinator", "--dir",
+                      dir().string(), "--bin-dir", BinDir()},
+                     60);
+  if (r.exit_code != 0) return absl::UnavailableError("start-coordinator failed: " + r.out + r.err);
+  return absl::OkStatus();
 }
 
 absl::Status LocalCluster::StartNode(int i, bool wait_up) {

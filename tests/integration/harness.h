@@ -60,6 +60,11 @@ class LocalCluster {
 
   // SIGKILL node i (1-based); returns false if it was not running.
   bool KillNode(int i);
+  // SIGKILL the coordinator; returns false if it was not running.
+  bool KillCoordinator();
+  // deploy/local/cluster start-coordinator: restarts it on its data and
+  // address, and waits until it listens.
+  absl::Status StartCoordinator();
   // Restarts node i with its data; with `wait_up`, waits until every node of
   // the cluster is UP again (a restarted node comes back RECOVERING and
   // repairs first), else only until it listens.
@@ -77,6 +82,10 @@ class LocalCluster {
 
  private:
   LocalCluster() = default;
+  // The pid in DIR/<process>.pid (0 when absent).
+  int Pid(const std::string& process) const;
+  // SIGKILL `pid` and wait (at most 2 s) until it is gone.
+  static bool KillProcess(int pid);
   TempDir dir_;
   std::string coordinator_;
   int nodes_ = 0;

@@ -572,6 +572,32 @@ TEST_F(ClientTest, KeepsServingWhenTheCoordinatorIsDown) {
   EXPECT_EQ(client->registry()->version(), 7u);
 }
 
+TEST_F(ClientTest, ReachesARestartedCoordinatorWithoutOtherCalls) {
+  // Regression: refreshes were fail-fast only, and with gRPC's synchronous
+  // API a channel's reconnection makes progress only while a thread waits on
+  // a call (or in gRPC's 5 s backup poller). A client whose lookups went over
+  // the lean port, not gRPC, reached a restarted coordinator 10 s and more
+  // late (chaos drill kill-coordinator-during-rebalance: every lookup a
+  // move's flip refused failed). No lookup runs here: only the refresh thread.
+  StartCluster(3, 2);
+  auto client = NewClient(std::chrono::milliseconds(100));
+  coordinator_.Shutdown();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // refreshes fail meanwhile
+  coordinator_.SetMap(MakeMap(2, 2));
+  const auto restarted = std::chrono::steady_clock::now();
+  coordinator_.Restart();
+  while (client->cluster_map()->epoch() != 2u &&
+         std::chrono::steady_clock::now() - restarted < std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto took = std::chrono::steady_clock::now() - restarted;
+  EXPECT_EQ(client->cluster_map()->epoch(), 2u);
+  // Reconnect backoff at most 0.5 s, one refresh interval, and slack for a
+  // loaded machine; without the waiting refresh it took 5-10 s.
+  EXPECT_LT(took, std::chrono::milliseconds(2500))
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+}
+
 TEST(ClientCreateTest, Errors) {
   ClientOptions opts;
   EXPECT_EQ(Client::Create(opts).status().code(), absl::StatusCode::kInvalidArgument);

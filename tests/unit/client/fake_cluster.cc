@@ -86,6 +86,13 @@ quiver::v1::ClusterMap FakeCoordinator::map() const {
 
 void FakeCoordinator::Shutdown() { Stop(server_); }
 
+void FakeCoordinator::Restart() {
+  Shutdown();
+  // A gRPC service registers with one server only: a fresh one for the new server.
+  service_ = std::make_unique<Service>(this);
+  server_ = Serve(service_.get(), &address_);
+}
+
 // ---------------------------------------------------------------------------
 
 class FakeNode::Service final : public quiver::v1::NodeService::Service {

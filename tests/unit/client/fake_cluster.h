@@ -41,6 +41,8 @@ class FakeCoordinator {
   quiver::v1::ClusterMap map() const;
   int map_calls() const { return map_calls_.load(); }
   void Shutdown();
+  // Serves again on the same address (a restarted coordinator).
+  void Restart();
 
  private:
   class Service;

@@ -201,7 +201,11 @@ class Client {
   virtual std::shared_ptr<const ClusterMapView> cluster_map() const = 0;
 
   // Fetches the map and registry now (the background thread does this every
-  // refresh_interval, and early when a node reports a newer epoch).
+  // refresh_interval, early when a node reports a newer epoch, and when a
+  // lookup or write was refused as routed by a stale map: those wait for it
+  // within their deadline). Fails fast while the coordinator is not
+  // connected: the background thread is the one that waits through a
+  // reconnect. Thread-safe; blocks up to options_.default_deadline.
   // Errors: kUnavailable (retryable), kInvalidArgument when the coordinator
   // served a malformed map or registry; either way the cached ones stay.
   virtual absl::Status Refresh() = 0;
