@@ -7,7 +7,8 @@
 // Properties: no crash or sanitizer report; a refusal always sets an HTTP
 // error status (4xx) and a body that is valid JSON; an accepted lookup has
 // rows of equal length, within max_rows, typed as the registry declares; the
-// response writer (GetOnlineFeaturesJson) accepts what the parser produced.
+// response writer (GetOnlineFeaturesJson) accepts what the parser produced and
+// writes exactly what nlohmann's dump() of its document would.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -107,6 +108,11 @@ void GetOnlineFeatures(std::string_view body) {
   }
   const std::string json = feature_server::GetOnlineFeaturesJson(*parsed, response);
   FUZZ_CHECK(nlohmann::json::accept(json), "response is not JSON: %s", json.c_str());
+  // The writer appends text directly: it must be exactly nlohmann's dump of
+  // the same document (key order, separators, number forms, escapes).
+  const std::string canonical = nlohmann::ordered_json::parse(json).dump();
+  FUZZ_CHECK(canonical == json, "response is not in canonical form:\n%s\n%s", json.c_str(),
+             canonical.c_str());
 }
 
 void CheckWrite(const absl::StatusOr<feature_server::ParsedWrite>& parsed,
