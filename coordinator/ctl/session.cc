@@ -5,7 +5,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "absl/strings/ascii.h"
 
 namespace quiver::ctl {
 
@@ -41,23 +40,9 @@ security::ChannelFactory& ChannelsSlot() {
 }  // namespace
 
 absl::Status UseSecurity(const CommandLine& cl) {
-  if (cl.tls_cert.empty() != cl.tls_key.empty()) {
-    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
-  }
-  if (!cl.tls_cert.empty() && cl.tls_ca.empty()) {
-    return absl::InvalidArgumentError("a client certificate (--tls-cert) needs --tls-ca");
-  }
-  security::ClientSecurity security;
-  security.tls = {cl.tls_ca, cl.tls_cert, cl.tls_key};
-  if (!cl.token_file.empty()) {
-    auto text = ReadFile(cl.token_file);
-    if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat("--token-file: ", text.status().message()));
-    std::string token = text->substr(0, text->find('\n'));
-    absl::StripAsciiWhitespace(&token);
-    if (token.empty()) return absl::InvalidArgumentError(absl::StrCat("--token-file ", cl.token_file, ": no token"));
-    security.token = token;
-  }
-  auto channels = security::ChannelFactory::Create(security);
+  auto security = security::MakeClientSecurity({cl.tls_ca, cl.tls_cert, cl.tls_key}, cl.token_file);
+  if (!security.ok()) return security.status();
+  auto channels = security::ChannelFactory::Create(*security);
   if (!channels.ok()) return absl::InvalidArgumentError(channels.status().message());
   ChannelsSlot() = *std::move(channels);
   return absl::OkStatus();

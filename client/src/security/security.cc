@@ -67,11 +67,7 @@ absl::StatusOr<std::string> ReadPem(const std::string& path) {
   return text;
 }
 
-namespace {
-
-// --token-file's first line, trimmed; "" without the flag.
-absl::StatusOr<std::string> ReadTokenFlag(const runtime::Flags& flags) {
-  const std::string path = flags.Get("token-file");
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   if (path.empty()) return std::string();
   auto text = ReadPem(path);
   if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat("--token-file: ", text.status().message()));
@@ -81,23 +77,24 @@ absl::StatusOr<std::string> ReadTokenFlag(const runtime::Flags& flags) {
   return token;
 }
 
-}  // namespace
-
-absl::StatusOr<ClientSecurity> ParseClientFlags(const runtime::Flags& flags) {
-  ClientSecurity out;
-  out.tls.ca = flags.Get("tls-ca");
-  out.tls.cert = flags.Get("tls-cert");
-  out.tls.key = flags.Get("tls-key");
-  if (out.tls.cert.empty() != out.tls.key.empty()) {
+absl::StatusOr<ClientSecurity> MakeClientSecurity(const ClientTls& tls, const std::string& token_file) {
+  if (tls.cert.empty() != tls.key.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
   }
-  if (!out.tls.cert.empty() && out.tls.ca.empty()) {
+  if (!tls.cert.empty() && tls.ca.empty()) {
     return absl::InvalidArgumentError("a client certificate (--tls-cert) needs --tls-ca");
   }
-  auto token = ReadTokenFlag(flags);
+  ClientSecurity out;
+  out.tls = tls;
+  auto token = ReadTokenFile(token_file);
   if (!token.ok()) return token.status();
   out.token = *std::move(token);
   return out;
+}
+
+absl::StatusOr<ClientSecurity> ParseClientFlags(const runtime::Flags& flags) {
+  return MakeClientSecurity({flags.Get("tls-ca"), flags.Get("tls-cert"), flags.Get("tls-key")},
+                            flags.Get("token-file"));
 }
 
 absl::StatusOr<ProcessSecurity> ParseProcessFlags(const runtime::Flags& flags) {
@@ -123,7 +120,7 @@ absl::StatusOr<ProcessSecurity> ParseProcessFlags(const runtime::Flags& flags) {
     out.client.tls.cert = out.server.cert;
     out.client.tls.key = out.server.key;
   }
-  auto token = ReadTokenFlag(flags);
+  auto token = ReadTokenFile(flags.Get("token-file"));
   if (!token.ok()) return token.status();
   out.client.token = *std::move(token);
   return out;

@@ -97,6 +97,13 @@ inline constexpr const char* kInsecureSwitch = "insecure";
 absl::StatusOr<ProcessSecurity> ParseProcessFlags(const runtime::Flags& flags);
 // A client's --tls-ca, --tls-cert/--tls-key, --token-file (quiverctl).
 absl::StatusOr<ClientSecurity> ParseClientFlags(const runtime::Flags& flags);
+// The same from values already parsed: checks that --tls-cert and --tls-key
+// go together and that a client certificate comes with --tls-ca, and reads
+// the token. Errors: kInvalidArgument (not retryable).
+absl::StatusOr<ClientSecurity> MakeClientSecurity(const ClientTls& tls, const std::string& token_file);
+// --token-file's token: the file's first line, trimmed ("" for no path).
+// Errors: kInvalidArgument when the file is unreadable, empty or has no token.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 const std::set<std::string>& ClientFlagNames();
 
 // Reads a whole file. Errors: kNotFound, kInvalidArgument (empty).
