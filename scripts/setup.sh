@@ -5,6 +5,7 @@
 #     into third_party/duckdb (git-ignored), unless DUCKDB_ROOT points at an
 #     official libduckdb release (a folder holding duckdb.h and libduckdb.so);
 #   - the vega-datasets npm package (real flights data) into third_party/vega-datasets.
+#   - the flamegraph npm package (bench/profile's SVGs) into third_party/flamegraph.
 # Idempotent: a second run only checks what is already there.
 set -euo pipefail
 
@@ -21,7 +22,7 @@ APT_PACKAGES=(
   libspdlog-dev libfmt-dev libxxhash-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libboost-system-dev libboost-dev
   libcpp-httplib-dev nlohmann-json3-dev libre2-dev openssl libjwt-dev clang libclang-rt-14-dev
-  redis-server libhiredis-dev gnuplot-nox time
+  redis-server libhiredis-dev gnuplot-nox time linux-perf
   nodejs npm iproute2 procps curl
 )
 
@@ -88,5 +89,15 @@ if [ ! -f "$TP/vega-datasets/data/flights-3m.parquet" ]; then
   fetch_npm "vega-datasets@$VEGA_VERSION" "$TP/vega-datasets"
 else
   echo "setup: vega-datasets present"
+fi
+# The flamegraph npm package (perf script -> SVG) for bench/profile.
+FLAMEGRAPH_VERSION=1.3.0
+if [ ! -x "$TP/flamegraph/node_modules/.bin/flamegraph" ]; then
+  echo "setup: installing flamegraph@$FLAMEGRAPH_VERSION (npm) into third_party/flamegraph"
+  rm -rf "$TP/.flamegraph-new" && mkdir -p "$TP/.flamegraph-new"
+  (cd "$TP/.flamegraph-new" && npm install --silent --no-audit --no-fund --prefix . "flamegraph@$FLAMEGRAPH_VERSION" >/dev/null)
+  rm -rf "$TP/flamegraph" && mv "$TP/.flamegraph-new" "$TP/flamegraph"
+else
+  echo "setup: flamegraph present"
 fi
 echo "setup: done"
