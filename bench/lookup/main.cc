@@ -14,7 +14,7 @@
 // 3. Open loop per workload at one offered rate for both systems:
 //    open_fraction × the lower of the two systems' best closed-loop rates.
 // Prints one line per run, then
-//   ratio_p99_100x50=… ratio_p99_1x50=… ratio_qps_100x50=…
+//   ratio_p99_100x50=… ratio_p99_1x50=… ratio_qps_100x50=… ratio_qps_1x250=… ratio_qps_1x50=…
 // where p99 ratios come from the open loop (same offered load) and QPS ratios
 // from the best closed-loop rate of each system. Exit 1 on a failed call.
 #include <cinttypes>
@@ -297,9 +297,10 @@ int Main(int argc, char** argv) {
     auto it = ratios.find(k);
     return it == ratios.end() ? std::string("n/a") : std::string(absl::StrCat(absl::SixDigits(it->second)));
   };
-  std::printf("ratio_p99_100x50=%s ratio_p99_1x50=%s ratio_qps_100x50=%s\n",
+  std::printf("ratio_p99_100x50=%s ratio_p99_1x50=%s ratio_qps_100x50=%s ratio_qps_1x250=%s ratio_qps_1x50=%s\n",
               ratio("ratio_p99_100x50").c_str(), ratio("ratio_p99_1x50").c_str(),
-              ratio("ratio_qps_100x50").c_str());
+              ratio("ratio_qps_100x50").c_str(), ratio("ratio_qps_1x250").c_str(),
+              ratio("ratio_qps_1x50").c_str());
   if (errors > 0) return Fail(absl::StrCat(errors, " calls failed"));
   return 0;
 }

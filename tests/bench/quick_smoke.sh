@@ -25,7 +25,7 @@ grep -Eq '^materialize source_rows=[0-9]+ written_rows=[1-9][0-9]* .*rows_per_s=
   fail "no materialization figures"
 grep -Eq '^uring keys=64 .*ratio_p50=[0-9.]+' "$out" || fail "no io_uring figures"
 last="$(tail -1 "$out")"
-echo "$last" | grep -Eq '^ratio_p99_100x50=[0-9.]+ ratio_p99_1x50=[0-9.]+ ratio_qps_100x50=[0-9.]+$' ||
+echo "$last" | grep -Eq '^ratio_p99_100x50=[0-9.]+ ratio_p99_1x50=[0-9.]+ ratio_qps_100x50=[0-9.]+ ratio_qps_1x250=[0-9.]+ ratio_qps_1x50=[0-9.]+$' ||
   fail "last line is not the ratio line: $last"
 for f in "$TMP/results/"*-quick.json "$TMP/results/"*-quick.png "$TMP/results/"*-quick.txt; do
   [ -s "$f" ] || fail "missing result file $f"
