@@ -5,7 +5,6 @@
 #include <fstream>
 #include <sstream>
 
-
 namespace quiver::ctl {
 
 constexpr int kNodeMessageBytes = 64 << 20;

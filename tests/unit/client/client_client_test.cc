@@ -573,12 +573,13 @@ TEST_F(ClientTest, KeepsServingWhenTheCoordinatorIsDown) {
 }
 
 TEST_F(ClientTest, ReachesARestartedCoordinatorWithoutOtherCalls) {
-  // Regression: refreshes were fail-fast only, and with gRPC's synchronous
-  // API a channel's reconnection makes progress only while a thread waits on
-  // a call (or in gRPC's 5 s backup poller). A client whose lookups went over
-  // the lean port, not gRPC, reached a restarted coordinator 10 s and more
-  // late (chaos drill kill-coordinator-during-rebalance: every lookup a
-  // move's flip refused failed). No lookup runs here: only the refresh thread.
+  // The refresh thread alone (no lookups) reaches a coordinator restarted on
+  // the same address. This does not reproduce the bug of 2026-12-08 (a
+  // client whose process has no waiting gRPC call reached a restarted
+  // coordinator 5-12 s late): the in-process fake servers keep gRPC polling
+  // for the client, so it passes without that fix too. failover_test's
+  // ClientReachesARestartedCoordinatorWithinASecondOrSo, with real processes,
+  // is the regression test.
   StartCluster(3, 2);
   auto client = NewClient(std::chrono::milliseconds(100));
   coordinator_.Shutdown();
